@@ -1,0 +1,34 @@
+"""featurestore: point-in-time-correct training sets on DuckDB and sub-millisecond online features.
+
+>>> from featurestore import Entity, FileSource, FeatureView, Feature, FeatureService, FeatureStore
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from featurestore.dsl import Entity, Feature, FeatureService, FeatureView, FileSource, SqlSource
+
+if TYPE_CHECKING:
+    from featurestore.store import FeatureStore
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Entity",
+    "Feature",
+    "FeatureService",
+    "FeatureStore",
+    "FeatureView",
+    "FileSource",
+    "SqlSource",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # FeatureStore pulls in the engines; keep `import featurestore` (and the CLI's --help) light.
+    if name == "FeatureStore":
+        from featurestore.store import FeatureStore
+
+        return FeatureStore
+    raise AttributeError(f"module 'featurestore' has no attribute {name!r}")

@@ -1,0 +1,28 @@
+"""The definition language: Entity, sources, Feature, FeatureView, FeatureService.
+
+Frozen, validated pydantic models with no I/O. They may import only ``featurestore.errors``.
+To add a definition kind: a new frozen model deriving from ``Definition``, exported here and from
+``featurestore/__init__.py``, and taught to the registry loader (``registry/loader.py``).
+"""
+
+from featurestore.dsl.base import Definition
+from featurestore.dsl.dtypes import DTYPES, DType
+from featurestore.dsl.entity import Entity
+from featurestore.dsl.feature import Feature
+from featurestore.dsl.service import FeatureService
+from featurestore.dsl.source import FileSource, Source, SqlSource
+from featurestore.dsl.view import FeatureView, FeatureViewProjection
+
+__all__ = [
+    "DTYPES",
+    "DType",
+    "Definition",
+    "Entity",
+    "Feature",
+    "FeatureService",
+    "FeatureView",
+    "FeatureViewProjection",
+    "FileSource",
+    "Source",
+    "SqlSource",
+]

@@ -1,0 +1,91 @@
+"""Sources: where a feature view's rows come from (files or a DuckDB SQL query)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from featurestore.dsl.base import Definition, check_identifier
+
+
+class _SourceBase(Definition):
+    timestamp_field: str = "event_timestamp"
+    created_timestamp_field: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_identifier("source", value)
+
+    @field_validator("timestamp_field", "created_timestamp_field")
+    @classmethod
+    def _fields(cls, value: str | None) -> str | None:
+        return None if value is None else check_identifier("timestamp column", value)
+
+    @model_validator(mode="after")
+    def _distinct_fields(self) -> _SourceBase:
+        if self.created_timestamp_field == self.timestamp_field:
+            raise ValueError(
+                f"created_timestamp_field and timestamp_field are both {self.timestamp_field!r}; "
+                "leave created_timestamp_field unset if the source has no separate created time"
+            )
+        return self
+
+    def data_identity(self) -> dict[str, Any]:
+        """What decides the rows this source yields (used by fingerprints)."""
+        return self.model_dump(exclude={"name", "description", "tags", "owner", "defined_at"})
+
+
+class FileSource(_SourceBase):
+    """Rows from Parquet (one file, a glob, or a hive-partitioned folder) or CSV.
+
+    Relative paths are relative to the repo root.
+
+    >>> FileSource(name="trips", path="data/trips.parquet").format
+    'parquet'
+    """
+
+    kind_label: ClassVar[str] = "FileSource"
+    kind: Literal["file"] = "file"
+    path: str
+    file_format: Literal["parquet", "csv"] | None = None
+    hive_partitioning: bool = False
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("path is empty: give a Parquet/CSV file, a glob or a folder")
+        return value
+
+    @property
+    def format(self) -> str:
+        """``parquet`` or ``csv``: declared, or guessed from the path's extension."""
+        if self.file_format:
+            return self.file_format
+        lowered = self.path.lower()
+        return "csv" if lowered.endswith((".csv", ".csv.gz", ".tsv")) else "parquet"
+
+
+class SqlSource(_SourceBase):
+    """Rows from a DuckDB SQL query (which may itself read files, relative to the repo root).
+
+    >>> SqlSource(name="s", query="SELECT 1 AS id, now() AS event_timestamp").kind
+    'sql'
+    """
+
+    kind_label: ClassVar[str] = "SqlSource"
+    kind: Literal["sql"] = "sql"
+    query: str
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, value: str) -> str:
+        stripped = value.strip().rstrip(";").strip()
+        if not stripped:
+            raise ValueError("query is empty")
+        return stripped
+
+
+Source = Annotated[FileSource | SqlSource, Field(discriminator="kind")]

@@ -1,0 +1,130 @@
+"""FeatureView: features of one or more entities, read from one source, valid for a ttl."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+
+from featurestore.dsl.base import Definition, check_identifier
+from featurestore.dsl.entity import Entity
+from featurestore.dsl.feature import Feature
+from featurestore.dsl.source import Source
+from featurestore.errors import UnknownFeatureError, did_you_mean
+
+
+class FeatureView(Definition):
+    """A group of features sharing entities, a source and a time-to-live.
+
+    ``ttl=None`` means values never expire; otherwise a value is usable for ``ttl`` after its event time.
+
+    >>> from featurestore.dsl import Entity, FileSource
+    >>> v = FeatureView(name="driver_stats", entities=[Entity(name="driver", join_keys=["driver_id"])],
+    ...                 source=FileSource(name="s", path="s.parquet"), ttl=timedelta(days=1),
+    ...                 features=[Feature("conv_rate", "float64")])
+    >>> v.join_keys, v.feature_names
+    (('driver_id',), ('conv_rate',))
+    """
+
+    kind_label: ClassVar[str] = "FeatureView"
+    entities: tuple[Entity, ...]
+    source: Source
+    features: tuple[Feature, ...]
+    ttl: timedelta | None
+    online: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_identifier("feature view", value, allow_double_underscore=False)
+
+    @field_validator("ttl")
+    @classmethod
+    def _ttl(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
+            raise ValueError(
+                f"ttl must be positive, got {value}; use ttl=None for values that never expire"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FeatureView:
+        if not self.entities:
+            raise ValueError("a feature view needs at least one entity")
+        if not self.features:
+            raise ValueError("a feature view needs at least one feature")
+        names = [f.name for f in self.features]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"features {dupes} are declared more than once")
+        keys = [k for e in self.entities for k in e.join_keys]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"the entities' join keys {keys} repeat a column")
+        reserved = set(keys) | {self.source.timestamp_field, self.source.created_timestamp_field}
+        clash = sorted(set(names) & reserved)
+        if clash:
+            raise ValueError(
+                f"features {clash} reuse a join key or timestamp column name; rename the feature"
+            )
+        for n in names:
+            if n.startswith("__"):
+                raise ValueError(f"feature {n!r} starts with '__', which is reserved")
+        return self
+
+    @property
+    def join_keys(self) -> tuple[str, ...]:
+        return tuple(k for e in self.entities for k in e.join_keys)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.features)
+
+    def feature(self, name: str) -> Feature:
+        for f in self.features:
+            if f.name == name:
+                return f
+        raise UnknownFeatureError(
+            f"'{self.name}:{name}' is not a feature of view {self.name!r}{self.where()}. "
+            + did_you_mean(name, self.feature_names)
+        )
+
+    def __getitem__(self, names: list[str] | tuple[str, ...] | str) -> FeatureViewProjection:
+        """``view[["a", "b"]]``: a subset of the view's features, for a feature service."""
+        wanted = [names] if isinstance(names, str) else list(names)
+        for n in wanted:
+            self.feature(n)
+        return FeatureViewProjection(view=self, features=tuple(wanted))
+
+    def data_fingerprint(self) -> str:
+        """A hash of what changes this view's data: source, keys, features, ttl. Not metadata."""
+        identity = {
+            "name": self.name,
+            "source": self.source.data_identity(),
+            "join_keys": list(self.join_keys),
+            "features": [[f.name, f.dtype] for f in self.features],
+            "ttl_us": None if self.ttl is None else self.ttl // timedelta(microseconds=1),
+        }
+        return _hash(identity)
+
+    def metadata_fingerprint(self) -> str:
+        """A hash of everything else: description, owner, tags, online flag, entity metadata."""
+        return _hash(
+            self.model_dump(mode="json", exclude={"defined_at", "source", "features", "ttl"})
+            | {"feature_docs": [f.description for f in self.features]}
+        )
+
+
+class FeatureViewProjection(BaseModel):
+    """A subset of a feature view's features, made with ``view[["a", "b"]]``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    view: FeatureView
+    features: tuple[str, ...]
+
+
+def _hash(obj: Any) -> str:
+    text = json.dumps(obj, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

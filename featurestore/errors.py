@@ -1,0 +1,85 @@
+"""One exception tree for everything a user can get wrong.
+
+Every message says what was wrong, where (object name, file and line when known) and how to fix it.
+The CLI catches ``FeatureStoreError``, prints one red line and exits 1.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class FeatureStoreError(Exception):
+    """Base class of every error the feature store raises on purpose."""
+
+
+class ConfigError(FeatureStoreError):
+    """``featurestore.toml`` or an environment variable holds a bad value."""
+
+
+class DefinitionError(FeatureStoreError):
+    """A definition object is invalid (bad name, bad ttl, unknown type, ...)."""
+
+
+class DefinitionLoadError(DefinitionError):
+    """A file under ``definitions/`` failed to import, or two objects share a name."""
+
+
+class RegistryError(FeatureStoreError):
+    """The registry is missing, unreadable or locked."""
+
+
+class SchemaMismatchError(FeatureStoreError):
+    """A source's actual columns do not match what a feature view declares."""
+
+
+class SourceError(FeatureStoreError):
+    """A source cannot be read (missing file, bad query, unreadable format)."""
+
+
+class UnknownObjectError(FeatureStoreError):
+    """A name that refers to no registered object."""
+
+
+class UnknownViewError(UnknownObjectError):
+    """A feature reference names a feature view that is not registered."""
+
+
+class UnknownFeatureError(UnknownObjectError):
+    """A feature reference names a feature that the view does not have."""
+
+
+class UnknownServiceError(UnknownObjectError):
+    """A feature service name that is not registered."""
+
+
+class EntityRowsError(FeatureStoreError):
+    """The entity rows of a request (entity_df or entity_rows) are unusable."""
+
+
+class FeatureNameCollisionError(FeatureStoreError):
+    """Two requested features would produce the same output column."""
+
+
+class OnlineStoreError(FeatureStoreError):
+    """The online store is unreachable, misconfigured or refused a command."""
+
+
+class MaterializationError(FeatureStoreError):
+    """A materialization run cannot start or could not complete."""
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """Return a "Did you mean 'x'? Known: a, b." suffix for an unknown name.
+
+    >>> did_you_mean("conv_rat", ["conv_rate", "acc_rate"])
+    "Did you mean 'conv_rate'? Known: acc_rate, conv_rate."
+    """
+    names = sorted(known)
+    if not names:
+        return "Nothing of that kind is registered."
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
+    prefix = f"Did you mean '{close[0]}'? " if close else ""
+    return f"{prefix}Known: {shown}."
