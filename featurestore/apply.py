@@ -1,0 +1,99 @@
+"""Definitions -> a registry: check every view against its source's real schema first."""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+
+from featurestore.dsl import FeatureView, FileSource
+from featurestore.dsl.dtypes import is_compatible
+from featurestore.engines.base import Engine
+from featurestore.errors import SchemaMismatchError, SourceError
+from featurestore.plan.build import scan_for, source_location
+from featurestore.registry import Definitions, RegisteredView, Registry
+from featurestore.sql.duckdb import source_table
+
+_TIME_TYPES = ("TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATE")
+_KEY_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "VARCHAR")
+
+
+def build_registry(defs: Definitions, engine: Engine, root: Path, project: str) -> Registry:
+    """Check each view's source and columns, then assemble the registry to apply."""
+    views = {}
+    for name, view in sorted(defs.views.items()):
+        schema = source_schema(view, engine, root)
+        check_view_schema(view, schema)
+        views[name] = RegisteredView(
+            view=view,
+            data_fingerprint=view.data_fingerprint(),
+            metadata_fingerprint=view.metadata_fingerprint(),
+            source_schema=schema,
+        )
+    return Registry(
+        project=project,
+        entities=dict(sorted(defs.entities.items())),
+        sources=dict(sorted(defs.sources.items())),
+        views=views,
+        services=dict(sorted(defs.services.items())),
+    )
+
+
+def source_schema(view: FeatureView, engine: Engine, root: Path) -> dict[str, str]:
+    """The real column types of a view's source; a clear error if it cannot be read."""
+    source = view.source
+    if isinstance(source, FileSource):
+        location = source_location(source, root)
+        if not glob.glob(location, recursive=True):
+            raise SourceError(
+                f"source {source.name!r} of feature view {view.name!r}{view.where()}: no file matches "
+                f"{source.path!r} (looked for {location}). Create the data or fix the path."
+            )
+    rv = RegisteredView(view=view, data_fingerprint="", metadata_fingerprint="", source_schema={})
+    scan = scan_for(rv, root)
+    from sqlglot import exp
+
+    query = exp.select("*").from_(source_table(scan)).sql(dialect="duckdb")
+    try:
+        return engine.schema_of(query)
+    except SourceError as exc:
+        raise SourceError(
+            f"source {source.name!r} of feature view {view.name!r}{view.where()} cannot be read: "
+            f"{str(exc).removeprefix('the engine could not run the query: ')}"
+        ) from None
+
+
+def check_view_schema(view: FeatureView, schema: dict[str, str]) -> None:
+    """Every key, timestamp and feature column must exist with a compatible type."""
+    where = f"feature view {view.name!r}{view.where()}"
+    available = ", ".join(f"{k} {v}" for k, v in schema.items())
+
+    def need(column: str, role: str) -> str:
+        if column not in schema:
+            raise SchemaMismatchError(
+                f"{where}: its source has no {role} column {column!r}. Source columns: {available}."
+            )
+        return schema[column].upper()
+
+    for column in (view.source.timestamp_field, view.source.created_timestamp_field):
+        if column is None:
+            continue
+        actual = need(column, "timestamp")
+        if actual not in _TIME_TYPES:
+            raise SchemaMismatchError(
+                f"{where}: timestamp column {column!r} has type {actual} in the source; it must be a "
+                "TIMESTAMP or DATE. Convert it in the source (or use a SqlSource that casts it)."
+            )
+    for key in view.join_keys:
+        actual = need(key, "join key")
+        if actual not in _KEY_TYPES:
+            raise SchemaMismatchError(
+                f"{where}: join key {key!r} has type {actual} in the source; join keys must be integers "
+                "or strings."
+            )
+    for feature in view.features:
+        actual = need(feature.name, "feature")
+        if not is_compatible(feature.dtype, actual):
+            raise SchemaMismatchError(
+                f"{where}: feature {feature.name!r} is declared {feature.dtype} but the source column "
+                f"has type {actual}. Change the declared dtype or cast the column in the source."
+            )

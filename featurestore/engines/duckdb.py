@@ -1,0 +1,134 @@
+"""The embedded DuckDB engine: memory-limited, spilling to a folder under ``.featurestore/``."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from featurestore.engines.base import Capabilities
+from featurestore.errors import SourceError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from featurestore.config import DuckDBConfig
+
+
+class DuckDBEngine:
+    capabilities = Capabilities(dialect="duckdb", asof_join=True, streams_parquet=True)
+
+    def __init__(self, config: DuckDBConfig, root: Path) -> None:
+        import duckdb
+
+        self._duckdb = duckdb
+        self._lock = threading.Lock()
+        temp = Path(config.temp_directory)
+        if not temp.is_absolute():
+            temp = root / temp
+        settings: dict[str, Any] = {
+            "memory_limit": config.memory_limit,
+            "temp_directory": str(temp),
+            "TimeZone": "UTC",
+            # Relative paths inside SQL sources resolve against the repo root.
+            "file_search_path": str(root.resolve()),
+        }
+        if config.threads:
+            settings["threads"] = config.threads
+        self._tables: dict[str, pa.Table] = {}
+        self._con = duckdb.connect(":memory:")
+        for key, value in settings.items():
+            self._con.execute(f"SET {key} = ?", [value])
+        # ASOF needs no preserved order; ORDER BY row id restores it at the end.
+        self._con.execute("SET preserve_insertion_order = false")
+
+
+    def cursor(self) -> Any:
+        """A cursor (its own connection to the same database) that sees every registered table."""
+        cur = self._con.cursor()
+        with self._lock:
+            tables = list(self._tables.items())
+        for name, table in tables:
+            cur.register(name, table)
+        return cur
+
+    def register(self, name: str, table: pa.Table) -> None:
+        # Registered Arrow data is connection-local; each cursor registers it again (zero-copy).
+        with self._lock:
+            self._tables[name] = table
+
+    def unregister(self, name: str) -> None:
+        with self._lock:
+            self._tables.pop(name, None)
+
+    def to_arrow(self, sql: str) -> pa.Table:
+        cur = self.cursor()
+        try:
+            return utc_labels(cur.sql(sql).to_arrow_table())
+        except self._duckdb.Error as exc:
+            raise _source_error(exc) from exc
+        finally:
+            cur.close()
+
+    def batches(self, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
+        cur = self.cursor()
+        try:
+            reader = cur.sql(sql).to_arrow_reader(batch_size)
+            for batch in reader:
+                yield utc_labels(batch)
+        except self._duckdb.Error as exc:
+            raise _source_error(exc) from exc
+        finally:
+            cur.close()
+
+    def to_parquet(self, sql: str, path: Path) -> None:
+        cur = self.cursor()
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            cur.execute(f"COPY ({sql}) TO '{_quote_path(tmp)}' (FORMAT parquet, COMPRESSION zstd)")
+            os.replace(tmp, path)
+        except self._duckdb.Error as exc:
+            raise _source_error(exc) from exc
+        finally:
+            cur.close()
+            if tmp.exists():
+                tmp.unlink()
+
+    def schema_of(self, sql: str) -> dict[str, str]:
+        cur = self.cursor()
+        try:
+            rel = cur.sql(sql)
+            return {name: str(dtype) for name, dtype in zip(rel.columns, rel.types, strict=True)}
+        except self._duckdb.Error as exc:
+            raise _source_error(exc) from exc
+        finally:
+            cur.close()
+
+    def close(self) -> None:
+        self._con.close()
+
+
+def utc_labels(data: Any) -> Any:
+    """Label UTC timestamps 'UTC' (DuckDB says 'Etc/UTC'): same instants, the name users expect."""
+    import pyarrow as pa
+
+    schema = data.schema
+    fields = []
+    changed = False
+    for field in schema:
+        if pa.types.is_timestamp(field.type) and field.type.tz in ("Etc/UTC", "UTC+00:00", "+00:00"):
+            field = field.with_type(pa.timestamp(field.type.unit, tz="UTC"))
+            changed = True
+        fields.append(field)
+    return data.cast(pa.schema(fields, metadata=schema.metadata)) if changed else data
+
+
+def _quote_path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _source_error(exc: Exception) -> SourceError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return SourceError(f"the engine could not run the query: {first}")

@@ -1,0 +1,115 @@
+"""Builders: requests -> naive plans, then the passes refine them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from featurestore.dsl import FileSource
+from featurestore.plan.nodes import (
+    EntityRows,
+    FeatureColumn,
+    LatestPerKey,
+    PointInTimeJoin,
+    SourceScan,
+    TrainingSetPlan,
+)
+from featurestore.plan.passes import optimize
+from featurestore.registry.model import RegisteredView
+
+
+def source_location(source: FileSource, root: Path) -> str:
+    """The absolute path or glob a file source reads. A folder means every file below it."""
+    path = Path(source.path)
+    if not path.is_absolute():
+        path = root / path
+    text = str(path)
+    if path.is_dir():
+        suffix = "csv" if source.format == "csv" else "parquet"
+        text = str(path / "**" / f"*.{suffix}")
+    return text
+
+
+def scan_for(rv: RegisteredView, root: Path) -> SourceScan:
+    """A scan of the view's whole source (the passes narrow it)."""
+    source = rv.view.source
+    ts_type = rv.source_schema.get(source.timestamp_field, "TIMESTAMP")
+    if isinstance(source, FileSource):
+        return SourceScan(
+            view=rv.name,
+            kind="file",
+            location=source_location(source, root),
+            file_format="csv" if source.format == "csv" else "parquet",
+            hive_partitioning=source.hive_partitioning,
+            timestamp_field=source.timestamp_field,
+            timestamp_type=ts_type,
+            created_field=source.created_timestamp_field,
+            key_columns=rv.view.join_keys,
+        )
+    return SourceScan(
+        view=rv.name,
+        kind="sql",
+        location=source.query,
+        file_format="parquet",
+        hive_partitioning=False,
+        timestamp_field=source.timestamp_field,
+        timestamp_type=ts_type,
+        created_field=source.created_timestamp_field,
+        key_columns=rv.view.join_keys,
+    )
+
+
+def plan_training_set(
+    groups: list[tuple[RegisteredView, list[str]]],
+    outputs: list[list[str]],
+    entity: EntityRows,
+    root: Path,
+    *,
+    as_known_at: bool = False,
+) -> TrainingSetPlan:
+    """One point-in-time join per requested view, in request order, then the passes."""
+    joins = []
+    for (rv, feats), outs in zip(groups, outputs, strict=True):
+        columns = tuple(
+            FeatureColumn(name=f, dtype=rv.view.feature(f).dtype, output=o)
+            for f, o in zip(feats, outs, strict=True)
+        )
+        joins.append(
+            PointInTimeJoin(
+                view=rv.name,
+                scan=scan_for(rv, root),
+                keys=rv.view.join_keys,
+                features=columns,
+                tie_break=rv.view.feature_names,
+                ttl=rv.view.ttl,
+                as_known_at=as_known_at,
+            )
+        )
+    return optimize(TrainingSetPlan(entity=entity, joins=tuple(joins)))
+
+
+def plan_latest(rv: RegisteredView, root: Path, *, start: datetime | None, end: datetime) -> LatestPerKey:
+    """The latest value per entity as of ``end`` (considering rows from ``start`` on)."""
+    scan = scan_for(rv, root)
+    features = tuple(FeatureColumn(f.name, f.dtype, f.name) for f in rv.view.features)
+    lower = start
+    if rv.view.ttl is not None:
+        floor = end - rv.view.ttl
+        lower = floor if lower is None or floor > lower else lower
+    wanted = [*rv.view.join_keys, scan.timestamp_field]
+    if scan.created_field:
+        wanted.append(scan.created_field)
+    wanted.extend(f.name for f in rv.view.features)
+    from dataclasses import replace
+
+    scan = replace(scan, columns=tuple(wanted), lower=lower, upper=end)
+    return LatestPerKey(
+        view=rv.name,
+        scan=scan,
+        keys=rv.view.join_keys,
+        features=features,
+        tie_break=rv.view.feature_names,
+        start=start,
+        end=end,
+        ttl=rv.view.ttl,
+    )

@@ -1,0 +1,37 @@
+"""A human-readable account of a plan: the same plan the renderer turns into SQL."""
+
+from __future__ import annotations
+
+from featurestore.plan.nodes import LatestPerKey, PointInTimeJoin, SourceScan, TrainingSetPlan
+
+
+def explain(plan: TrainingSetPlan | LatestPerKey) -> str:
+    """Describe the plan step by step, one line per decision."""
+    if isinstance(plan, LatestPerKey):
+        lines = [f"LatestPerKey view={plan.view} keys={list(plan.keys)} end={plan.end.isoformat()}"]
+        lines += _scan_lines(plan.scan)
+        return "\n".join(lines)
+    e = plan.entity
+    lines = [
+        f"TrainingSet: {e.row_count} entity rows from {e.table}, timestamp column {e.timestamp_column!r}, "
+        f"range [{e.min_ts}, {e.max_ts}]",
+    ]
+    for i, join in enumerate(plan.joins, 1):
+        lines.append(f"{i}. {_join_line(join)}")
+        lines += ["   " + line for line in _scan_lines(join.scan)]
+    lines.append(f"{len(plan.joins) + 1}. join the views' results on the entity row id; keep input order")
+    return "\n".join(lines)
+
+
+def _join_line(join: PointInTimeJoin) -> str:
+    ttl = "no ttl" if join.ttl is None else f"ttl {join.ttl}"
+    mode = "as-known-at (created <= t), ranked join" if join.as_known_at else "ASOF LEFT JOIN on ts <= t"
+    feats = ", ".join(f.name if f.name == f.output else f"{f.name} AS {f.output}" for f in join.features)
+    return f"PointInTimeJoin view={join.view} keys={list(join.keys)} {mode}, {ttl}: {feats}"
+
+
+def _scan_lines(scan: SourceScan) -> list[str]:
+    cols = "all columns" if scan.columns is None else ", ".join(scan.columns)
+    rng = f"[{scan.lower or '-inf'}, {scan.upper or '+inf'}]"
+    dedup = f"dedup (keys, ts) by {scan.created_field or 'feature values'}"
+    return [f"scan {scan.kind} {scan.location!r}: {cols}; ts in {rng}; drop null keys/ts; {dedup}"]

@@ -1,0 +1,94 @@
+"""Plan nodes: plain frozen data that every renderer reads.
+
+Timestamps in plans are naive UTC ``datetime`` values with microsecond precision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class SourceScan:
+    """Read one source: only ``columns`` (None = all), rows with non-null keys and event time,
+    event time inside ``[lower, upper]`` when set."""
+
+    view: str
+    kind: Literal["file", "sql"]
+    location: str  # absolute path / glob for files, the query text for SQL sources
+    file_format: Literal["parquet", "csv"]
+    hive_partitioning: bool
+    timestamp_field: str
+    timestamp_type: str  # the source column's engine type, so bounds compare without casts
+    created_field: str | None
+    key_columns: tuple[str, ...]
+    columns: tuple[str, ...] | None = None
+    lower: datetime | None = None
+    upper: datetime | None = None
+
+
+@dataclass(frozen=True)
+class FeatureColumn:
+    """A feature read from a source column and written to an output column of a given type."""
+
+    name: str
+    dtype: str
+    output: str
+
+
+@dataclass(frozen=True)
+class PointInTimeJoin:
+    """For each entity row, the latest row of one view with matching keys and ``ts <= t``.
+
+    Ties on ``ts`` go to the greatest created time, then to the greatest feature values
+    (compared in declared order, nulls lowest). A ``ttl`` nulls values with ``ts < t - ttl``.
+    ``as_known_at`` additionally requires ``created <= t``.
+    """
+
+    view: str
+    scan: SourceScan
+    keys: tuple[str, ...]
+    features: tuple[FeatureColumn, ...]
+    tie_break: tuple[str, ...]  # every declared feature of the view, in order
+    ttl: timedelta | None
+    as_known_at: bool = False
+
+
+@dataclass(frozen=True)
+class EntityRows:
+    """The registered entity rows: a table with ``__row_id`` (input order) beside the user's columns."""
+
+    table: str
+    columns: tuple[str, ...]
+    timestamp_column: str
+    row_count: int
+    min_ts: datetime | None
+    max_ts: datetime | None
+
+
+@dataclass(frozen=True)
+class TrainingSetPlan:
+    """One output row per entity row, in input order: the input columns, then the features."""
+
+    entity: EntityRows
+    joins: tuple[PointInTimeJoin, ...]
+
+
+@dataclass(frozen=True)
+class LatestPerKey:
+    """The latest row per entity among rows with ``start <= ts <= end`` (for materialization).
+
+    ``end`` is inclusive (a value stamped exactly at ``end`` is the value at ``end``), matching
+    rule 1 of the point-in-time semantics; ties as in ``PointInTimeJoin``.
+    """
+
+    view: str
+    scan: SourceScan
+    keys: tuple[str, ...]
+    features: tuple[FeatureColumn, ...]
+    tie_break: tuple[str, ...]
+    start: datetime | None
+    end: datetime
+    ttl: timedelta | None

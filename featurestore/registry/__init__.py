@@ -1,0 +1,23 @@
+"""The registry: definitions loaded from ``definitions/*.py``, fingerprinted, diffed and stored as JSON.
+
+May import ``featurestore.dsl``, ``featurestore.errors`` and ``featurestore.config``; never an engine
+or an online store (schemas are handed in by the caller). Runtime state (watermarks) lives in
+``state.py``, beside the registry file, never inside it.
+"""
+
+from featurestore.registry.diff import Change, RegistryDiff, diff_registries
+from featurestore.registry.loader import Definitions, load_definitions
+from featurestore.registry.model import Registry, RegisteredView
+from featurestore.registry.storage import read_registry, write_registry
+
+__all__ = [
+    "Change",
+    "Definitions",
+    "RegisteredView",
+    "Registry",
+    "RegistryDiff",
+    "diff_registries",
+    "load_definitions",
+    "read_registry",
+    "write_registry",
+]

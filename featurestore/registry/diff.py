@@ -1,0 +1,78 @@
+"""What ``apply`` would change: added / changed / removed, data change vs metadata-only change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from featurestore.dsl import FeatureView
+from featurestore.registry.model import Registry
+
+ChangeKind = Literal["added", "removed", "data", "metadata"]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One object's change. ``data`` changes move a view to a new online namespace."""
+
+    kind: ChangeKind
+    object_type: str
+    name: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class RegistryDiff:
+    changes: tuple[Change, ...] = field(default_factory=tuple)
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes
+
+    def of(self, kind: ChangeKind) -> list[Change]:
+        return [c for c in self.changes if c.kind == kind]
+
+
+def diff_registries(old: Registry | None, new: Registry) -> RegistryDiff:
+    """Compare the applied registry with the one built from the definitions.
+
+    >>> diff_registries(None, Registry(project="p")).empty
+    True
+    """
+    changes: list[Change] = []
+    before = old or Registry(project=new.project)
+    for kind_name, old_map, new_map in (
+        ("entity", before.entities, new.entities),
+        ("source", before.sources, new.sources),
+        ("feature service", before.services, new.services),
+    ):
+        for name in sorted(new_map.keys() - old_map.keys()):
+            changes.append(Change("added", kind_name, name))
+        for name in sorted(old_map.keys() - new_map.keys()):
+            changes.append(Change("removed", kind_name, name))
+        for name in sorted(old_map.keys() & new_map.keys()):
+            a = old_map[name].model_dump(exclude={"defined_at"})
+            b = new_map[name].model_dump(exclude={"defined_at"})
+            if a != b:
+                fields = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+                is_meta = set(fields) <= {"description", "tags", "owner"}
+                changes.append(
+                    Change("metadata" if is_meta else "data", kind_name, name, ", ".join(fields))
+                )
+    for name in sorted(new.views.keys() - before.views.keys()):
+        changes.append(Change("added", "feature view", name))
+    for name in sorted(before.views.keys() - new.views.keys()):
+        changes.append(Change("removed", "feature view", name))
+    for name in sorted(before.views.keys() & new.views.keys()):
+        a, b = before.views[name], new.views[name]
+        if a.data_fingerprint != b.data_fingerprint:
+            changes.append(Change("data", "feature view", name, _view_fields(a.view, b.view)))
+        elif a.metadata_fingerprint != b.metadata_fingerprint:
+            changes.append(Change("metadata", "feature view", name, _view_fields(a.view, b.view)))
+    return RegistryDiff(tuple(changes))
+
+
+def _view_fields(a: FeatureView, b: FeatureView) -> str:
+    da = a.model_dump(exclude={"defined_at"})
+    db = b.model_dump(exclude={"defined_at"})
+    return ", ".join(sorted(k for k in da.keys() | db.keys() if da.get(k) != db.get(k)))

@@ -1,0 +1,146 @@
+"""Import ``definitions/**/*.py`` and collect every definition object, keeping file:line for errors.
+
+Files and folders whose names start with ``_`` are helpers and are not imported by the loader
+(they may still be imported by definition files).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from featurestore.dsl import Entity, FeatureService, FeatureView, FileSource, SqlSource
+from featurestore.dsl.base import Definition
+from featurestore.errors import DefinitionError, DefinitionLoadError
+
+DEFINITIONS_DIR = "definitions"
+
+
+@dataclass
+class Definitions:
+    """Every definition object found under ``definitions/``, by kind and name."""
+
+    entities: dict[str, Entity] = field(default_factory=dict)
+    sources: dict[str, FileSource | SqlSource] = field(default_factory=dict)
+    views: dict[str, FeatureView] = field(default_factory=dict)
+    services: dict[str, FeatureService] = field(default_factory=dict)
+
+    def add(self, obj: Definition) -> None:
+        if isinstance(obj, FeatureView):
+            for entity in obj.entities:
+                self.add(entity)
+            self.add(obj.source)
+            self._put(self.views, "feature view", obj)
+        elif isinstance(obj, FeatureService):
+            self._put(self.services, "feature service", obj)
+        elif isinstance(obj, Entity):
+            self._put(self.entities, "entity", obj)
+        elif isinstance(obj, FileSource | SqlSource):
+            self._put(self.sources, "source", obj)
+
+    @staticmethod
+    def _put(table: dict[str, Definition], kind: str, obj: Definition) -> None:
+        seen = table.get(obj.name)
+        if seen is None or seen is obj:
+            table[obj.name] = obj
+            return
+        if seen == obj:
+            return
+        raise DefinitionLoadError(
+            f"two different {kind}s are named {obj.name!r}: one at {seen.defined_at or '?'}, "
+            f"one at {obj.defined_at or '?'}. Rename one of them (names are unique per kind)."
+        )
+
+    def check_references(self) -> None:
+        """Every view a service uses must be the registered view of that name."""
+        for service in self.services.values():
+            for projection in service.features:
+                view = projection.view
+                registered = self.views.get(view.name)
+                if registered is None:
+                    raise DefinitionLoadError(
+                        f"feature service {service.name!r}{service.where()} uses feature view "
+                        f"{view.name!r}, which is not defined at module level in {DEFINITIONS_DIR}/. "
+                        "Assign the view to a module-level name so it is registered."
+                    )
+                if registered != view:
+                    raise DefinitionLoadError(
+                        f"feature service {service.name!r}{service.where()} uses a feature view "
+                        f"{view.name!r} that differs from the registered one ({registered.defined_at}). "
+                        "Import the view object instead of redefining it."
+                    )
+
+
+def load_definitions(root: Path) -> Definitions:
+    """Import every definitions file under ``root/definitions`` and collect its objects."""
+    folder = root / DEFINITIONS_DIR
+    if not folder.is_dir():
+        raise DefinitionLoadError(
+            f"{folder} does not exist: a repo needs a {DEFINITIONS_DIR}/ folder of Python files "
+            "(run `featurestore init` to create one)"
+        )
+    files = sorted(_definition_files(folder))
+    found = Definitions()
+    root_str = str(root.resolve())
+    _forget_modules()
+    sys.path.insert(0, root_str)
+    try:
+        for path in files:
+            module = _import(root, path)
+            for value in list(vars(module).values()):
+                if isinstance(value, Definition):
+                    found.add(value)
+    finally:
+        sys.path.remove(root_str)
+        _forget_modules()
+    found.check_references()
+    return found
+
+
+def _definition_files(folder: Path) -> list[Path]:
+    out = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(("_", ".")))
+        out.extend(Path(dirpath) / f for f in filenames if f.endswith(".py") and not f.startswith("_"))
+    return out
+
+
+def _module_name(root: Path, path: Path) -> str:
+    rel = path.resolve().relative_to(root.resolve()).with_suffix("")
+    return ".".join(rel.parts)
+
+
+def _import(root: Path, path: Path) -> object:
+    name = _module_name(root, path)
+    display = os.path.relpath(path)
+    try:
+        return importlib.import_module(name)
+    except SyntaxError as exc:
+        where = f"{display}:{exc.lineno}" if exc.lineno else display
+        raise DefinitionLoadError(f"{where}: syntax error: {exc.msg}. Fix the file and retry.") from exc
+    except DefinitionError as exc:
+        raise DefinitionLoadError(f"{display}: {exc}") from exc
+    except Exception as exc:
+        where = _failing_line(exc, path) or display
+        raise DefinitionLoadError(
+            f"{where}: importing this definitions file raised {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _failing_line(exc: BaseException, path: Path) -> str | None:
+    target = str(path.resolve())
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if os.path.abspath(frame.filename) == target:
+            line = frame.lineno
+    return f"{os.path.relpath(path)}:{line}" if line else None
+
+
+def _forget_modules() -> None:
+    # Definitions of another repo loaded earlier in this process must not shadow this one's.
+    for name in [m for m in sys.modules if m == DEFINITIONS_DIR or m.startswith(DEFINITIONS_DIR + ".")]:
+        del sys.modules[name]

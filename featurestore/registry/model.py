@@ -1,0 +1,132 @@
+"""The registry's content: what was applied, with fingerprints and source schemas."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from featurestore.dsl import Entity, FeatureService, FeatureView, FileSource, SqlSource
+from featurestore.dsl.source import Source
+from featurestore.errors import (
+    FeatureNameCollisionError,
+    UnknownFeatureError,
+    UnknownServiceError,
+    UnknownViewError,
+    did_you_mean,
+)
+
+REGISTRY_FORMAT = 1
+
+
+class RegisteredView(BaseModel):
+    """A feature view as applied: the definition, its fingerprints and its source's column types."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    view: FeatureView
+    data_fingerprint: str
+    metadata_fingerprint: str
+    source_schema: dict[str, str]
+
+    @property
+    def name(self) -> str:
+        return self.view.name
+
+    def key_dtype(self, key: str) -> str:
+        """``int64`` or ``string``: how the online store encodes this join key."""
+        raw = self.source_schema.get(key, "BIGINT").upper()
+        return "string" if raw in ("VARCHAR", "BLOB") else "int64"
+
+
+class Registry(BaseModel):
+    """Everything applied in one repo. Looked up by name; errors suggest close names."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    format: int = REGISTRY_FORMAT
+    project: str
+    entities: dict[str, Entity] = {}
+    sources: dict[str, Source] = {}
+    views: dict[str, RegisteredView] = {}
+    services: dict[str, FeatureService] = {}
+
+    def view(self, name: str) -> RegisteredView:
+        try:
+            return self.views[name]
+        except KeyError:
+            raise UnknownViewError(
+                f"feature view {name!r} is not registered. " + did_you_mean(name, self.views)
+            ) from None
+
+    def service(self, name: str) -> FeatureService:
+        try:
+            return self.services[name]
+        except KeyError:
+            raise UnknownServiceError(
+                f"feature service {name!r} is not registered. " + did_you_mean(name, self.services)
+            ) from None
+
+    def resolve(self, features: Iterable[str] | FeatureService | str) -> list[tuple[RegisteredView, list[str]]]:
+        """Turn ``["view:feature", ...]``, a service, or a service name into (view, features) groups.
+
+        Groups keep the order in which each view first appears; features keep the requested order.
+        """
+        if isinstance(features, FeatureService):
+            refs = features.feature_refs()
+        elif isinstance(features, str):
+            refs = (
+                self.service(features).feature_refs() if ":" not in features else [features]
+            )
+        else:
+            refs = list(features)
+        if not refs:
+            raise UnknownFeatureError("no features were requested: pass ['view:feature', ...] or a service")
+        groups: dict[str, list[str]] = {}
+        for ref in refs:
+            if not isinstance(ref, str) or ref.count(":") != 1:
+                raise UnknownFeatureError(
+                    f"feature reference {ref!r} is not of the form 'view:feature' "
+                    "(for example 'driver_stats:conv_rate')"
+                )
+            view_name, feature = ref.split(":")
+            registered = self.view(view_name)
+            if feature == "*":
+                wanted = list(registered.view.feature_names)
+            else:
+                registered.view.feature(feature)
+                wanted = [feature]
+            bucket = groups.setdefault(view_name, [])
+            for name in wanted:
+                if name in bucket:
+                    raise FeatureNameCollisionError(f"feature {view_name}:{name} is requested twice")
+                bucket.append(name)
+        return [(self.views[name], feats) for name, feats in groups.items()]
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> Registry:
+        data: dict[str, Any] = cls.model_validate_json(text).model_dump()
+        return cls.model_validate(data)
+
+
+def output_names(
+    groups: list[tuple[RegisteredView, list[str]]], full_feature_names: bool, taken: Iterable[str] = ()
+) -> list[list[str]]:
+    """Output column names per group; a collision without full names is an error that says so."""
+    names = [[f"{rv.name}__{f}" if full_feature_names else f for f in feats] for rv, feats in groups]
+    seen: dict[str, str] = {col: "the entity rows" for col in taken}
+    for (rv, feats), outs in zip(groups, names, strict=True):
+        for feat, out in zip(feats, outs, strict=True):
+            if out in seen:
+                raise FeatureNameCollisionError(
+                    f"output column {out!r} from {rv.name}:{feat} collides with {seen[out]}. "
+                    "Pass full_feature_names=True to name columns 'view__feature', "
+                    "or rename the column in the entity rows."
+                )
+            seen[out] = f"{rv.name}:{feat}"
+    return names
+
+
+__all__ = ["FileSource", "RegisteredView", "Registry", "SqlSource", "output_names"]

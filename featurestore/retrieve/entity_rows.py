@@ -1,0 +1,125 @@
+"""Entity rows for a training set: any accepted input -> one Arrow table, validated up front."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from featurestore.errors import EntityRowsError
+from featurestore.registry.model import RegisteredView
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from featurestore.engines.base import Engine
+
+RESERVED = ("__row_id", "__t")
+
+
+def to_arrow_table(entity_df: Any, engine: Engine) -> pa.Table:
+    """polars / pandas / Arrow / a Parquet path / a SQL query -> ``pa.Table``."""
+    import pyarrow as pa
+
+    if isinstance(entity_df, pa.Table):
+        return entity_df
+    if isinstance(entity_df, pa.RecordBatch):
+        return pa.Table.from_batches([entity_df])
+    module = type(entity_df).__module__.split(".")[0]
+    if module == "polars":
+        return entity_df.to_arrow()
+    if module == "pandas":
+        return pa.Table.from_pandas(entity_df, preserve_index=False)
+    if isinstance(entity_df, Path) or (isinstance(entity_df, str) and _looks_like_path(entity_df)):
+        import pyarrow.parquet as pq
+
+        path = Path(entity_df)
+        if not path.exists():
+            raise EntityRowsError(f"entity rows file {str(path)!r} does not exist")
+        try:
+            return pq.read_table(path)
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise EntityRowsError(f"entity rows file {str(path)!r} is not readable Parquet: {exc}") from None
+    if isinstance(entity_df, str):
+        return engine.to_arrow(entity_df)
+    raise EntityRowsError(
+        f"entity rows of type {type(entity_df).__name__} are not supported: pass a polars or pandas "
+        "DataFrame, a pyarrow Table, a Parquet path or a SQL query string"
+    )
+
+
+def _looks_like_path(text: str) -> bool:
+    stripped = text.strip()
+    return "\n" not in stripped and stripped.lower().endswith((".parquet", ".pq")) and " " not in stripped
+
+
+def validate(table: pa.Table, timestamp_column: str, groups: list[tuple[RegisteredView, list[str]]]) -> None:
+    """Raise a clear error for anything that would make the join wrong, before any work starts."""
+    import pyarrow as pa
+
+    names = table.column_names
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise EntityRowsError(f"entity rows have duplicate columns {dupes}; rename them")
+    clash = sorted(set(names) & set(RESERVED))
+    if clash:
+        raise EntityRowsError(f"entity rows use reserved column names {clash}; rename them")
+    if timestamp_column not in names:
+        raise EntityRowsError(
+            f"entity rows have no timestamp column {timestamp_column!r} (columns: {', '.join(names)}). "
+            "Add it, or pass timestamp_column='<your column>'."
+        )
+    ts_type = table.schema.field(timestamp_column).type
+    if not (pa.types.is_timestamp(ts_type) or pa.types.is_date(ts_type)):
+        raise EntityRowsError(
+            f"entity rows column {timestamp_column!r} has type {ts_type}, not a timestamp or date. "
+            "Convert it first (pandas: pd.to_datetime(df[col], utc=True); "
+            "polars: pl.col(col).str.to_datetime())."
+        )
+    for rv, _ in groups:
+        for key in rv.view.join_keys:
+            if key not in names:
+                raise EntityRowsError(
+                    f"entity rows lack join key {key!r} of feature view {rv.name!r}{rv.view.where()} "
+                    f"(columns: {', '.join(names)}). Add the column."
+                )
+            key_type = table.schema.field(key).type
+            want = rv.key_dtype(key)
+            ok = (
+                pa.types.is_null(key_type)
+                or (want == "int64" and pa.types.is_integer(key_type))
+                or (want == "string" and (pa.types.is_string(key_type) or pa.types.is_large_string(key_type)
+                                          or pa.types.is_string_view(key_type)))
+            )
+            if not ok:
+                raise EntityRowsError(
+                    f"entity rows column {key!r} has type {key_type}, but feature view {rv.name!r} "
+                    f"keys it as {want} ({rv.source_schema.get(key)} in its source). Cast the column."
+                )
+
+
+def prepare(table: pa.Table, timestamp_column: str) -> tuple[pa.Table, datetime | None, datetime | None]:
+    """Add ``__row_id`` (input order) and ``__t`` (the row's time as naive UTC, microseconds).
+
+    Naive timestamps are taken as UTC; a date means midnight UTC.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    column = table.column(timestamp_column)
+    if pa.types.is_date(column.type):
+        column = pc.cast(pc.cast(column, pa.date32()), pa.timestamp("s"))
+    t = pc.cast(column, pa.timestamp("us", tz="UTC"), safe=False)
+    t = pc.cast(t, pa.timestamp("us"))
+    prepared = table.append_column("__row_id", pa.array(np.arange(table.num_rows, dtype=np.int64)))
+    prepared = prepared.append_column("__t", t)
+    if table.num_rows == 0 or t.null_count == len(t):
+        return prepared, None, None
+    bounds = pc.min_max(t)
+    lo, hi = bounds["min"].as_py(), bounds["max"].as_py()
+    return prepared, _naive(lo), _naive(hi)
+
+
+def _naive(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value

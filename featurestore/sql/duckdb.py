@@ -1,0 +1,198 @@
+"""DuckDB SQL for plans: native ``ASOF LEFT JOIN``, one per view, ties removed before the join."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlglot import exp
+
+from featurestore.dsl.dtypes import DUCKDB_TYPES
+from featurestore.plan.nodes import LatestPerKey, PointInTimeJoin, SourceScan, TrainingSetPlan
+
+DIALECT = "duckdb"
+ROW_ID = "__row_id"
+ENTITY_TS = "__t"
+TS = "__ts"
+CREATED = "__created"
+
+
+def ident(name: str) -> exp.Identifier:
+    return exp.to_identifier(name, quoted=True)
+
+
+def col(name: str, table: str | None = None) -> exp.Column:
+    return exp.Column(this=ident(name), table=ident(table) if table else None)
+
+
+def ts_literal(value: datetime, column_type: str) -> exp.Expression:
+    """A timestamp constant typed like the column it is compared with (keeps scan pushdown)."""
+    text = value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if "TIME ZONE" in column_type.upper() or column_type.upper() == "TIMESTAMPTZ":
+        return exp.cast(exp.Literal.string(text + "+00"), "TIMESTAMPTZ")
+    if column_type.upper() == "DATE":
+        return exp.cast(exp.cast(exp.Literal.string(text), "TIMESTAMP"), "DATE")
+    return exp.cast(exp.Literal.string(text), "TIMESTAMP")
+
+
+def interval_us(delta: timedelta) -> exp.Interval:
+    micros = delta // timedelta(microseconds=1)
+    return exp.Interval(this=exp.Literal.string(str(micros)), unit=exp.Var(this="MICROSECOND"))
+
+
+def source_table(scan: SourceScan) -> exp.Expression:
+    """The FROM item of a scan: a file reader call, or the source's query as a subquery."""
+    if scan.kind == "sql":
+        from sqlglot import parse_one
+
+        return exp.Subquery(this=parse_one(scan.location, read=DIALECT), alias=exp.TableAlias(this=ident("src")))
+    reader = "read_csv" if scan.file_format == "csv" else "read_parquet"
+    args: list[exp.Expression] = [exp.Literal.string(scan.location)]
+    if scan.hive_partitioning:
+        args.append(exp.EQ(this=exp.column("hive_partitioning"), expression=exp.true()))
+    return exp.Table(this=exp.Anonymous(this=reader, expressions=args))
+
+
+def scan_select(scan: SourceScan, features: list[str]) -> exp.Select:
+    """``keys, ts AS __ts, created AS __created, features`` from the source, filtered and bounded."""
+    ts_col = col(scan.timestamp_field)
+    projections: list[exp.Expression] = [col(k) for k in scan.key_columns]
+    projections.append(exp.alias_(exp.cast(ts_col.copy(), "TIMESTAMP"), TS, quoted=True))
+    created: exp.Expression = (
+        exp.cast(col(scan.created_field), "TIMESTAMP") if scan.created_field else exp.null()
+    )
+    projections.append(exp.alias_(exp.cast(created, "TIMESTAMP"), CREATED, quoted=True))
+    projections.extend(col(f) for f in features)
+    conditions: list[exp.Expression] = [
+        exp.Not(this=exp.Is(this=c, expression=exp.null()))
+        for c in [*[col(k) for k in scan.key_columns], ts_col.copy()]
+    ]
+    if scan.lower is not None:
+        conditions.append(exp.GTE(this=ts_col.copy(), expression=ts_literal(scan.lower, scan.timestamp_type)))
+    if scan.upper is not None:
+        conditions.append(exp.LTE(this=ts_col.copy(), expression=ts_literal(scan.upper, scan.timestamp_type)))
+    return exp.select(*projections).from_(source_table(scan)).where(exp.and_(*conditions))
+
+
+def tie_order(tie_break: tuple[str, ...], table: str | None = None) -> list[exp.Ordered]:
+    """Newest first: greatest ts, then greatest created, then greatest feature values (nulls lowest)."""
+    names = [TS, CREATED, *tie_break]
+    return [exp.Ordered(this=col(n, table), desc=True, nulls_first=False) for n in names]
+
+
+def deduped(scan: SourceScan, keys: tuple[str, ...], features: list[str], tie_break: tuple[str, ...]) -> exp.Select:
+    """One row per (keys, ts): the greatest created time, then the tie rule. ASOF picks arbitrarily
+    among equal timestamps, so ties must be gone before the join."""
+    window = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[col(k) for k in keys] + [col(TS)],
+        order=exp.Order(expressions=tie_order(tie_break)[1:]),
+    )
+    return scan_select(scan, features).qualify(exp.EQ(this=window, expression=exp.Literal.number(1)))
+
+
+def _cast_feature(value: exp.Expression, dtype: str) -> exp.Expression:
+    return exp.cast(value, DUCKDB_TYPES[dtype])
+
+
+def _ttl_ok(join: PointInTimeJoin, v: str) -> exp.Expression | None:
+    if join.ttl is None:
+        return None
+    bound = exp.Sub(this=col(ENTITY_TS, "e"), expression=interval_us(join.ttl))
+    return exp.GTE(this=col(TS, v), expression=bound)
+
+
+def _asof_join(join: PointInTimeJoin, entity_table: str) -> exp.Select:
+    features = list(dict.fromkeys([f.name for f in join.features] + list(join.tie_break)))
+    rows = deduped(join.scan, join.keys, features, join.tie_break)
+    keep = _ttl_ok(join, "v")
+    values = []
+    for f in join.features:
+        value: exp.Expression = col(f.name, "v")
+        if keep is not None:
+            value = exp.Case(ifs=[exp.If(this=keep.copy(), true=value)])
+        values.append(exp.alias_(_cast_feature(value, f.dtype), f.output, quoted=True))
+    on = exp.and_(
+        *[exp.EQ(this=col(k, "e"), expression=col(k, "v")) for k in join.keys],
+        exp.GTE(this=col(ENTITY_TS, "e"), expression=col(TS, "v")),
+    )
+    entity = exp.select(col(ROW_ID), col(ENTITY_TS), *[col(k) for k in join.keys]).from_(
+        exp.Table(this=ident(entity_table))
+    )
+    return exp.select(col(ROW_ID, "e"), *values).from_(
+        exp.Subquery(this=entity, alias=exp.TableAlias(this=ident("e")))
+    ).join(
+        exp.Subquery(this=rows, alias=exp.TableAlias(this=ident("v"))),
+        on=on,
+        join_type="ASOF LEFT",
+    )
+
+
+def _ranked_join(join: PointInTimeJoin, entity_table: str) -> exp.Select:
+    """As-known-at: candidates must also satisfy ``created <= t``; the newest candidate by the
+    same order as the dedup is chosen. A range join, since no single ASOF key expresses it."""
+    features = list(dict.fromkeys([f.name for f in join.features] + list(join.tie_break)))
+    rows = scan_select(join.scan, features)
+    conditions: list[exp.Expression] = [exp.EQ(this=col(k, "e"), expression=col(k, "v")) for k in join.keys]
+    conditions.append(exp.LTE(this=col(TS, "v"), expression=col(ENTITY_TS, "e")))
+    # Without a created column a row is known from its event time on.
+    known = exp.Coalesce(this=col(CREATED, "v"), expressions=[col(TS, "v")])
+    conditions.append(exp.LTE(this=known, expression=col(ENTITY_TS, "e")))
+    keep = _ttl_ok(join, "v")
+    if keep is not None:
+        conditions.append(keep)
+    window = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[col(ROW_ID, "e")],
+        order=exp.Order(expressions=tie_order(join.tie_break, "v")),
+    )
+    values = [exp.alias_(_cast_feature(col(f.name, "v"), f.dtype), f.output, quoted=True) for f in join.features]
+    return (
+        exp.select(col(ROW_ID, "e"), *values)
+        .from_(exp.Table(this=ident(entity_table), alias=exp.TableAlias(this=ident("e"))))
+        .join(exp.Subquery(this=rows, alias=exp.TableAlias(this=ident("v"))), on=exp.and_(*conditions))
+        .qualify(exp.EQ(this=window, expression=exp.Literal.number(1)))
+    )
+
+
+def render_training_set(plan: TrainingSetPlan) -> str:
+    """The whole training set as one statement: input columns, then features, in input order."""
+    entity = plan.entity
+    select_items: list[exp.Expression] = []
+    for name in entity.columns:
+        if name == entity.timestamp_column:
+            select_items.append(exp.alias_(exp.cast(col(ENTITY_TS, "e"), "TIMESTAMPTZ"), name, quoted=True))
+        else:
+            select_items.append(col(name, "e"))
+    query = exp.select(*select_items).from_(exp.Table(this=ident(entity.table), alias=exp.TableAlias(this=ident("e"))))
+    ctes = []
+    for i, join in enumerate(plan.joins):
+        alias = f"j{i}"
+        body = _ranked_join(join, entity.table) if join.as_known_at else _asof_join(join, entity.table)
+        ctes.append((alias, body))
+        query = query.select(*[col(f.output, alias) for f in join.features])
+        query = query.join(
+            exp.Table(this=ident(alias)),
+            on=exp.EQ(this=col(ROW_ID, alias), expression=col(ROW_ID, "e")),
+            join_type="LEFT",
+        )
+    for alias, body in ctes:
+        query = query.with_(ident(alias), as_=body)
+    query = query.order_by(col(ROW_ID, "e"))
+    return query.sql(dialect=DIALECT, pretty=True)
+
+
+def render_latest(plan: LatestPerKey) -> str:
+    """The latest row per entity key as of ``plan.end``: keys, ``__event_ts``, features."""
+    features = list(dict.fromkeys([f.name for f in plan.features] + list(plan.tie_break)))
+    rows = scan_select(plan.scan, features)
+    window = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[col(k) for k in plan.keys],
+        order=exp.Order(expressions=tie_order(plan.tie_break)),
+    )
+    latest = rows.qualify(exp.EQ(this=window, expression=exp.Literal.number(1)))
+    out: list[exp.Expression] = [col(k, "l") for k in plan.keys]
+    out.append(exp.alias_(exp.cast(col(TS, "l"), "TIMESTAMPTZ"), "__event_ts", quoted=True))
+    out.extend(exp.alias_(_cast_feature(col(f.name, "l"), f.dtype), f.output, quoted=True) for f in plan.features)
+    query = exp.select(*out).from_(exp.Subquery(this=latest, alias=exp.TableAlias(this=ident("l"))))
+    return query.sql(dialect=DIALECT, pretty=True)
