@@ -148,5 +148,21 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
 
 
+def format_duration(delta: timedelta | None) -> str:
+    """The inverse of ``parse_duration`` for display; ``None`` reads as ``none``.
+
+    >>> format_duration(timedelta(days=2)), format_duration(timedelta(minutes=90))
+    ('2d', '90m')
+    """
+    if delta is None:
+        return "none"
+    micros = delta // timedelta(microseconds=1)
+    for unit in ("w", "d", "h", "m", "s", "ms"):
+        size = int(_UNITS[unit] * 1_000_000)
+        if micros % size == 0:
+            return f"{micros // size}{unit}"
+    return f"{micros}us"
+
+
 def _redact(url: str) -> str:
     return re.sub(r"//([^@/]*)@", "//***@", url)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from featurestore.config import format_duration
 from featurestore.plan.nodes import LatestPerKey, PointInTimeJoin, SourceScan, TrainingSetPlan
 
 
@@ -24,7 +25,7 @@ def explain(plan: TrainingSetPlan | LatestPerKey) -> str:
 
 
 def _join_line(join: PointInTimeJoin) -> str:
-    ttl = "no ttl" if join.ttl is None else f"ttl {join.ttl}"
+    ttl = "no ttl" if join.ttl is None else f"ttl {format_duration(join.ttl)}"
     mode = "as-known-at (created <= t), ranked join" if join.as_known_at else "ASOF LEFT JOIN on ts <= t"
     feats = ", ".join(f.name if f.name == f.output else f"{f.name} AS {f.output}" for f in join.features)
     return f"PointInTimeJoin view={join.view} keys={list(join.keys)} {mode}, {ttl}: {feats}"

@@ -1,0 +1,12 @@
+"""The command line: the only package that prints.
+
+Each command module registers its commands on ``cli``; errors from the core
+(``FeatureStoreError``) become one red line and exit code 1 (``--debug`` shows the traceback).
+To add a command: a function in the module of its topic, decorated with ``@cli.command()``, with an
+``Example:`` in its docstring.
+"""
+
+from featurestore.cli.app import cli, main
+from featurestore.cli import repo, training  # noqa: F401  (registers the commands)
+
+__all__ = ["cli", "main"]

@@ -1,0 +1,74 @@
+"""The click group, shared options and the one place user errors are turned into a red line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from featurestore.errors import FeatureStoreError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        debug = bool(ctx.params.get("debug"))
+        try:
+            return super().invoke(ctx)
+        except FeatureStoreError as exc:
+            if debug:
+                raise
+            fail(f"{type(exc).__name__}: {exc}")
+        except KeyboardInterrupt:
+            if debug:
+                raise
+            fail("interrupted; nothing half-written is kept, run the command again to finish", code=130)
+
+
+def fail(message: str, code: int = 1) -> None:
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {_escape(message)}")
+    sys.exit(code)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text.replace("\n", " "))
+
+
+@click.group(cls=_Group, context_settings=CONTEXT)
+@click.option(
+    "-r", "--repo", "repo", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+    show_default=True, help="The feature repo: a folder with definitions/ (and optionally featurestore.toml).",
+)
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@click.version_option(package_name="featurestore")
+@click.pass_context
+def cli(ctx: click.Context, repo: Path, debug: bool) -> None:
+    """featurestore: point-in-time-correct training sets and fast online features.
+
+    \b
+    A typical session:
+      featurestore init my_repo && cd my_repo
+      featurestore plan                  # what apply would change
+      featurestore apply                 # check sources, write the registry
+      featurestore training-set --entities rows.parquet --features driver_stats:conv_rate --out ts.parquet
+      featurestore materialize --end now # latest values -> the online store
+      featurestore get-online --features driver_stats:conv_rate --entity driver_id=1001
+    """
+    ctx.obj = {"repo": repo, "debug": debug}
+
+
+def open_store(ctx: click.Context) -> Any:
+    from featurestore.store import FeatureStore
+
+    return FeatureStore(ctx.obj["repo"])
+
+
+def main() -> None:
+    cli(prog_name="featurestore")
