@@ -111,7 +111,9 @@ def entity_rows(rng: np.random.Generator, drivers: int, customers: int, days: in
     )
 
 
-def generate(root: Path, days: int = 14, drivers: int = 200, customers: int = 1000, rows: int = 10_000) -> Path:
+def generate(
+    root: Path, days: int = 14, drivers: int = 200, customers: int = 1000, rows: int = 10_000
+) -> Path:
     rng = np.random.default_rng(7)
     data = root / "data"
     data.mkdir(parents=True, exist_ok=True)
@@ -123,7 +125,9 @@ def generate(root: Path, days: int = 14, drivers: int = 200, customers: int = 10
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--root", type=Path, default=Path("."))
     parser.add_argument("--days", type=int, default=14)
     parser.add_argument("--drivers", type=int, default=200)

@@ -2,9 +2,8 @@
 
 from datetime import timedelta
 
-from featurestore import Feature, FeatureView, FileSource, SqlSource
-
 from definitions.entities import customer, driver
+from featurestore import Feature, FeatureView, FileSource, SqlSource
 
 customer_profile = FeatureView(
     name="customer_profile",

@@ -2,9 +2,8 @@
 
 from datetime import timedelta
 
-from featurestore import Feature, FeatureView, FileSource
-
 from definitions.entities import driver
+from featurestore import Feature, FeatureView, FileSource
 
 driver_hourly_source = FileSource(
     name="driver_hourly_source",

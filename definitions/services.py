@@ -1,9 +1,8 @@
 """Feature services: the features each model consumes."""
 
-from featurestore import FeatureService
-
 from definitions.customers import customer_profile, driver_customer_stats
 from definitions.drivers import driver_hourly_stats
+from featurestore import FeatureService
 
 driver_ranking_v1 = FeatureService(
     name="driver_ranking_v1",

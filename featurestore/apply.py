@@ -14,7 +14,17 @@ from featurestore.registry import Definitions, RegisteredView, Registry
 from featurestore.sql.duckdb import source_table
 
 _TIME_TYPES = ("TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATE")
-_KEY_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "VARCHAR")
+_KEY_TYPES = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "VARCHAR",
+)
 
 
 def build_registry(defs: Definitions, engine: Engine, root: Path, project: str) -> Registry:

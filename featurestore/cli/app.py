@@ -43,8 +43,13 @@ def _escape(text: str) -> str:
 
 @click.group(cls=_Group, context_settings=CONTEXT)
 @click.option(
-    "-r", "--repo", "repo", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
-    show_default=True, help="The feature repo: a folder with definitions/ (and optionally featurestore.toml).",
+    "-r",
+    "--repo",
+    "repo",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="The feature repo: a folder with definitions/ (and optionally featurestore.toml).",
 )
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
 @click.version_option(package_name="featurestore")

@@ -46,7 +46,9 @@ def _print_diff(diff: Any, applied: bool) -> None:
         what = {"data": "data change", "metadata": "metadata only"}.get(change.kind, change.kind)
         detail = f" ({change.detail})" if change.detail else ""
         console.print(f"  {marks[change.kind]} {change.object_type} [bold]{change.name}[/]: {what}{detail}")
-    counts = ", ".join(f"{len(diff.of(k))} {k}" for k in ("added", "data", "metadata", "removed") if diff.of(k))
+    counts = ", ".join(
+        f"{len(diff.of(k))} {k}" for k in ("added", "data", "metadata", "removed") if diff.of(k)
+    )
     verb = "Applied" if applied else "Plan"
     console.print(f"{verb}: {counts}." + ("" if applied else " Run `featurestore apply` to write it."))
 
@@ -99,8 +101,12 @@ def list_(ctx: click.Context, kind: str) -> None:
         for rv in registry.views.values():
             v = rv.view
             table.add_row(
-                v.name, ", ".join(e.name for e in v.entities), ", ".join(v.feature_names),
-                format_duration(v.ttl), v.source.name, rv.data_fingerprint,
+                v.name,
+                ", ".join(e.name for e in v.entities),
+                ", ".join(v.feature_names),
+                format_duration(v.ttl),
+                v.source.name,
+                rv.data_fingerprint,
             )
     elif kind == "services":
         table.add_column("service")

@@ -55,13 +55,15 @@ def scaffold(path: Path) -> list[Path]:
     days = np.arange(np.datetime64("2026-01-01"), np.datetime64("2026-01-08")).astype("datetime64[us]")
     ids = np.repeat(np.arange(1, 51), days.size)
     when = np.tile(days, 50)
-    data = pa.table({
-        "account_id": ids.astype(np.int64),
-        "event_timestamp": pa.array(when, pa.timestamp("us")),
-        "created": pa.array(when + np.timedelta64(1, "h"), pa.timestamp("us")),
-        "balance": np.round(rng.normal(100, 30, ids.size), 2),
-        "logins": rng.integers(0, 10, ids.size),
-    })
+    data = pa.table(
+        {
+            "account_id": ids.astype(np.int64),
+            "event_timestamp": pa.array(when, pa.timestamp("us")),
+            "created": pa.array(when + np.timedelta64(1, "h"), pa.timestamp("us")),
+            "balance": np.round(rng.normal(100, 30, ids.size), 2),
+            "logins": rng.integers(0, 10, ids.size),
+        }
+    )
     target = path / "data" / "account_daily.parquet"
     pq.write_table(data, target)
     return [*files, target]

@@ -11,22 +11,48 @@ from featurestore.cli.app import cli, open_store
 
 
 @cli.command(name="training-set")
-@click.option("--entities", "entities", required=True,
-              help="Entity rows: a Parquet file, or a DuckDB SQL query (quoted).")
-@click.option("--features", "features", required=True, multiple=True,
-              help="'view:feature' (repeatable, or comma-separated), 'view:*', or a feature service name.")
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the training set to this Parquet file (streamed). Without it, print a preview.")
-@click.option("--timestamp-column", default="event_timestamp", show_default=True,
-              help="The entity rows' timestamp column.")
+@click.option(
+    "--entities",
+    "entities",
+    required=True,
+    help="Entity rows: a Parquet file, or a DuckDB SQL query (quoted).",
+)
+@click.option(
+    "--features",
+    "features",
+    required=True,
+    multiple=True,
+    help="'view:feature' (repeatable, or comma-separated), 'view:*', or a feature service name.",
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the training set to this Parquet file (streamed). Without it, print a preview.",
+)
+@click.option(
+    "--timestamp-column",
+    default="event_timestamp",
+    show_default=True,
+    help="The entity rows' timestamp column.",
+)
 @click.option("--full-feature-names", is_flag=True, help="Name columns 'view__feature'.")
-@click.option("--as-known-at", is_flag=True,
-              help="Also require created <= t, so values back-filled after t cannot leak.")
+@click.option(
+    "--as-known-at",
+    is_flag=True,
+    help="Also require created <= t, so values back-filled after t cannot leak.",
+)
 @click.option("--explain", is_flag=True, help="Print the plan and the SQL without running it.")
 @click.pass_context
 def training_set(
-    ctx: click.Context, entities: str, features: tuple[str, ...], out: Path | None, timestamp_column: str,
-    full_feature_names: bool, as_known_at: bool, explain: bool,
+    ctx: click.Context,
+    entities: str,
+    features: tuple[str, ...],
+    out: Path | None,
+    timestamp_column: str,
+    full_feature_names: bool,
+    as_known_at: bool,
+    explain: bool,
 ) -> None:
     """Build a point-in-time-correct training set for the entity rows.
 
@@ -47,8 +73,11 @@ def training_set(
     store = open_store(ctx)
     started = time.perf_counter()
     result = store.get_training_set(
-        entities, wanted, full_feature_names=full_feature_names,
-        timestamp_column=timestamp_column, as_known_at=as_known_at,
+        entities,
+        wanted,
+        full_feature_names=full_feature_names,
+        timestamp_column=timestamp_column,
+        as_known_at=as_known_at,
     )
     console = Console()
     if explain:

@@ -45,9 +45,7 @@ class FeatureView(Definition):
     @classmethod
     def _ttl(cls, value: timedelta | None) -> timedelta | None:
         if value is not None and value <= timedelta(0):
-            raise ValueError(
-                f"ttl must be positive, got {value}; use ttl=None for values that never expire"
-            )
+            raise ValueError(f"ttl must be positive, got {value}; use ttl=None for values that never expire")
         return value
 
     @model_validator(mode="after")

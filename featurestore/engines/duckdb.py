@@ -44,7 +44,6 @@ class DuckDBEngine:
         # ASOF needs no preserved order; ORDER BY row id restores it at the end.
         self._con.execute("SET preserve_insertion_order = false")
 
-
     def cursor(self) -> Any:
         """A cursor (its own connection to the same database) that sees every registered table."""
         cur = self._con.cursor()

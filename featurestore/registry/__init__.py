@@ -7,7 +7,7 @@ or an online store (schemas are handed in by the caller). Runtime state (waterma
 
 from featurestore.registry.diff import Change, RegistryDiff, diff_registries
 from featurestore.registry.loader import Definitions, load_definitions
-from featurestore.registry.model import Registry, RegisteredView
+from featurestore.registry.model import RegisteredView, Registry
 from featurestore.registry.storage import read_registry, write_registry
 
 __all__ = [

@@ -56,19 +56,18 @@ def diff_registries(old: Registry | None, new: Registry) -> RegistryDiff:
             if a != b:
                 fields = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
                 is_meta = set(fields) <= {"description", "tags", "owner"}
-                changes.append(
-                    Change("metadata" if is_meta else "data", kind_name, name, ", ".join(fields))
-                )
+                changes.append(Change("metadata" if is_meta else "data", kind_name, name, ", ".join(fields)))
     for name in sorted(new.views.keys() - before.views.keys()):
         changes.append(Change("added", "feature view", name))
     for name in sorted(before.views.keys() - new.views.keys()):
         changes.append(Change("removed", "feature view", name))
     for name in sorted(before.views.keys() & new.views.keys()):
-        a, b = before.views[name], new.views[name]
-        if a.data_fingerprint != b.data_fingerprint:
-            changes.append(Change("data", "feature view", name, _view_fields(a.view, b.view)))
-        elif a.metadata_fingerprint != b.metadata_fingerprint:
-            changes.append(Change("metadata", "feature view", name, _view_fields(a.view, b.view)))
+        old_view, new_view = before.views[name], new.views[name]
+        detail = _view_fields(old_view.view, new_view.view)
+        if old_view.data_fingerprint != new_view.data_fingerprint:
+            changes.append(Change("data", "feature view", name, detail))
+        elif old_view.metadata_fingerprint != new_view.metadata_fingerprint:
+            changes.append(Change("metadata", "feature view", name, detail))
     return RegistryDiff(tuple(changes))
 
 

@@ -11,6 +11,7 @@ import os
 import sys
 import traceback
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 from featurestore.dsl import Entity, FeatureService, FeatureView, FileSource, SqlSource
@@ -43,7 +44,7 @@ class Definitions:
             self._put(self.sources, "source", obj)
 
     @staticmethod
-    def _put(table: dict[str, Definition], kind: str, obj: Definition) -> None:
+    def _put(table: Any, kind: str, obj: Definition) -> None:
         seen = table.get(obj.name)
         if seen is None or seen is obj:
             table[obj.name] = obj
@@ -102,7 +103,7 @@ def load_definitions(root: Path) -> Definitions:
 
 
 def _definition_files(folder: Path) -> list[Path]:
-    out = []
+    out: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(("_", ".")))
         out.extend(Path(dirpath) / f for f in filenames if f.endswith(".py") and not f.startswith("_"))

@@ -66,7 +66,9 @@ class Registry(BaseModel):
                 f"feature service {name!r} is not registered. " + did_you_mean(name, self.services)
             ) from None
 
-    def resolve(self, features: Iterable[str] | FeatureService | str) -> list[tuple[RegisteredView, list[str]]]:
+    def resolve(
+        self, features: Iterable[str] | FeatureService | str
+    ) -> list[tuple[RegisteredView, list[str]]]:
         """Turn ``["view:feature", ...]``, a service, or a service name into (view, features) groups.
 
         Groups keep the order in which each view first appears; features keep the requested order.
@@ -74,9 +76,7 @@ class Registry(BaseModel):
         if isinstance(features, FeatureService):
             refs = features.feature_refs()
         elif isinstance(features, str):
-            refs = (
-                self.service(features).feature_refs() if ":" not in features else [features]
-            )
+            refs = self.service(features).feature_refs() if ":" not in features else [features]
         else:
             refs = list(features)
         if not refs:
@@ -116,7 +116,7 @@ def output_names(
 ) -> list[list[str]]:
     """Output column names per group; a collision without full names is an error that says so."""
     names = [[f"{rv.name}__{f}" if full_feature_names else f for f in feats] for rv, feats in groups]
-    seen: dict[str, str] = {col: "the entity rows" for col in taken}
+    seen: dict[str, str] = dict.fromkeys(taken, "the entity rows")
     for (rv, feats), outs in zip(groups, names, strict=True):
         for feat, out in zip(feats, outs, strict=True):
             if out in seen:

@@ -88,8 +88,14 @@ def validate(table: pa.Table, timestamp_column: str, groups: list[tuple[Register
             ok = (
                 pa.types.is_null(key_type)
                 or (want == "int64" and pa.types.is_integer(key_type))
-                or (want == "string" and (pa.types.is_string(key_type) or pa.types.is_large_string(key_type)
-                                          or pa.types.is_string_view(key_type)))
+                or (
+                    want == "string"
+                    and (
+                        pa.types.is_string(key_type)
+                        or pa.types.is_large_string(key_type)
+                        or pa.types.is_string_view(key_type)
+                    )
+                )
             )
             if not ok:
                 raise EntityRowsError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -39,10 +40,9 @@ class TrainingSet:
         engine.register(self._table_name, entity_table)
 
     def __del__(self) -> None:
-        try:
+        # At interpreter shutdown the engine may already be gone: nothing left to release.
+        with contextlib.suppress(Exception):
             self._engine.unregister(self._table_name)
-        except Exception:  # interpreter shutdown: nothing left to release
-            pass
 
     def __len__(self) -> int:
         return self.plan.entity.row_count
@@ -67,7 +67,8 @@ class TrainingSet:
         return frame
 
     def to_pandas(self) -> pd.DataFrame:
-        return self.to_arrow().to_pandas()
+        frame: pd.DataFrame = self.to_arrow().to_pandas()
+        return frame
 
     def to_batches(self, batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
         return self._engine.batches(self.sql, batch_size)
@@ -87,9 +88,8 @@ class TrainingSet:
 
     def _repr_html_(self) -> str:
         head = self.preview().to_pandas()
-        return f"<p>TrainingSet: {len(self)} rows x {len(self.columns)} columns</p>" + head.to_html(
-            max_rows=10
-        )
+        html: str = head.to_html(max_rows=10)
+        return f"<p>TrainingSet: {len(self)} rows x {len(self.columns)} columns</p>{html}"
 
 
 def build_training_set(

@@ -24,7 +24,7 @@ def col(name: str, table: str | None = None) -> exp.Column:
     return exp.Column(this=ident(name), table=ident(table) if table else None)
 
 
-def ts_literal(value: datetime, column_type: str) -> exp.Expression:
+def ts_literal(value: datetime, column_type: str) -> exp.Expr:
     """A timestamp constant typed like the column it is compared with (keeps scan pushdown)."""
     text = value.strftime("%Y-%m-%d %H:%M:%S.%f")
     if "TIME ZONE" in column_type.upper() or column_type.upper() == "TIMESTAMPTZ":
@@ -39,14 +39,16 @@ def interval_us(delta: timedelta) -> exp.Interval:
     return exp.Interval(this=exp.Literal.string(str(micros)), unit=exp.Var(this="MICROSECOND"))
 
 
-def source_table(scan: SourceScan) -> exp.Expression:
+def source_table(scan: SourceScan) -> exp.Expr:
     """The FROM item of a scan: a file reader call, or the source's query as a subquery."""
     if scan.kind == "sql":
         from sqlglot import parse_one
 
-        return exp.Subquery(this=parse_one(scan.location, read=DIALECT), alias=exp.TableAlias(this=ident("src")))
+        return exp.Subquery(
+            this=parse_one(scan.location, read=DIALECT), alias=exp.TableAlias(this=ident("src"))
+        )
     reader = "read_csv" if scan.file_format == "csv" else "read_parquet"
-    args: list[exp.Expression] = [exp.Literal.string(scan.location)]
+    args: list[exp.Expr] = [exp.Literal.string(scan.location)]
     if scan.hive_partitioning:
         args.append(exp.EQ(this=exp.column("hive_partitioning"), expression=exp.true()))
     return exp.Table(this=exp.Anonymous(this=reader, expressions=args))
@@ -55,14 +57,14 @@ def source_table(scan: SourceScan) -> exp.Expression:
 def scan_select(scan: SourceScan, features: list[str]) -> exp.Select:
     """``keys, ts AS __ts, created AS __created, features`` from the source, filtered and bounded."""
     ts_col = col(scan.timestamp_field)
-    projections: list[exp.Expression] = [col(k) for k in scan.key_columns]
+    projections: list[exp.Expr] = [col(k) for k in scan.key_columns]
     projections.append(exp.alias_(exp.cast(ts_col.copy(), "TIMESTAMP"), TS, quoted=True))
-    created: exp.Expression = (
+    created: exp.Expr = (
         exp.cast(col(scan.created_field), "TIMESTAMP") if scan.created_field else exp.null()
     )
     projections.append(exp.alias_(exp.cast(created, "TIMESTAMP"), CREATED, quoted=True))
     projections.extend(col(f) for f in features)
-    conditions: list[exp.Expression] = [
+    conditions: list[exp.Expr] = [
         exp.Not(this=exp.Is(this=c, expression=exp.null()))
         for c in [*[col(k) for k in scan.key_columns], ts_col.copy()]
     ]
@@ -79,7 +81,9 @@ def tie_order(tie_break: tuple[str, ...], table: str | None = None) -> list[exp.
     return [exp.Ordered(this=col(n, table), desc=True, nulls_first=False) for n in names]
 
 
-def deduped(scan: SourceScan, keys: tuple[str, ...], features: list[str], tie_break: tuple[str, ...]) -> exp.Select:
+def deduped(
+    scan: SourceScan, keys: tuple[str, ...], features: list[str], tie_break: tuple[str, ...]
+) -> exp.Select:
     """One row per (keys, ts): the greatest created time, then the tie rule. ASOF picks arbitrarily
     among equal timestamps, so ties must be gone before the join."""
     window = exp.Window(
@@ -90,11 +94,11 @@ def deduped(scan: SourceScan, keys: tuple[str, ...], features: list[str], tie_br
     return scan_select(scan, features).qualify(exp.EQ(this=window, expression=exp.Literal.number(1)))
 
 
-def _cast_feature(value: exp.Expression, dtype: str) -> exp.Expression:
+def _cast_feature(value: exp.Expr, dtype: str) -> exp.Expr:
     return exp.cast(value, DUCKDB_TYPES[dtype])
 
 
-def _ttl_ok(join: PointInTimeJoin, v: str) -> exp.Expression | None:
+def _ttl_ok(join: PointInTimeJoin, v: str) -> exp.Expr | None:
     if join.ttl is None:
         return None
     bound = exp.Sub(this=col(ENTITY_TS, "e"), expression=interval_us(join.ttl))
@@ -107,7 +111,7 @@ def _asof_join(join: PointInTimeJoin, entity_table: str) -> exp.Select:
     keep = _ttl_ok(join, "v")
     values = []
     for f in join.features:
-        value: exp.Expression = col(f.name, "v")
+        value: exp.Expr = col(f.name, "v")
         if keep is not None:
             value = exp.Case(ifs=[exp.If(this=keep.copy(), true=value)])
         values.append(exp.alias_(_cast_feature(value, f.dtype), f.output, quoted=True))
@@ -118,12 +122,14 @@ def _asof_join(join: PointInTimeJoin, entity_table: str) -> exp.Select:
     entity = exp.select(col(ROW_ID), col(ENTITY_TS), *[col(k) for k in join.keys]).from_(
         exp.Table(this=ident(entity_table))
     )
-    return exp.select(col(ROW_ID, "e"), *values).from_(
-        exp.Subquery(this=entity, alias=exp.TableAlias(this=ident("e")))
-    ).join(
-        exp.Subquery(this=rows, alias=exp.TableAlias(this=ident("v"))),
-        on=on,
-        join_type="ASOF LEFT",
+    return (
+        exp.select(col(ROW_ID, "e"), *values)
+        .from_(exp.Subquery(this=entity, alias=exp.TableAlias(this=ident("e"))))
+        .join(
+            exp.Subquery(this=rows, alias=exp.TableAlias(this=ident("v"))),
+            on=on,
+            join_type="ASOF LEFT",
+        )
     )
 
 
@@ -132,7 +138,7 @@ def _ranked_join(join: PointInTimeJoin, entity_table: str) -> exp.Select:
     same order as the dedup is chosen. A range join, since no single ASOF key expresses it."""
     features = list(dict.fromkeys([f.name for f in join.features] + list(join.tie_break)))
     rows = scan_select(join.scan, features)
-    conditions: list[exp.Expression] = [exp.EQ(this=col(k, "e"), expression=col(k, "v")) for k in join.keys]
+    conditions: list[exp.Expr] = [exp.EQ(this=col(k, "e"), expression=col(k, "v")) for k in join.keys]
     conditions.append(exp.LTE(this=col(TS, "v"), expression=col(ENTITY_TS, "e")))
     # Without a created column a row is known from its event time on.
     known = exp.Coalesce(this=col(CREATED, "v"), expressions=[col(TS, "v")])
@@ -145,7 +151,9 @@ def _ranked_join(join: PointInTimeJoin, entity_table: str) -> exp.Select:
         partition_by=[col(ROW_ID, "e")],
         order=exp.Order(expressions=tie_order(join.tie_break, "v")),
     )
-    values = [exp.alias_(_cast_feature(col(f.name, "v"), f.dtype), f.output, quoted=True) for f in join.features]
+    values = [
+        exp.alias_(_cast_feature(col(f.name, "v"), f.dtype), f.output, quoted=True) for f in join.features
+    ]
     return (
         exp.select(col(ROW_ID, "e"), *values)
         .from_(exp.Table(this=ident(entity_table), alias=exp.TableAlias(this=ident("e"))))
@@ -157,13 +165,15 @@ def _ranked_join(join: PointInTimeJoin, entity_table: str) -> exp.Select:
 def render_training_set(plan: TrainingSetPlan) -> str:
     """The whole training set as one statement: input columns, then features, in input order."""
     entity = plan.entity
-    select_items: list[exp.Expression] = []
+    select_items: list[exp.Expr] = []
     for name in entity.columns:
         if name == entity.timestamp_column:
             select_items.append(exp.alias_(exp.cast(col(ENTITY_TS, "e"), "TIMESTAMPTZ"), name, quoted=True))
         else:
             select_items.append(col(name, "e"))
-    query = exp.select(*select_items).from_(exp.Table(this=ident(entity.table), alias=exp.TableAlias(this=ident("e"))))
+    query = exp.select(*select_items).from_(
+        exp.Table(this=ident(entity.table), alias=exp.TableAlias(this=ident("e")))
+    )
     ctes = []
     for i, join in enumerate(plan.joins):
         alias = f"j{i}"
@@ -191,8 +201,10 @@ def render_latest(plan: LatestPerKey) -> str:
         order=exp.Order(expressions=tie_order(plan.tie_break)),
     )
     latest = rows.qualify(exp.EQ(this=window, expression=exp.Literal.number(1)))
-    out: list[exp.Expression] = [col(k, "l") for k in plan.keys]
+    out: list[exp.Expr] = [col(k, "l") for k in plan.keys]
     out.append(exp.alias_(exp.cast(col(TS, "l"), "TIMESTAMPTZ"), "__event_ts", quoted=True))
-    out.extend(exp.alias_(_cast_feature(col(f.name, "l"), f.dtype), f.output, quoted=True) for f in plan.features)
+    out.extend(
+        exp.alias_(_cast_feature(col(f.name, "l"), f.dtype), f.output, quoted=True) for f in plan.features
+    )
     query = exp.select(*out).from_(exp.Subquery(this=latest, alias=exp.TableAlias(this=ident("l"))))
     return query.sql(dialect=DIALECT, pretty=True)

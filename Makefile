@@ -1,0 +1,41 @@
+# The two commands of the README: `make demo` and `make test`. Both work on a fresh machine:
+# they create .venv and install the project with its dev extras on first use.
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+FS := $(VENV)/bin/featurestore
+PYTHON ?= python3
+
+.PHONY: install demo test lint typecheck pytest bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: install
+	$(PY) definitions/_generate.py --root .
+	$(FS) apply
+	$(FS) training-set --entities data/entity_rows.parquet --features driver_ranking_v1
+	$(FS) training-set --entities data/entity_rows.parquet --features driver_ranking_v1 --out data/training_set.parquet
+
+lint: install
+	$(VENV)/bin/ruff check featurestore tests benchmarks definitions
+	$(VENV)/bin/ruff format --check featurestore
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+pytest: install
+	$(VENV)/bin/pytest -q -m "not slow"
+
+test: lint typecheck pytest
+
+bench: install
+	$(PY) benchmarks/training_set.py
+
+clean:
+	rm -rf .featurestore data .pytest_cache .mypy_cache .ruff_cache
