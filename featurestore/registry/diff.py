@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-from featurestore.dsl import FeatureView
+from featurestore.dsl import FeatureService, FeatureView
+from featurestore.dsl.base import Definition
 from featurestore.registry.model import Registry
 
 ChangeKind = Literal["added", "removed", "data", "metadata"]
@@ -51,8 +52,7 @@ def diff_registries(old: Registry | None, new: Registry) -> RegistryDiff:
         for name in sorted(old_map.keys() - new_map.keys()):
             changes.append(Change("removed", kind_name, name))
         for name in sorted(old_map.keys() & new_map.keys()):
-            a = old_map[name].model_dump(exclude={"defined_at"})
-            b = new_map[name].model_dump(exclude={"defined_at"})
+            a, b = _comparable(old_map[name]), _comparable(new_map[name])
             if a != b:
                 fields = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
                 is_meta = set(fields) <= {"description", "tags", "owner"}
@@ -69,6 +69,14 @@ def diff_registries(old: Registry | None, new: Registry) -> RegistryDiff:
         elif old_view.metadata_fingerprint != new_view.metadata_fingerprint:
             changes.append(Change("metadata", "feature view", name, detail))
     return RegistryDiff(tuple(changes))
+
+
+def _comparable(obj: Definition) -> dict[str, Any]:
+    """What a diff compares: a service by its feature references, not by the views it embeds."""
+    data = obj.model_dump(exclude={"defined_at"})
+    if isinstance(obj, FeatureService):
+        data["features"] = obj.feature_refs()
+    return data
 
 
 def _view_fields(a: FeatureView, b: FeatureView) -> str:
