@@ -45,9 +45,7 @@ class Sizes:
 
     @property
     def folder_name(self) -> str:
-        return (
-            f"d{self.driver_rows}-c{self.customer_rows}-e{self.entity_rows}-k{self.keys}-s{self.seed}"
-        )
+        return f"d{self.driver_rows}-c{self.customer_rows}-e{self.entity_rows}-k{self.keys}-s{self.seed}"
 
 
 def _start_us() -> int:
@@ -58,9 +56,7 @@ def _timestamps(values_us: np.ndarray) -> pa.Array:
     return pa.array(values_us.astype("datetime64[us]"), type=pa.timestamp("us"))
 
 
-def _add_ties(
-    rng: np.random.Generator, keys: np.ndarray, ts: np.ndarray, created: np.ndarray
-) -> None:
+def _add_ties(rng: np.random.Generator, keys: np.ndarray, ts: np.ndarray, created: np.ndarray) -> None:
     """Make some rows repeat another row's (key, ts) with a strictly later created timestamp."""
     rows = len(keys)
     n_ties = int(rows * TIE_FRACTION)

@@ -90,3 +90,20 @@ class Job:
     @property
     def paths(self) -> DataPaths:
         return DataPaths(self.data_folder)
+
+
+RESULT_PREFIX = "RESULT "
+
+
+def report(job: Job, seconds: float, table: object) -> None:
+    """Print the line the parent reads (peak RSS taken before anything else), then write the result."""
+    import resource
+
+    import pyarrow.parquet as pq
+
+    peak_rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
+    rows = table.num_rows  # type: ignore[attr-defined]
+    if job.result_path:
+        pq.write_table(table, job.result_path)
+    line = {"seconds": seconds, "rows": rows, "peak_rss_kb": peak_rss_kb}
+    print(RESULT_PREFIX + json.dumps(line), flush=True)
