@@ -37,7 +37,7 @@ def to_arrow_table(entity_df: Any, engine: Engine) -> pa.Table:
         if not path.exists():
             raise EntityRowsError(f"entity rows file {str(path)!r} does not exist")
         try:
-            return pq.read_table(path)
+            return pq.ParquetFile(path).read()
         except (OSError, pa.ArrowInvalid) as exc:
             raise EntityRowsError(f"entity rows file {str(path)!r} is not readable Parquet: {exc}") from None
     if isinstance(entity_df, str):
