@@ -1,0 +1,210 @@
+"""The online store interface: what a store is given, what it returns, and the contract it keeps.
+
+A store holds the latest value of every (feature view version, entity). It is given Arrow and returns
+Arrow; it knows nothing of plans, registries or definitions beyond feature dtypes. The contract, which
+``tests/online/test_contract.py`` checks for every store:
+
+* **Newer wins.** A write replaces the stored value of an entity only if its event timestamp is
+  *greater than or equal to* the stored one. An older write is ignored, also when two writers race.
+  Equal timestamps: the later write replaces the earlier one, so re-running a materialization is
+  idempotent and a same-timestamp correction (a greater created timestamp, chosen by the offline query)
+  takes effect.
+* **ttl.** A value whose event timestamp is older than ``now - ttl`` reads back as nulls with status
+  ``EXPIRED`` (a value exactly ``ttl`` old is still ``PRESENT``, as in point-in-time joins). Writes of
+  values already expired are skipped. Stores with ``capabilities.supports_ttl_expiry`` (Redis) also
+  delete the value at ``event_ts + ttl``; after that it reads as ``NOT_FOUND``.
+* **Namespaces.** Values live under (project, view, version); a new version sees nothing of an old one,
+  and :meth:`OnlineStore.delete_namespaces` removes old versions in batches without blocking the store.
+* **One round trip per read**, whatever the number of entities and views (Redis Cluster: one per node,
+  sent in parallel).
+
+    >>> from datetime import timedelta
+    >>> view = OnlineView(project="rides", name="driver_stats", version="v1", join_keys=("driver_id",),
+    ...                   key_dtypes=("int64",), features=(("conv_rate", "float64"),), ttl=timedelta(days=1))
+    >>> view.namespace, view.feature_names
+    ('rides:driver_stats:v1', ('conv_rate',))
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pyarrow as pa
+
+from featurestore.dsl.dtypes import DTYPES
+from featurestore.errors import DefinitionError
+from featurestore.online import keys
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from featurestore.online.readplan import ReadPlan
+
+EVENT_TS = "__event_ts"
+"""The event-timestamp column of a write batch (``timestamp[us, tz=UTC]``)."""
+
+
+class Status(enum.IntEnum):
+    """The status of one value in a read. The codes are the indices of the status dictionary array."""
+
+    PRESENT = 0
+    NOT_FOUND = 1
+    EXPIRED = 2
+
+
+STATUS_TYPE = pa.dictionary(pa.int8(), pa.string())
+_STATUS_NAMES = pa.array([s.name for s in Status], pa.string())
+
+
+def status_array(codes: Sequence[int]) -> pa.DictionaryArray:
+    """A ``dictionary<int8, string>`` array of statuses (``PRESENT`` / ``NOT_FOUND`` / ``EXPIRED``)."""
+    first = codes[0] if codes else Status.PRESENT
+    if all(c == first for c in codes):
+        return _uniform_status(len(codes), first)
+    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int8()), _STATUS_NAMES)
+
+
+@lru_cache(maxsize=256)
+def _uniform_status(n: int, code: int) -> pa.DictionaryArray:
+    # Arrow arrays are immutable, so the common "all PRESENT" column can be shared between calls.
+    return pa.DictionaryArray.from_arrays(pa.array([code] * n, pa.int8()), _STATUS_NAMES)
+
+
+@dataclass(frozen=True)
+class OnlineView:
+    """What an online store needs to know about one version of one feature view.
+
+    ``version`` is the view's data fingerprint: it names the namespace, so a changed definition reads and
+    writes new keys. ``key_dtypes`` are the declared types of ``join_keys`` (``int64``, ``int32`` or
+    ``string``); ``features`` are ``(name, dtype)`` in declared order, dtypes from ``dsl.dtypes.DTYPES``.
+    """
+
+    project: str
+    name: str
+    version: str
+    join_keys: tuple[str, ...]
+    key_dtypes: tuple[str, ...]
+    features: tuple[tuple[str, str], ...]
+    ttl: timedelta | None
+    namespace: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        where = f"online view '{self.name}'"
+        try:
+            keys.check_namespace_parts(self.project, self.name, self.version)
+        except ValueError as exc:
+            raise DefinitionError(f"{where}: {exc}") from None
+        if not self.join_keys or len(self.join_keys) != len(self.key_dtypes):
+            raise DefinitionError(
+                f"{where}: needs one key dtype per join key, got join_keys={self.join_keys} "
+                f"key_dtypes={self.key_dtypes}"
+            )
+        bad_keys = [d for d in self.key_dtypes if d not in keys.KEY_DTYPES]
+        if bad_keys:
+            raise DefinitionError(
+                f"{where}: join keys must be {', '.join(keys.KEY_DTYPES)}; got {', '.join(bad_keys)}"
+            )
+        if not self.features:
+            raise DefinitionError(f"{where}: needs at least one feature")
+        for name, dtype in self.features:
+            if dtype not in DTYPES:
+                raise DefinitionError(
+                    f"{where}: feature '{name}' has unknown dtype {dtype!r}; known: {', '.join(DTYPES)}"
+                )
+        names = [n for n, _ in self.features]
+        clash = sorted(set(names) & ({EVENT_TS} | set(self.join_keys)))
+        if len(set(names)) != len(names) or clash:
+            raise DefinitionError(f"{where}: feature names must be unique and differ from keys: {names}")
+        if self.ttl is not None and self.ttl <= timedelta(0):
+            raise DefinitionError(f"{where}: ttl must be positive or None, got {self.ttl}")
+        object.__setattr__(self, "namespace", keys.namespace(self.project, self.name, self.version))
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(n for n, _ in self.features)
+
+    @property
+    def dtypes(self) -> tuple[str, ...]:
+        return tuple(d for _, d in self.features)
+
+    @property
+    def ttl_us(self) -> int | None:
+        """The ttl in whole microseconds, or ``None``."""
+        return None if self.ttl is None else self.ttl // timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class ViewResult:
+    """The values of one (view, feature subset) for E entities, in entity order.
+
+    ``columns[i]`` holds feature ``features[i]`` (Arrow type per ``arrow_type``; null when the feature is
+    null, the entity is NOT_FOUND or the value EXPIRED). ``status`` is a ``dictionary<int8, string>``
+    array (indices are :class:`Status` codes). ``event_ts`` is ``timestamp[us, UTC]``: the stored event
+    time (also for EXPIRED values), null when NOT_FOUND.
+    """
+
+    view: OnlineView
+    features: tuple[str, ...]
+    columns: tuple[pa.Array, ...]
+    status: pa.DictionaryArray
+    event_ts: pa.Array
+
+    def column(self, feature: str) -> pa.Array:
+        return self.columns[self.features.index(feature)]
+
+
+@dataclass(frozen=True)
+class StoreCapabilities:
+    """What a store can do, so callers ask ``store.capabilities.x`` instead of checking its class."""
+
+    name: str
+    """``sqlite``, ``redis`` or ``redis_cluster`` (the ``[online] type`` of the config)."""
+    supports_ttl_expiry: bool
+    """The store deletes values itself at ``event_ts + ttl`` (they then read as NOT_FOUND)."""
+    cluster: bool
+    """Keys are spread over nodes; reads and writes are grouped per node."""
+    embedded: bool
+    """The store is a local file inside the repo (no server, no network)."""
+
+
+class OnlineStore(Protocol):
+    """The interface of every online store. See the module docstring for the contract."""
+
+    @property
+    def capabilities(self) -> StoreCapabilities: ...
+
+    def write(self, view: OnlineView, batch: pa.RecordBatch | pa.Table) -> int:
+        """Write the latest values of ``view`` for the entities of ``batch``; return how many values were
+        stored (rows older than the stored value or already expired are not counted).
+
+        ``batch`` has the join keys, ``__event_ts`` (``timestamp[us, tz=UTC]``) and every feature of the
+        view (Arrow type per ``arrow_type``; other numeric/timestamp widths are cast safely). Null join
+        keys or event timestamps are an error: drop (and count) such rows before writing.
+        """
+        ...
+
+    def read(
+        self, plan: ReadPlan, entity_keys: Mapping[str, Sequence[Any]], *, now: datetime | None = None
+    ) -> tuple[ViewResult, ...]:
+        """Read the plan's views for E entities in one round trip; one :class:`ViewResult` per plan entry.
+
+        ``entity_keys`` maps every join key of the plan to E Python values (or an Arrow array). ``now``
+        (default: the current time) is the time the ttl is measured against.
+        Raises :class:`~featurestore.errors.EntityRowsError` for a missing join key or a value of the
+        wrong type, before anything is sent to the store.
+        """
+        ...
+
+    def delete_namespaces(self, project: str, view_name: str, keep_version: str | None) -> int:
+        """Delete every version of ``view_name`` except ``keep_version`` (``None``: all versions, for a
+        deleted view); return the number of values deleted. Runs in batches, never blocking the store."""
+        ...
+
+    def close(self) -> None:
+        """Release connections. The store must not be used afterwards."""
+        ...

@@ -1,0 +1,250 @@
+"""The packed value: one bytes string per (view version, entity), encoded and decoded in bulk.
+
+Layout (little-endian, no padding), compiled once per list of feature dtypes into a ``struct.Struct``::
+
+    event_ts   int64, microseconds since the epoch (UTC)   <- always the first 8 bytes
+    null bits  B / H / I / Q (Q repeated above 64 features); bit i set = feature i is null
+    fixed      one field per fixed-width feature, in declared order (a null stores 0):
+               bool ?, int32 i, int64 q, float32 f, float64 d, timestamp q (us), date i (days)
+    lengths    uint32 per string/bytes feature, in declared order
+    var data   the string (UTF-8) / bytes values, concatenated in declared order
+
+The event timestamp comes first so a Lua script can compare it with ``struct.unpack('<i8', v)`` (the
+newer-wins rule). Views without strings/bytes have fixed-size values that decode with one
+``Struct.iter_unpack`` over the joined values. The layout is part of the storage format: changing it needs
+a new key prefix (``keys.REDIS_PREFIX``) or table.
+
+    >>> codec = ValueCodec(("float64", "string"))
+    >>> import pyarrow as pa
+    >>> [raw] = codec.encode([1_700_000_000_000_000], [pa.array([0.5]), pa.array(["x"])])
+    >>> decoded = codec.decoder((1, 0), ttl_us=None)([raw, None], now_us=1_700_000_000_000_001)
+    >>> [c.to_pylist() for c in decoded.columns], decoded.status
+    ([['x', None], [0.5, None]], [0, 1])
+"""
+
+from __future__ import annotations
+
+import itertools
+import struct
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from featurestore.dsl.dtypes import DTYPES, arrow_type
+
+PRESENT, NOT_FOUND, EXPIRED = 0, 1, 2
+
+_FIXED = {
+    "bool": "?",
+    "int32": "i",
+    "int64": "q",
+    "float32": "f",
+    "float64": "d",
+    "timestamp": "q",
+    "date": "i",
+}
+_VAR = frozenset({"string", "bytes"})
+# Arrow type of the values as they sit in the struct (timestamps and dates as plain ints).
+_STORAGE = {"timestamp": pa.int64(), "date": pa.int32(), "string": pa.binary(), "bytes": pa.binary()}
+_ZERO: dict[str, Any] = {"bool": False, "string": b"", "bytes": b""}
+
+
+def _bitmap_format(n_features: int) -> str:
+    for limit, code in ((8, "B"), (16, "H"), (32, "I"), (64, "Q")):
+        if n_features <= limit:
+            return code
+    return "Q" * ((n_features + 63) // 64)
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """The decoded values of one view for E entities: Arrow columns plus Python status codes.
+
+    ``columns`` follow the requested feature order; ``event_ts`` is a ``timestamp[us, UTC]`` array (null
+    when NOT_FOUND); ``status`` holds ``PRESENT`` / ``NOT_FOUND`` / ``EXPIRED`` per entity.
+    """
+
+    columns: tuple[pa.Array, ...]
+    event_ts: pa.Array
+    status: list[int]
+
+
+class ValueCodec:
+    """Encoder and decoder factory for one list of feature dtypes (one view version)."""
+
+    def __init__(self, dtypes: Sequence[str]) -> None:
+        for dtype in dtypes:
+            if dtype not in DTYPES:
+                raise ValueError(f"unknown feature dtype {dtype!r}; known: {', '.join(DTYPES)}")
+        self.dtypes = tuple(dtypes)
+        self.fixed = tuple(i for i, d in enumerate(dtypes) if d not in _VAR)
+        self.var = tuple(i for i, d in enumerate(dtypes) if d in _VAR)
+        bitmap = _bitmap_format(len(dtypes))
+        self.bitmap_words = len(bitmap)
+        self.header = struct.Struct(
+            "<q" + bitmap + "".join(_FIXED[dtypes[i]] for i in self.fixed) + "I" * len(self.var)
+        )
+        # Position of feature i inside an unpacked row (var features are appended after the header).
+        first = 1 + self.bitmap_words
+        pos = {f: first + j for j, f in enumerate(self.fixed)}
+        var_first = first + len(self.fixed) + len(self.var)
+        pos.update({f: var_first + j for j, f in enumerate(self.var)})
+        self.position = tuple(pos[i] for i in range(len(dtypes)))
+
+    # -- encoding -------------------------------------------------------------------------------------
+
+    def encode(self, event_ts: Sequence[int], columns: Sequence[pa.Array | pa.ChunkedArray]) -> list[bytes]:
+        """Pack E rows: ``event_ts`` in microseconds, ``columns`` one Arrow array per feature (in the
+        declared order, already of the declared Arrow type)."""
+        n = len(event_ts)
+        words: list[Iterable[int]] = [itertools.repeat(0, n) for _ in range(self.bitmap_words)]
+        if any(col.null_count for col in columns):
+            words = [self._null_word(columns, w) for w in range(self.bitmap_words)]
+        fixed = [self._pylist(columns[i], self.dtypes[i]) for i in self.fixed]
+        var = [self._pylist(columns[i], self.dtypes[i]) for i in self.var]
+        lengths = [[len(v) for v in values] for values in var]
+        headers = list(map(self.header.pack, event_ts, *words, *fixed, *lengths))
+        if not var:
+            return headers
+        if len(var) == 1:
+            return [h + v for h, v in zip(headers, var[0], strict=True)]
+        return [h + b"".join(vs) for h, *vs in zip(headers, *var, strict=True)]
+
+    @staticmethod
+    def _pylist(col: pa.Array | pa.ChunkedArray, dtype: str) -> list[Any]:
+        storage = _STORAGE.get(dtype)
+        if storage is not None:
+            col = col.cast(storage)
+        if col.null_count:
+            col = col.fill_null(_ZERO.get(dtype, 0))
+        values: list[Any] = col.to_pylist()
+        return values
+
+    def _null_word(self, columns: Sequence[pa.Array | pa.ChunkedArray], word: int) -> list[int]:
+        acc: Any = None
+        for i in range(word * 64, min(len(columns), word * 64 + 64)):
+            if not columns[i].null_count:
+                continue
+            bit = pc.multiply(
+                pc.cast(pc.is_null(columns[i]), pa.uint64()), pa.scalar(1 << (i - word * 64), pa.uint64())
+            )
+            acc = bit if acc is None else pc.add(acc, bit)
+        if acc is None:
+            return [0] * len(columns[0])
+        out: list[int] = acc.to_pylist()
+        return out
+
+    # -- decoding -------------------------------------------------------------------------------------
+
+    def decoder(
+        self, select: Sequence[int], ttl_us: int | None
+    ) -> Callable[[Sequence[bytes | None], int], Decoded]:
+        """A bulk decoder of the features at positions ``select`` (declared order indices), for a view
+        whose values expire ``ttl_us`` microseconds after their event time (``None``: never)."""
+        return _Decoder(self, tuple(select), ttl_us)
+
+    def unpack(self, raw: bytes) -> tuple[Any, ...]:
+        """One value as a flat tuple (header fields, then var values as bytes)."""
+        row = self.header.unpack_from(raw)
+        if not self.var:
+            return row
+        out = list(row)
+        offset = self.header.size
+        for length in row[len(row) - len(self.var) :]:
+            out.append(raw[offset : offset + length])
+            offset += length
+        return tuple(out)
+
+
+class _Decoder:
+    def __init__(self, codec: ValueCodec, select: tuple[int, ...], ttl_us: int | None) -> None:
+        self.codec = codec
+        self.select = select
+        self.ttl_us = ttl_us
+        self.types = tuple(arrow_type(codec.dtypes[i]) for i in select)
+        self.positions = tuple(codec.position[i] for i in select)
+        self.fixed_only = not codec.var
+        self.single_word = codec.bitmap_words == 1
+
+    def __call__(self, raws: Sequence[bytes | None], now_us: int) -> Decoded:
+        n = len(raws)
+        codec = self.codec
+        index: list[int] | None = None
+        present: Sequence[bytes]
+        if None in raws:
+            index = [i for i, r in enumerate(raws) if r is not None]
+            present = [r for r in raws if r is not None]
+        else:
+            present = raws  # type: ignore[assignment]
+        if not present:
+            nulls = tuple(pa.nulls(n, t) for t in self.types)
+            return Decoded(nulls, pa.nulls(n, _TS), [NOT_FOUND] * n)
+        if self.fixed_only:
+            rows = list(codec.header.iter_unpack(b"".join(present)))
+        else:
+            rows = [codec.unpack(r) for r in present]
+        cols: list[tuple[Any, ...]] = list(zip(*rows, strict=True))
+        ts: Sequence[int | None] = cols[0]
+        values: list[Sequence[Any]] = [cols[p] for p in self.positions]
+
+        null_rows = self._null_rows(cols)
+        expired: list[int] = []
+        if self.ttl_us is not None:
+            oldest = now_us - self.ttl_us
+            if min(cols[0]) < oldest:
+                expired = [j for j, t in enumerate(cols[0]) if t < oldest]
+        if null_rows or expired:
+            lists = [list(v) for v in values]
+            for j in null_rows:
+                word = cols[1][j] if self.single_word else _join_words(cols, j, codec.bitmap_words)
+                for column, feature in zip(lists, self.select, strict=True):
+                    if word >> feature & 1:
+                        column[j] = None
+            for j in expired:
+                for column in lists:
+                    column[j] = None
+            values = list(lists)
+
+        status = [PRESENT] * n
+        if index is not None:  # scatter the present rows into E slots, NOT_FOUND elsewhere
+            status = [NOT_FOUND] * n
+            for j in index:
+                status[j] = PRESENT
+            values = [_scatter(v, index, n) for v in values]
+            ts = _scatter(ts, index, n)
+        for j in expired:
+            status[index[j] if index is not None else j] = EXPIRED
+        arrays = tuple(pa.array(v, t) for v, t in zip(values, self.types, strict=True))
+        return Decoded(arrays, pa.array(ts, _TS), status)
+
+    def _null_rows(self, cols: list[tuple[Any, ...]]) -> list[int]:
+        words = self.codec.bitmap_words
+        if words == 1:
+            if not any(cols[1]):
+                return []
+            return [j for j, w in enumerate(cols[1]) if w]
+        return [j for j in range(len(cols[0])) if any(cols[1 + w][j] for w in range(words))]
+
+
+_TS = pa.timestamp("us", tz="UTC")
+
+
+def _join_words(cols: list[tuple[Any, ...]], row: int, words: int) -> int:
+    return sum(int(cols[1 + w][row]) << (64 * w) for w in range(words))
+
+
+def _scatter(values: Sequence[Any], index: list[int], n: int) -> list[Any]:
+    out: list[Any] = [None] * n
+    for j, v in zip(index, values, strict=True):
+        out[j] = v
+    return out
+
+
+@lru_cache(maxsize=1024)
+def codec_for(dtypes: tuple[str, ...]) -> ValueCodec:
+    """The (cached) codec of a list of feature dtypes."""
+    return ValueCodec(dtypes)

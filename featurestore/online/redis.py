@@ -1,0 +1,251 @@
+"""The Redis online store (standalone server), through redis-py with the hiredis parser.
+
+Layout: one packed value (``codec.py``) per key ``fs:<project>:<view>:<version>:{<entity key>}``
+(``keys.py``). A read of E entities over V views is one ``MGET`` of E x V keys. A write is a Lua script
+over up to ``WRITE_CHUNK`` keys per call (many calls per pipeline) that keeps a value only if its event
+timestamp (the first 8 bytes) is >= the stored one and sets ``PXAT event_ts + ttl``; the script runs
+atomically, so racing writers end newer-wins. Scripts are sent with ``EVAL`` (Redis caches them by SHA),
+so there is no ``NOSCRIPT`` state to recover. Old namespaces go with ``SCAN MATCH`` + ``UNLINK`` in
+batches (never ``KEYS``, never a blocking ``DEL``).
+
+Configuration: ``redis://[user:password@]host:port/db`` or ``rediss://`` for TLS (TLS options such as
+``ssl_ca_certs`` go in the query string); a password from the environment variable named by
+``password_env`` wins over one in the URL. Connect and read timeouts bound every call (no retries), and
+failures become :class:`~featurestore.errors.OnlineStoreError` naming ``host:port``, never the password.
+Connections are opened lazily, on the first read or write.
+
+This module and ``redis_cluster.py`` are the only ones that import ``redis``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import pyarrow as pa
+import redis
+import redis.exceptions as rex
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from featurestore.errors import ConfigError, OnlineStoreError
+from featurestore.online import keys
+from featurestore.online.base import OnlineView, StoreCapabilities, ViewResult
+from featurestore.online.batch import EncodedBatch, encode_batch
+from featurestore.online.readplan import ReadPlan
+
+WRITE_CHUNK = 1000
+"""Keys per write-script call: large enough to amortise the call, small enough not to stall Redis."""
+PIPELINE_CHUNKS = 32
+"""Script calls sent per pipeline round trip."""
+SCAN_COUNT = 1000
+
+_WRITE_BODY = """
+local written = 0
+for i = 1, n do
+  local key = {key}
+  local new = ARGV[vbase + i]
+  local cur = redis.call('GET', key)
+  if not cur or struct.unpack('<i8', new) >= struct.unpack('<i8', cur) then
+    if ttl then
+      redis.call('SET', key, new, 'PXAT', ARGV[tbase + i])
+    else
+      redis.call('SET', key, new)
+    end
+    written = written + 1
+  end
+end
+return written
+"""
+# KEYS = n keys; ARGV = n values [, n expiry times in ms].
+WRITE_SCRIPT = "local n = #KEYS local vbase = 0 local tbase = n local ttl = #ARGV > n" + _WRITE_BODY.replace(
+    "{key}", "KEYS[i]"
+)
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    """Connection settings resolved from the config (the password already read from the environment)."""
+
+    url: str
+    """The URL without a password (safe to log); the password is passed separately."""
+    password: str | None
+    target: str
+    """``host:port`` (or the socket path), for messages."""
+    connect_timeout: float
+    read_timeout: float
+    password_source: str
+    """Where the password came from, for messages: "the url", "$VAR" or "none"."""
+
+    @classmethod
+    def from_config(
+        cls, url: str, password_env: str | None, connect_timeout: float, read_timeout: float
+    ) -> RedisSettings:
+        parts = urlsplit(url)
+        password = unquote(parts.password) if parts.password else None
+        source = "the url" if password else "none"
+        if password_env:
+            env = os.environ.get(password_env)
+            if env is None:
+                raise ConfigError(
+                    f"online.password_env names ${password_env}, which is not set; export it or remove "
+                    "password_env"
+                )
+            password, source = env, f"${password_env}"
+        netloc = parts.hostname or ""
+        if parts.port:
+            netloc += f":{parts.port}"
+        if parts.username:
+            netloc = f"{parts.username}@{netloc}"
+        clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+        if parts.scheme == "unix":
+            target = parts.path
+        else:
+            target = f"{parts.hostname or 'localhost'}:{parts.port or 6379}"
+        return cls(clean, password, target, connect_timeout, read_timeout, source)
+
+    def client_options(self) -> dict[str, Any]:
+        return {
+            "password": self.password,
+            "socket_connect_timeout": self.connect_timeout,
+            "socket_timeout": self.read_timeout,
+            # No silent retries: a call fails within its timeout and the caller decides
+            # (writes are idempotent, so rerunning one is safe).
+            "retry": Retry(NoBackoff(), 0),
+            "health_check_interval": 0,
+        }
+
+    def scrub(self, text: str) -> str:
+        return text.replace(self.password, "***") if self.password else text
+
+
+@contextmanager
+def translate_errors(settings: RedisSettings, doing: str) -> Iterator[None]:
+    """Turn redis-py exceptions into :class:`OnlineStoreError` naming ``host:port`` and never the password."""
+    try:
+        yield
+    except rex.AuthenticationError:
+        raise OnlineStoreError(
+            f"Redis at {settings.target} rejected the credentials while {doing} (password from "
+            f"{settings.password_source}); set the right password in the url or in the variable named by "
+            "online.password_env"
+        ) from None
+    except rex.NoPermissionError as exc:
+        raise OnlineStoreError(
+            f"Redis at {settings.target} denied a command while {doing}: {settings.scrub(str(exc))}; "
+            "the user needs read/write access to fs:* keys and EVAL"
+        ) from None
+    except (rex.ConnectionError, rex.TimeoutError, rex.ClusterDownError, OSError) as exc:
+        if "NOAUTH" in str(exc) or "Authentication required" in str(exc):
+            raise OnlineStoreError(
+                f"Redis at {settings.target} requires a password ({doing}); put it in the url or in the "
+                "variable named by online.password_env"
+            ) from None
+        raise OnlineStoreError(
+            f"cannot reach Redis at {settings.target} while {doing}: {settings.scrub(str(exc))}. Check that "
+            f"the server is running and the url is right (connect timeout {settings.connect_timeout}s, "
+            f"read timeout {settings.read_timeout}s)"
+        ) from None
+    except rex.RedisError as exc:
+        raise OnlineStoreError(
+            f"Redis at {settings.target} failed while {doing}: {settings.scrub(str(exc))}"
+        ) from None
+
+
+def expiry_ms(expire_at_us: Sequence[int]) -> list[int]:
+    """``PXAT`` values: expiry in whole milliseconds, rounded up (a value is valid up to its expiry)."""
+    return [-(-t // 1000) for t in expire_at_us]
+
+
+class RedisOnlineStore:
+    """See the module docstring."""
+
+    capabilities = StoreCapabilities(name="redis", supports_ttl_expiry=True, cluster=False, embedded=False)
+
+    def __init__(self, settings: RedisSettings) -> None:
+        self.settings = settings
+        try:
+            self._client: Any = redis.Redis.from_url(  # redis-py's commands are untyped
+                settings.url, **settings.client_options()
+            )
+        except ValueError as exc:
+            raise ConfigError(f"online.url is not a valid Redis url: {settings.scrub(str(exc))}") from None
+
+    def write(self, view: OnlineView, batch: pa.RecordBatch | pa.Table) -> int:
+        rows = encode_batch(view, batch, now_us=time.time_ns() // 1000)
+        if not len(rows):
+            return 0
+        written: int = 0
+        with translate_errors(self.settings, f"writing view '{view.name}'"):
+            pipe = self._client.pipeline(transaction=False)
+            for n, args in enumerate(_script_calls(view, rows), start=1):
+                pipe.execute_command("EVAL", WRITE_SCRIPT, *args)
+                if n % PIPELINE_CHUNKS == 0:
+                    written += sum(map(int, pipe.execute()))
+            written += sum(map(int, pipe.execute()))
+        return written
+
+    def read(
+        self, plan: ReadPlan, entity_keys: Mapping[str, Sequence[Any]], *, now: datetime | None = None
+    ) -> tuple[ViewResult, ...]:
+        n, groups = plan.encode_keys(entity_keys)
+        if not n:
+            return plan.results([[] for _ in plan.views], now)
+        all_keys: list[str] = []
+        for r in plan.views:
+            prefix = r.redis_prefix
+            all_keys += [f"{prefix}{k}}}" for k in groups[r.key_group]]
+        with translate_errors(self.settings, "reading features"):
+            values = self._client.execute_command("MGET", *all_keys)
+        return plan.results([values[i * n : (i + 1) * n] for i in range(len(plan.views))], now)
+
+    def delete_namespaces(self, project: str, view_name: str, keep_version: str | None) -> int:
+        keys.check_namespace_parts(project, view_name, keep_version)
+        deleted = 0
+        with translate_errors(self.settings, f"deleting old versions of '{view_name}'"):
+            for found in _scan_pages(self._client, project, view_name, keep_version):
+                deleted += self._client.unlink(*found)
+        return deleted
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> RedisOnlineStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _script_calls(view: OnlineView, rows: EncodedBatch) -> Iterator[list[Any]]:
+    """``EVAL`` arguments after the script: numkeys, keys, values [, expiry ms], per chunk of keys."""
+    prefix = keys.redis_key(view.namespace, "")[:-1]
+    expire = expiry_ms(rows.expire_at) if rows.expire_at is not None else None
+    for start in range(0, len(rows), WRITE_CHUNK):
+        end = start + WRITE_CHUNK
+        chunk_keys = [f"{prefix}{k}}}" for k in rows.keys[start:end]]
+        args: list[Any] = [len(chunk_keys), *chunk_keys, *rows.values[start:end]]
+        if expire is not None:
+            args += expire[start:end]
+        yield args
+
+
+def _scan_pages(client: Any, project: str, view_name: str, keep_version: str | None) -> Iterator[list[bytes]]:
+    """Pages of keys of ``view_name`` not in ``keep_version``, from ``SCAN`` on one server."""
+    pattern = keys.redis_pattern(project, view_name)
+    cursor = 0
+    while True:
+        cursor, found = client.scan(cursor, match=pattern, count=SCAN_COUNT)
+        stale = [
+            k for k in found if keys.version_of_redis_key(k.decode(), project, view_name) != keep_version
+        ]
+        if stale:
+            yield stale
+        if not cursor:
+            return
