@@ -87,6 +87,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--skip-feast", action="store_true", help="leave Feast out")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per measured run")
     parser.add_argument(
+        "--once-over",
+        type=float,
+        default=60.0,
+        help="a system whose first run takes longer than this many seconds is not repeated",
+    )
+    parser.add_argument(
         "--readme",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -186,19 +192,23 @@ def run_once(system: str, job: Job, feast_python: Path | None, timeout: float) -
 
 
 def measure(
-    systems: list[str], paths: DataPaths, repeat: int, feast_python: Path | None, timeout: float
+    systems: list[str], paths: DataPaths, args: argparse.Namespace, feast_python: Path | None
 ) -> dict[str, Outcome]:
-    """Round-robin repetitions; the first repetition of each system also writes its result for checking."""
+    """Round-robin repetitions; the first repetition of each system also writes its result for checking.
+
+    A system that failed is not retried, and one slower than ``--once-over`` seconds is run once.
+    """
     outcomes = {system: Outcome(system) for system in systems}
+    repeat = args.repeat
     for rep in range(repeat):
         for system in systems:
             outcome = outcomes[system]
-            if outcome.error:
-                continue  # a system that failed once is not retried
+            if outcome.error or (outcome.seconds and outcome.seconds[0] > args.once_over):
+                continue
             with tempfile.TemporaryDirectory(dir=WORK_DIR, prefix=f"{system}-") as scratch:
                 result_path = str(WORK_DIR / f"result-{system}.parquet") if rep == 0 else None
                 job = Job(system, paths.folder, scratch, result_path)
-                result = run_once(system, job, feast_python, timeout)
+                result = run_once(system, job, feast_python, args.timeout)
             if isinstance(result, str):
                 outcome.error = result
                 print(f"[{rep + 1}/{repeat}] {system}: FAILED: {result}", flush=True)
@@ -244,7 +254,8 @@ def _row(outcome: Outcome, entity_rows: int, limit: Outcome | None) -> str:
     if not outcome.seconds:
         return f"| {label} | failed: {outcome.error.splitlines()[0] if outcome.error else '-'} | | | | | |"
     median = outcome.median
-    spread = f"{min(outcome.seconds):.2f}-{max(outcome.seconds):.2f}"
+    runs = len(outcome.seconds)
+    spread = f"{min(outcome.seconds):.2f}-{max(outcome.seconds):.2f}" if runs > 1 else "1 run"
     ratio = f"{median / limit.median:.2f}x" if limit else "-"
     if outcome.system == REFERENCE:
         check = "reference"
@@ -298,22 +309,23 @@ def _memory_gb() -> float:
     return kb / 1024 / 1024
 
 
-def machine_line(load_before: tuple[float, float, float]) -> str:
+def machine_line(load_before: float, load_after: float) -> str:
     import duckdb
 
     return (
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores ({_cpu_model()}), "
         f"{_memory_gb():.0f} GB RAM, Python {platform.python_version()}, DuckDB {duckdb.__version__}, "
         f"pyarrow {pa.__version__}, featurestore at commit {_git_commit()}; "
-        f"load average before the run {load_before[0]:.2f} (other work was running on the machine)"
+        f"1-minute load average {load_before:.2f} before the run and {load_after:.2f} after it"
     )
 
 
-def sizes_line(sizes: Sizes, repeat: int) -> str:
+def sizes_line(sizes: Sizes, repeat: int, once_over: float) -> str:
     return (
         f"driver_stats {sizes.driver_rows:,} rows, customer_profile {sizes.customer_rows:,} rows, "
         f"{sizes.keys:,} drivers and {sizes.keys:,} customers, {sizes.entity_rows:,} entity rows; "
-        f"{repeat} repetition(s) per system, each in a fresh process"
+        f"{repeat} repetitions per system, each in a fresh process (a system slower than "
+        f"{once_over:.0f} s runs once)"
     )
 
 
@@ -332,10 +344,10 @@ def write_readme(report: str) -> None:
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
     systems = chosen_systems(args)
-    load_before = os.getloadavg()
+    load_before = os.getloadavg()[0]
     sizes = Sizes(args.feature_rows, args.customer_rows, args.entity_rows, args.keys)
     WORK_DIR.mkdir(parents=True, exist_ok=True)
-    print(f"data: {sizes_line(sizes, args.repeat)}", flush=True)
+    print(f"data: {sizes_line(sizes, args.repeat, args.once_over)}", flush=True)
     paths = ensure_data(WORK_DIR, sizes)
     feast_python = None
     if any(s.startswith("feast-") for s in systems):
@@ -343,10 +355,11 @@ def main(argv: list[str]) -> None:
         if feast_python is None:
             print(f"Feast left out: {why}", flush=True)
             systems = [s for s in systems if not s.startswith("feast-")]
-    outcomes = measure(systems, paths, args.repeat, feast_python, args.timeout)
+    outcomes = measure(systems, paths, args, feast_python)
     check_results(outcomes)
     table = results_table(outcomes, sizes.entity_rows)
-    report = f"{machine_line(load_before)}.\n\nData: {sizes_line(sizes, args.repeat)}.\n\n{table}"
+    machine = machine_line(load_before, os.getloadavg()[0])
+    report = f"{machine}.\n\nData: {sizes_line(sizes, args.repeat, args.once_over)}.\n\n{table}"
     print("\n" + report)
     for outcome in outcomes.values():
         if outcome.error:
