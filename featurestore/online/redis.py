@@ -130,7 +130,12 @@ def translate_errors(settings: RedisSettings, doing: str) -> Iterator[None]:
     """Turn redis-py exceptions into :class:`OnlineStoreError` naming ``host:port`` and never the password."""
     try:
         yield
-    except rex.AuthenticationError:
+    except rex.AuthenticationError as exc:
+        if settings.password is None or "NOAUTH" in str(exc):
+            raise OnlineStoreError(
+                f"Redis at {settings.target} requires a password ({doing}); put it in the url "
+                "(redis://:PASSWORD@host:port/0) or in the variable named by online.password_env"
+            ) from None
         raise OnlineStoreError(
             f"Redis at {settings.target} rejected the credentials while {doing} (password from "
             f"{settings.password_source}); set the right password in the url or in the variable named by "
@@ -142,11 +147,6 @@ def translate_errors(settings: RedisSettings, doing: str) -> Iterator[None]:
             "the user needs read/write access to fs:* keys and EVAL"
         ) from None
     except (rex.ConnectionError, rex.TimeoutError, rex.ClusterDownError, OSError) as exc:
-        if "NOAUTH" in str(exc) or "Authentication required" in str(exc):
-            raise OnlineStoreError(
-                f"Redis at {settings.target} requires a password ({doing}); put it in the url or in the "
-                "variable named by online.password_env"
-            ) from None
         raise OnlineStoreError(
             f"cannot reach Redis at {settings.target} while {doing}: {settings.scrub(str(exc))}. Check that "
             f"the server is running and the url is right (connect timeout {settings.connect_timeout}s, "

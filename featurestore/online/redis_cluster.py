@@ -84,9 +84,7 @@ class RedisClusterOnlineStore:
         if self._cluster is None:
             with translate_errors(self.settings, "connecting to the cluster"):
                 try:
-                    self._cluster = RedisCluster.from_url(
-                        self.settings.url, cluster_error_retry_attempts=1, **self.settings.client_options()
-                    )
+                    self._cluster = RedisCluster.from_url(self.settings.url, **self.settings.client_options())
                 except ValueError as exc:
                     raise ConfigError(
                         f"online.url is not a valid Redis url: {self.settings.scrub(str(exc))}"
