@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -19,16 +19,19 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-END = datetime(2026, 11, 1)
+
+def default_end() -> datetime:
+    """The current hour (UTC): the data is "live", so materialized values are within their ttl."""
+    return datetime.now(UTC).replace(tzinfo=None, minute=0, second=0, microsecond=0)
 
 
 def _ts(values: np.ndarray) -> pa.Array:
     return pa.array(values.astype("datetime64[us]"), type=pa.timestamp("us"))
 
 
-def driver_stats(rng: np.random.Generator, drivers: int, days: int) -> pa.Table:
+def driver_stats(rng: np.random.Generator, end: datetime, drivers: int, days: int) -> pa.Table:
     hours = days * 24
-    start = np.datetime64(END - timedelta(days=days), "us")
+    start = np.datetime64(end - timedelta(days=days), "us")
     ids = np.repeat(np.arange(1001, 1001 + drivers), hours)
     hour = np.tile(np.arange(hours), drivers)
     # Some drivers are offline in some hours: drop 20% of rows.
@@ -55,12 +58,12 @@ def driver_stats(rng: np.random.Generator, drivers: int, days: int) -> pa.Table:
     return pa.concat_tables([table, corrected])
 
 
-def customer_profiles(rng: np.random.Generator, customers: int, days: int, out: Path) -> None:
+def customer_profiles(rng: np.random.Generator, end: datetime, customers: int, days: int, out: Path) -> None:
     if out.exists():
         shutil.rmtree(out)
     tiers = np.array(["bronze", "silver", "gold"])
     for d in range(days):
-        day = END - timedelta(days=days - d)
+        day = end - timedelta(days=days - d)
         ids = np.arange(5001, 5001 + customers)
         ids = ids[rng.random(ids.size) > 0.5]  # profiles are refreshed when they change
         event = np.full(ids.size, np.datetime64(day, "us"))
@@ -80,10 +83,10 @@ def customer_profiles(rng: np.random.Generator, customers: int, days: int, out: 
         pq.write_table(table, folder / "part-0.parquet")
 
 
-def pair_stats(rng: np.random.Generator, drivers: int, customers: int, days: int) -> pa.Table:
+def pair_stats(rng: np.random.Generator, end: datetime, drivers: int, customers: int, days: int) -> pa.Table:
     n = drivers * 20
     offsets = rng.integers(0, days * 86400, n).astype("timedelta64[s]")
-    event = np.datetime64(END - timedelta(days=days), "us") + offsets
+    event = np.datetime64(end - timedelta(days=days), "us") + offsets
     return pa.table(
         {
             "driver_id": rng.integers(1001, 1001 + drivers, n),
@@ -97,9 +100,11 @@ def pair_stats(rng: np.random.Generator, drivers: int, customers: int, days: int
     )
 
 
-def entity_rows(rng: np.random.Generator, drivers: int, customers: int, days: int, n: int) -> pa.Table:
+def entity_rows(
+    rng: np.random.Generator, end: datetime, drivers: int, customers: int, days: int, n: int
+) -> pa.Table:
     offsets = rng.integers(0, (days + 1) * 86400, n).astype("timedelta64[s]")
-    event = np.datetime64(END - timedelta(days=days), "us") + offsets
+    event = np.datetime64(end - timedelta(days=days), "us") + offsets
     return pa.table(
         {
             "request_id": np.arange(n, dtype=np.int64),
@@ -112,15 +117,22 @@ def entity_rows(rng: np.random.Generator, drivers: int, customers: int, days: in
 
 
 def generate(
-    root: Path, days: int = 14, drivers: int = 200, customers: int = 1000, rows: int = 10_000
+    root: Path,
+    days: int = 14,
+    drivers: int = 200,
+    customers: int = 1000,
+    rows: int = 10_000,
+    end: datetime | None = None,
 ) -> Path:
+    """Write the example data; the same arguments (and ``end``) give the same bytes."""
+    end = end or default_end()
     rng = np.random.default_rng(7)
     data = root / "data"
     data.mkdir(parents=True, exist_ok=True)
-    pq.write_table(driver_stats(rng, drivers, days), data / "driver_hourly_stats.parquet")
-    customer_profiles(rng, customers, days, data / "customer_profile")
-    pacsv.write_csv(pair_stats(rng, drivers, customers, days), data / "driver_customer_stats.csv")
-    pq.write_table(entity_rows(rng, drivers, customers, days, rows), data / "entity_rows.parquet")
+    pq.write_table(driver_stats(rng, end, drivers, days), data / "driver_hourly_stats.parquet")
+    customer_profiles(rng, end, customers, days, data / "customer_profile")
+    pacsv.write_csv(pair_stats(rng, end, drivers, customers, days), data / "driver_customer_stats.csv")
+    pq.write_table(entity_rows(rng, end, drivers, customers, days, rows), data / "entity_rows.parquet")
     return data
 
 
@@ -133,8 +145,11 @@ def main() -> None:
     parser.add_argument("--drivers", type=int, default=200)
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--rows", type=int, default=10_000, help="entity rows to label")
+    parser.add_argument(
+        "--end", type=datetime.fromisoformat, default=None, help="last event time (default: this hour, UTC)"
+    )
     args = parser.parse_args()
-    data = generate(args.root, args.days, args.drivers, args.customers, args.rows)
+    data = generate(args.root, args.days, args.drivers, args.customers, args.rows, args.end)
     print(f"wrote example data to {data}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,8 +13,12 @@ from featurestore.errors import RegistryError
 if TYPE_CHECKING:
     from featurestore.dsl import FeatureService
     from featurestore.engines.base import Engine
+    from featurestore.materialize import MaterializeSummary, Progress
+    from featurestore.online.base import OnlineStore
     from featurestore.registry import Definitions, Registry, RegistryDiff
+    from featurestore.retrieve.online import OnlineRequest, OnlineResponse
     from featurestore.retrieve.training import TrainingSet
+    from featurestore.verify import ViewCheck
 
 
 class FeatureStore:
@@ -29,6 +34,9 @@ class FeatureStore:
         self.config = config or load_config(self.root)
         self._engine: Engine | None = None
         self._registry: Registry | None = None
+        self._registry_stamp: int | None = None
+        self._online: OnlineStore | None = None
+        self._requests: dict[tuple[Any, ...], OnlineRequest] = {}
 
     @property
     def project(self) -> str:
@@ -74,20 +82,41 @@ class FeatureStore:
             diff = diff_registries(old, new)
             if not diff.empty or old is None:
                 write_registry(self.root, new)
-        self._registry = new
+        self.remove_stale_namespaces(new)
         return diff
+
+    def remove_stale_namespaces(self, registry: Registry | None = None) -> int:
+        """Delete online values of removed views and of old versions of changed views."""
+        from featurestore.namespaces import remove_stale_namespaces, stale_namespaces
+        from featurestore.registry.state import StateStore
+
+        state = StateStore(self.root)
+        registry = registry or self.registry
+        if not stale_namespaces(registry, state):  # nothing to do: don't even connect
+            return 0
+        return remove_stale_namespaces(registry, state, self.online_store)
 
     @property
     def registry(self) -> Registry:
-        """The applied registry (re-read when the file changes)."""
-        from featurestore.registry import read_registry
+        """The applied registry, re-read only when the registry file changes."""
+        import os
 
+        from featurestore.registry import read_registry
+        from featurestore.registry.storage import registry_path
+
+        try:
+            stamp = os.stat(registry_path(self.root)).st_mtime_ns
+        except FileNotFoundError:
+            stamp = None
+        if self._registry is not None and stamp is not None and stamp == self._registry_stamp:
+            return self._registry
         registry = read_registry(self.root)
         if registry is None:
             raise RegistryError(
                 f"nothing is applied in {self.root}: run `featurestore apply` (or store.apply()) first"
             )
-        self._registry = registry
+        self._registry, self._registry_stamp = registry, stamp
+        self._requests.clear()
         return registry
 
     # -- training sets ------------------------------------------------------------------------
@@ -119,10 +148,105 @@ class FeatureStore:
             as_known_at=as_known_at,
         )
 
+    # -- online -------------------------------------------------------------------------------
+
+    @property
+    def online_store(self) -> OnlineStore:
+        if self._online is None:
+            from featurestore.online.factory import open_online_store
+
+            self._online = open_online_store(self.config.online, self.root)
+        return self._online
+
+    def materialize(
+        self,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        views: Iterable[str] | None = None,
+        *,
+        progress: Progress | None = None,
+    ) -> MaterializeSummary:
+        """Write the latest value per entity as of ``end`` (default: now) of rows from ``start`` on."""
+        return self._materialize(start, end, views, incremental=False, progress=progress)
+
+    def materialize_incremental(
+        self,
+        end: datetime | None = None,
+        views: Iterable[str] | None = None,
+        *,
+        progress: Progress | None = None,
+    ) -> MaterializeSummary:
+        """Materialize what changed since each view's watermark, late-arriving rows included."""
+        return self._materialize(None, end, views, incremental=True, progress=progress)
+
+    def _materialize(
+        self,
+        start: datetime | None,
+        end: datetime | None,
+        views: Iterable[str] | None,
+        *,
+        incremental: bool,
+        progress: Progress | None,
+    ) -> MaterializeSummary:
+        from featurestore.materialize import Materializer, select_views
+        from featurestore.registry.state import StateStore
+
+        registry = self.registry
+        chosen = select_views(registry, views)
+        materializer = Materializer(
+            registry,
+            self.engine,
+            self.online_store,
+            StateStore(self.root),
+            self.root,
+            batch_size=self.config.materialize.batch_size,
+            lookback=self.config.materialize.lookback,
+            progress=progress,
+        )
+        return materializer.run(chosen, start=start, end=end or datetime.now(UTC), incremental=incremental)
+
+    def get_online_features(
+        self,
+        features: Iterable[str] | FeatureService | str,
+        entity_rows: Any,
+        *,
+        full_feature_names: bool = False,
+        now: datetime | None = None,
+    ) -> OnlineResponse:
+        """The latest values for ``entity_rows`` (``[{"driver_id": 1001}, ...]`` or a dict of columns).
+
+        One round trip to the online store per call; the request plan is compiled once per feature
+        list. ``now`` is the time the ttl is measured against (default: the current time).
+        """
+        from featurestore.dsl import FeatureService
+        from featurestore.retrieve.online import compile_request, read_online
+
+        registry = self.registry
+        named: Any = (
+            features.name
+            if isinstance(features, FeatureService)
+            else (features if isinstance(features, str) else tuple(features))
+        )
+        cache_key = (named, full_feature_names)
+        request = self._requests.get(cache_key)
+        if request is None:
+            request = compile_request(registry, features, full_feature_names)
+            self._requests[cache_key] = request
+        return read_online(self.online_store, request, entity_rows, now)
+
+    def verify(self, sample: int | None = 1000, views: list[str] | None = None) -> list[ViewCheck]:
+        """Online vs offline at each view's watermark: mismatches per view (0 expected)."""
+        from featurestore.verify import verify
+
+        return verify(self, sample, views)
+
     def close(self) -> None:
         if self._engine is not None:
             self._engine.close()
             self._engine = None
+        if self._online is not None:
+            self._online.close()
+            self._online = None
 
     def __enter__(self) -> FeatureStore:
         return self

@@ -14,7 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def copy_example_repo(target: Path, **sizes: int) -> Path:
     """``definitions/`` copied to ``target`` with small generated data."""
-    shutil.copytree(ROOT / "definitions", target / "definitions", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "definitions", target / "definitions", ignore=shutil.ignore_patterns("__pycache__")
+    )
     sys.path.insert(0, str(ROOT / "definitions"))
     try:
         import _generate  # the example repo's deterministic data generator
@@ -34,4 +36,4 @@ def example_repo(example_repo_template: Path, tmp_path: Path) -> Iterator[Path]:
     """A private copy (tests may apply, edit and break it)."""
     target = tmp_path / "repo"
     shutil.copytree(example_repo_template, target)
-    yield target
+    return target

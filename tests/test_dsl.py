@@ -29,12 +29,15 @@ def test_valid_view_has_keys_features_and_location() -> None:
     v = view()
     assert v.join_keys == ("driver_id",)
     assert v.feature_names == ("conv_rate", "trips")
-    assert v.defined_at is not None and v.defined_at.startswith("tests/test_dsl.py:")
+    assert v.defined_at is not None
+    assert v.defined_at.startswith("tests/test_dsl.py:")
 
 
 @pytest.mark.parametrize("ttl", [timedelta(0), timedelta(seconds=-5)])
 def test_non_positive_ttl_is_rejected_with_the_fix(ttl: timedelta) -> None:
-    with pytest.raises(DefinitionError, match=r"FeatureView 'driver_stats' \(tests/test_dsl.py:\d+\).*ttl=None"):
+    with pytest.raises(
+        DefinitionError, match=r"FeatureView 'driver_stats' \(tests/test_dsl.py:\d+\).*ttl=None"
+    ):
         view(ttl=ttl)
 
 
@@ -49,7 +52,7 @@ def test_view_name_must_be_an_identifier(name: str) -> None:
 
 
 def test_double_underscore_in_view_name_would_collide_with_full_names() -> None:
-    with pytest.raises(DefinitionError, match="'__'.*'driver_stats'"):
+    with pytest.raises(DefinitionError, match=r"'__'.*'driver_stats'"):
         view(name="driver__stats")
 
 

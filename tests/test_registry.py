@@ -54,14 +54,16 @@ def test_removed_view_is_reported(example_repo: Path) -> None:
 
 def test_training_set_before_apply_says_what_to_do(example_repo: Path) -> None:
     with pytest.raises(RegistryError, match="featurestore apply"):
-        FeatureStore(example_repo).get_training_set("data/entity_rows.parquet", ["driver_hourly_stats:conv_rate"])
+        FeatureStore(example_repo).get_training_set(
+            "data/entity_rows.parquet", ["driver_hourly_stats:conv_rate"]
+        )
 
 
 def test_corrupt_registry_is_a_clear_error(example_repo: Path) -> None:
     store = FeatureStore(example_repo)
     store.apply()
     registry_path(example_repo).write_text("{not json")
-    with pytest.raises(RegistryError, match="not a valid registry.*featurestore apply"):
+    with pytest.raises(RegistryError, match=r"not a valid registry.*featurestore apply"):
         _ = store.registry
 
 
@@ -83,7 +85,9 @@ def test_concurrent_applies_leave_a_valid_registry(example_repo: Path) -> None:
     assert leftovers == []
 
 
-def test_a_crash_during_the_write_keeps_the_old_registry(example_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_crash_during_the_write_keeps_the_old_registry(
+    example_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = FeatureStore(example_repo)
     store.apply()
     before = registry_path(example_repo).read_bytes()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -88,7 +89,14 @@ def plan_training_set(
     return optimize(TrainingSetPlan(entity=entity, joins=tuple(joins)))
 
 
-def plan_latest(rv: RegisteredView, root: Path, *, start: datetime | None, end: datetime) -> LatestPerKey:
+def plan_latest(
+    rv: RegisteredView,
+    root: Path,
+    *,
+    start: datetime | None,
+    end: datetime,
+    changed_since: tuple[datetime, datetime | None] | None = None,
+) -> LatestPerKey:
     """The latest value per entity as of ``end`` (considering rows from ``start`` on)."""
     scan = scan_for(rv, root)
     features = tuple(FeatureColumn(f.name, f.dtype, f.name) for f in rv.view.features)
@@ -100,8 +108,6 @@ def plan_latest(rv: RegisteredView, root: Path, *, start: datetime | None, end: 
     if scan.created_field:
         wanted.append(scan.created_field)
     wanted.extend(f.name for f in rv.view.features)
-    from dataclasses import replace
-
     scan = replace(scan, columns=tuple(wanted), lower=lower, upper=end)
     return LatestPerKey(
         view=rv.name,
@@ -112,4 +118,5 @@ def plan_latest(rv: RegisteredView, root: Path, *, start: datetime | None, end: 
         start=start,
         end=end,
         ttl=rv.view.ttl,
+        changed_since=changed_since,
     )

@@ -92,3 +92,6 @@ class LatestPerKey:
     start: datetime | None
     end: datetime
     ttl: timedelta | None
+    # Incremental runs: only rows with event time after the first value, or created after the
+    # second (late arrivals), are reconsidered; the online store's newer-wins keeps the rest.
+    changed_since: tuple[datetime, datetime | None] | None = None

@@ -70,6 +70,11 @@ class TrainingSet:
         frame: pd.DataFrame = self.to_arrow().to_pandas()
         return frame
 
+    def to_pylist_rows(self) -> list[dict[str, Any]]:
+        """The rows as dicts (small training sets only)."""
+        rows: list[dict[str, Any]] = self.to_arrow().to_pylist()
+        return rows
+
     def to_batches(self, batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
         return self._engine.batches(self.sql, batch_size)
 

@@ -5,6 +5,6 @@ To add a dialect: a module with ``render_training_set`` and ``render_latest``; l
 dialect cannot do (Spark has no ASOF join) inside the renderer, never in the planner.
 """
 
-from featurestore.sql.duckdb import render_latest, render_training_set
+from featurestore.sql.duckdb import render_latest, render_latest_stats, render_training_set
 
-__all__ = ["render_latest", "render_training_set"]
+__all__ = ["render_latest", "render_latest_stats", "render_training_set"]

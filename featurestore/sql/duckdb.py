@@ -59,9 +59,7 @@ def scan_select(scan: SourceScan, features: list[str]) -> exp.Select:
     ts_col = col(scan.timestamp_field)
     projections: list[exp.Expr] = [col(k) for k in scan.key_columns]
     projections.append(exp.alias_(exp.cast(ts_col.copy(), "TIMESTAMP"), TS, quoted=True))
-    created: exp.Expr = (
-        exp.cast(col(scan.created_field), "TIMESTAMP") if scan.created_field else exp.null()
-    )
+    created: exp.Expr = exp.cast(col(scan.created_field), "TIMESTAMP") if scan.created_field else exp.null()
     projections.append(exp.alias_(exp.cast(created, "TIMESTAMP"), CREATED, quoted=True))
     projections.extend(col(f) for f in features)
     conditions: list[exp.Expr] = [
@@ -200,6 +198,8 @@ def render_latest(plan: LatestPerKey) -> str:
         partition_by=[col(k) for k in plan.keys],
         order=exp.Order(expressions=tie_order(plan.tie_break)),
     )
+    if plan.changed_since is not None:
+        rows = rows.where(_changed_since(plan))
     latest = rows.qualify(exp.EQ(this=window, expression=exp.Literal.number(1)))
     out: list[exp.Expr] = [col(k, "l") for k in plan.keys]
     out.append(exp.alias_(exp.cast(col(TS, "l"), "TIMESTAMPTZ"), "__event_ts", quoted=True))
@@ -208,3 +208,39 @@ def render_latest(plan: LatestPerKey) -> str:
     )
     query = exp.select(*out).from_(exp.Subquery(this=latest, alias=exp.TableAlias(this=ident("l"))))
     return query.sql(dialect=DIALECT, pretty=True)
+
+
+def _changed_since(plan: LatestPerKey) -> exp.Expr:
+    assert plan.changed_since is not None  # checked by the caller
+    event_mark, created_mark = plan.changed_since
+    ts = exp.cast(col(plan.scan.timestamp_field), "TIMESTAMP")
+    condition: exp.Expr = exp.GT(this=ts, expression=ts_literal(event_mark, "TIMESTAMP"))
+    if created_mark is not None and plan.scan.created_field:
+        created = exp.cast(col(plan.scan.created_field), "TIMESTAMP")
+        late = exp.GT(this=created, expression=ts_literal(created_mark, "TIMESTAMP"))
+        condition = exp.Paren(this=exp.Or(this=condition, expression=late))
+    return condition
+
+
+def render_latest_stats(plan: LatestPerKey) -> str:
+    """Rows the run considers, rows skipped for a null key or event time, and the greatest created."""
+    scan = plan.scan
+    ts = col(scan.timestamp_field)
+    nulls = exp.or_(
+        *[exp.Is(this=c, expression=exp.null()) for c in [*[col(k) for k in plan.keys], ts.copy()]]
+    )
+    in_range: list[exp.Expr] = []
+    if scan.lower is not None:
+        in_range.append(exp.GTE(this=ts.copy(), expression=ts_literal(scan.lower, scan.timestamp_type)))
+    if scan.upper is not None:
+        in_range.append(exp.LTE(this=ts.copy(), expression=ts_literal(scan.upper, scan.timestamp_type)))
+    where = exp.or_(exp.Is(this=ts.copy(), expression=exp.null()), exp.and_(*in_range)) if in_range else None
+    created: exp.Expr = exp.cast(col(scan.created_field), "TIMESTAMP") if scan.created_field else exp.null()
+    query = exp.select(
+        exp.alias_(exp.Count(this=exp.Star()), "rows_read", quoted=True),
+        exp.alias_(exp.Sum(this=exp.cast(nulls, "INTEGER")), "rows_skipped", quoted=True),
+        exp.alias_(exp.Max(this=created), "max_created", quoted=True),
+    ).from_(source_table(scan))
+    if where is not None:
+        query = query.where(where)
+    return query.sql(dialect=DIALECT)
