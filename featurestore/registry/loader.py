@@ -11,8 +11,8 @@ import os
 import sys
 import traceback
 from dataclasses import dataclass, field
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from featurestore.dsl import Entity, FeatureService, FeatureView, FileSource, SqlSource
 from featurestore.dsl.base import Definition
