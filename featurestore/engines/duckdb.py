@@ -40,7 +40,8 @@ class DuckDBEngine:
         self._tables: dict[str, pa.Table] = {}
         self._con = duckdb.connect(":memory:")
         for key, value in settings.items():
-            self._con.execute(f"SET {key} = ?", [value])
+            # GLOBAL: every cursor (a connection of its own) must see the UTC zone and search path.
+            self._con.execute(f"SET GLOBAL {key} = ?", [value])
         # ASOF needs no preserved order; ORDER BY row id restores it at the end.
         self._con.execute("SET preserve_insertion_order = false")
 

@@ -35,6 +35,8 @@ def scan_for(rv: RegisteredView, root: Path) -> SourceScan:
     """A scan of the view's whole source (the passes narrow it)."""
     source = rv.view.source
     ts_type = rv.source_schema.get(source.timestamp_field, "TIMESTAMP")
+    created = source.created_timestamp_field
+    created_type = rv.source_schema.get(created, "TIMESTAMP") if created else "TIMESTAMP"
     if isinstance(source, FileSource):
         return SourceScan(
             view=rv.name,
@@ -46,6 +48,7 @@ def scan_for(rv: RegisteredView, root: Path) -> SourceScan:
             timestamp_type=ts_type,
             created_field=source.created_timestamp_field,
             key_columns=rv.view.join_keys,
+            created_type=created_type,
         )
     return SourceScan(
         view=rv.name,
@@ -57,6 +60,7 @@ def scan_for(rv: RegisteredView, root: Path) -> SourceScan:
         timestamp_type=ts_type,
         created_field=source.created_timestamp_field,
         key_columns=rv.view.join_keys,
+        created_type=created_type,
     )
 
 
@@ -67,6 +71,7 @@ def plan_training_set(
     root: Path,
     *,
     as_known_at: bool = False,
+    column_order: tuple[str, ...] = (),
 ) -> TrainingSetPlan:
     """One point-in-time join per requested view, in request order, then the passes."""
     joins = []
@@ -86,7 +91,8 @@ def plan_training_set(
                 as_known_at=as_known_at,
             )
         )
-    return optimize(TrainingSetPlan(entity=entity, joins=tuple(joins)))
+    order = column_order or tuple(o for outs in outputs for o in outs)
+    return optimize(TrainingSetPlan(entity=entity, joins=tuple(joins), column_order=order))
 
 
 def plan_latest(

@@ -24,6 +24,7 @@ class SourceScan:
     timestamp_type: str  # the source column's engine type, so bounds compare without casts
     created_field: str | None
     key_columns: tuple[str, ...]
+    created_type: str = "TIMESTAMP"
     columns: tuple[str, ...] | None = None
     lower: datetime | None = None
     upper: datetime | None = None
@@ -74,6 +75,7 @@ class TrainingSetPlan:
 
     entity: EntityRows
     joins: tuple[PointInTimeJoin, ...]
+    column_order: tuple[str, ...] = ()  # output feature columns in the requested order
 
 
 @dataclass(frozen=True)

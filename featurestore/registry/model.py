@@ -73,6 +73,13 @@ class Registry(BaseModel):
 
         Groups keep the order in which each view first appears; features keep the requested order.
         """
+        groups: dict[str, list[str]] = {}
+        for view_name, feature in self.expand(features):
+            groups.setdefault(view_name, []).append(feature)
+        return [(self.views[name], feats) for name, feats in groups.items()]
+
+    def expand(self, features: Iterable[str] | FeatureService | str) -> list[tuple[str, str]]:
+        """Every requested (view, feature), validated, in the requested order (``view:*`` expanded)."""
         if isinstance(features, FeatureService):
             refs = features.feature_refs()
         elif isinstance(features, str):
@@ -81,7 +88,7 @@ class Registry(BaseModel):
             refs = list(features)
         if not refs:
             raise UnknownFeatureError("no features were requested: pass ['view:feature', ...] or a service")
-        groups: dict[str, list[str]] = {}
+        pairs: list[tuple[str, str]] = []
         for ref in refs:
             if not isinstance(ref, str) or ref.count(":") != 1:
                 raise UnknownFeatureError(
@@ -95,12 +102,11 @@ class Registry(BaseModel):
             else:
                 registered.view.feature(feature)
                 wanted = [feature]
-            bucket = groups.setdefault(view_name, [])
             for name in wanted:
-                if name in bucket:
+                if (view_name, name) in pairs:
                     raise FeatureNameCollisionError(f"feature {view_name}:{name} is requested twice")
-                bucket.append(name)
-        return [(self.views[name], feats) for name, feats in groups.items()]
+                pairs.append((view_name, name))
+        return pairs
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=1)
@@ -129,4 +135,16 @@ def output_names(
     return names
 
 
-__all__ = ["FileSource", "RegisteredView", "Registry", "SqlSource", "output_names"]
+def column_order(
+    pairs: list[tuple[str, str]], groups: list[tuple[RegisteredView, list[str]]], outputs: list[list[str]]
+) -> tuple[str, ...]:
+    """The output columns in the requested order (groups are per view; the request may interleave)."""
+    by_ref = {
+        (rv.name, feat): out
+        for (rv, feats), outs in zip(groups, outputs, strict=True)
+        for feat, out in zip(feats, outs, strict=True)
+    }
+    return tuple(by_ref[pair] for pair in pairs)
+
+
+__all__ = ["FileSource", "RegisteredView", "Registry", "SqlSource", "column_order", "output_names"]

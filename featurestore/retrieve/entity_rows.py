@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -104,11 +105,18 @@ def validate(table: pa.Table, timestamp_column: str, groups: list[tuple[Register
                 )
 
 
-def prepare(table: pa.Table, timestamp_column: str) -> tuple[pa.Table, datetime | None, datetime | None]:
-    """Add ``__row_id`` (input order) and ``__t`` (the row's time as naive UTC, microseconds).
+@dataclass(frozen=True)
+class PreparedRows:
+    """The entity rows split in two: what the engine joins on, and what the user gets back."""
 
-    Naive timestamps are taken as UTC; a date means midnight UTC.
-    """
+    keys: pa.Table  # join keys, ``__row_id`` (input order) and ``__t`` (naive UTC, microseconds)
+    output: pa.Table  # the input table, its timestamp column as timezone-aware UTC microseconds
+    min_ts: datetime | None
+    max_ts: datetime | None
+
+
+def prepare(table: pa.Table, timestamp_column: str, key_columns: list[str]) -> PreparedRows:
+    """Normalize the entity rows' time (naive = UTC, a date = midnight UTC, truncated to µs)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -116,15 +124,18 @@ def prepare(table: pa.Table, timestamp_column: str) -> tuple[pa.Table, datetime 
     column = table.column(timestamp_column)
     if pa.types.is_date(column.type):
         column = pc.cast(pc.cast(column, pa.date32()), pa.timestamp("s"))
-    t = pc.cast(column, pa.timestamp("us", tz="UTC"), safe=False)
-    t = pc.cast(t, pa.timestamp("us"))
-    prepared = table.append_column("__row_id", pa.array(np.arange(table.num_rows, dtype=np.int64)))
-    prepared = prepared.append_column("__t", t)
+    aware = pc.cast(column, pa.timestamp("us", tz="UTC"), safe=False)
+    t = pc.cast(aware, pa.timestamp("us"))
+    keys = table.select(key_columns)
+    keys = keys.append_column("__row_id", pa.array(np.arange(table.num_rows, dtype=np.int64)))
+    keys = keys.append_column("__t", t)
+    index = table.column_names.index(timestamp_column)
+    output = table.set_column(index, pa.field(timestamp_column, aware.type), aware)
     if table.num_rows == 0 or t.null_count == len(t):
-        return prepared, None, None
+        return PreparedRows(keys, output, None, None)
     bounds = pc.min_max(t)
     lo, hi = bounds["min"].as_py(), bounds["max"].as_py()
-    return prepared, _naive(lo), _naive(hi)
+    return PreparedRows(keys, output, _naive(lo), _naive(hi))
 
 
 def _naive(value: datetime) -> datetime:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from featurestore.dsl import FeatureService
 from featurestore.plan import EntityRows, TrainingSetPlan, explain, plan_training_set
-from featurestore.registry.model import Registry, output_names
-from featurestore.retrieve.entity_rows import prepare, to_arrow_table, validate
+from featurestore.registry.model import Registry, column_order, output_names
+from featurestore.retrieve.entity_rows import PreparedRows, prepare, to_arrow_table, validate
 from featurestore.sql import render_training_set
 
 if TYPE_CHECKING:
@@ -31,13 +32,13 @@ class TrainingSet:
     the whole result), ``.to_batches()``; ``.sql`` and ``.explain()`` show what will run.
     """
 
-    def __init__(self, engine: Engine, plan: TrainingSetPlan, sql: str, entity_table: pa.Table) -> None:
+    def __init__(self, engine: Engine, plan: TrainingSetPlan, sql: str, rows: PreparedRows) -> None:
         self._engine = engine
         self.plan = plan
         self.sql = sql
         self._table_name = plan.entity.table
-        self._entity_table = entity_table  # keeps the registered Arrow data alive
-        engine.register(self._table_name, entity_table)
+        self._rows = rows  # keeps the registered Arrow data alive
+        engine.register(self._table_name, rows.keys)
 
     def __del__(self) -> None:
         # At interpreter shutdown the engine may already be gone: nothing left to release.
@@ -49,14 +50,26 @@ class TrainingSet:
 
     @property
     def columns(self) -> list[str]:
-        return [*self.plan.entity.columns, *[f.output for j in self.plan.joins for f in j.features]]
+        return [*self.plan.entity.columns, *self.plan.column_order]
 
     def explain(self) -> str:
         """The plan, step by step, followed by the SQL it renders to."""
         return f"{explain(self.plan)}\n\n-- SQL (duckdb)\n{self.sql}"
 
+    def _attach(self, offset: int, features: pa.Table) -> pa.Table:
+        """The entity rows ``[offset, offset + n)`` exactly as given, then the feature columns."""
+        import pyarrow as pa
+
+        base = self._rows.output.slice(offset, features.num_rows)
+        return pa.Table.from_arrays(
+            [*base.columns, *features.columns], names=[*base.column_names, *features.column_names]
+        )
+
     def to_arrow(self) -> pa.Table:
-        return self._engine.to_arrow(self.sql)
+        features = self._engine.to_arrow(self.sql)
+        if features.num_rows != len(self):  # would mean a broken join: never attach misaligned rows
+            raise RuntimeError(f"training set produced {features.num_rows} rows for {len(self)} entity rows")
+        return self._attach(0, features)
 
     def to_polars(self) -> pl.DataFrame:
         import polars as pl
@@ -75,18 +88,41 @@ class TrainingSet:
         rows: list[dict[str, Any]] = self.to_arrow().to_pylist()
         return rows
 
-    def to_batches(self, batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
-        return self._engine.batches(self.sql, batch_size)
+    def to_batches(self, batch_size: int = 100_000) -> Iterator[pa.Table]:
+        """The training set in input order, one table of at most ``batch_size`` rows at a time."""
+        import pyarrow as pa
+
+        offset = 0
+        for batch in self._engine.batches(self.sql, batch_size):
+            yield self._attach(offset, pa.Table.from_batches([batch]))
+            offset += batch.num_rows
 
     def to_parquet(self, path: str | Path) -> Path:
         """Write the training set to a Parquet file, streaming; the file appears whole or not at all."""
+        import pyarrow.parquet as pq
+
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        self._engine.to_parquet(self.sql, target)
+        tmp = target.with_name(f".{target.name}.tmp")
+        try:
+            writer = None
+            for table in self.to_batches():
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
+                writer.write_table(table)
+            if writer is None:  # no entity rows: an empty file with the right schema
+                pq.write_table(self.to_arrow(), tmp, compression="zstd")
+            else:
+                writer.close()
+            os.replace(tmp, target)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
         return target
 
     def preview(self, rows: int = 10) -> pa.Table:
-        return self._engine.to_arrow(f"SELECT * FROM ({self.sql}) LIMIT {int(rows)}")
+        head = self._engine.to_arrow(f"SELECT * FROM ({self.sql}) LIMIT {int(rows)}")
+        return self._attach(0, head)
 
     def __repr__(self) -> str:
         return f"<TrainingSet {len(self)} rows x {len(self.columns)} columns: {', '.join(self.columns)}>"
@@ -109,18 +145,21 @@ def build_training_set(
     as_known_at: bool = False,
 ) -> TrainingSet:
     """Validate the request, plan it and render it. Raises before anything runs."""
+    pairs = registry.expand(features)
     groups = registry.resolve(features)
     table = to_arrow_table(entity_df, engine)
     validate(table, timestamp_column, groups)
     outputs = output_names(groups, full_feature_names, taken=table.column_names)
-    prepared, lo, hi = prepare(table, timestamp_column)
+    keys = list(dict.fromkeys(k for rv, _ in groups for k in rv.view.join_keys))
+    rows = prepare(table, timestamp_column, keys)
     entity = EntityRows(
         table=f"__entity_rows_{next(_counter)}",
         columns=tuple(table.column_names),
         timestamp_column=timestamp_column,
         row_count=table.num_rows,
-        min_ts=lo,
-        max_ts=hi,
+        min_ts=rows.min_ts,
+        max_ts=rows.max_ts,
     )
-    plan = plan_training_set(groups, outputs, entity, root, as_known_at=as_known_at)
-    return TrainingSet(engine, plan, render_training_set(plan), prepared)
+    order = column_order(pairs, groups, outputs)
+    plan = plan_training_set(groups, outputs, entity, root, as_known_at=as_known_at, column_order=order)
+    return TrainingSet(engine, plan, render_training_set(plan), rows)

@@ -54,12 +54,35 @@ def source_table(scan: SourceScan) -> exp.Expr:
     return exp.Table(this=exp.Anonymous(this=reader, expressions=args))
 
 
+def as_micros(column: exp.Expr, column_type: str) -> exp.Expr:
+    """A source time column as naive UTC microseconds. Nanoseconds are truncated (as the entity
+    rows' are), not rounded as a plain cast would; zoned values convert via the UTC session zone."""
+    if column_type.upper() == "TIMESTAMP_NS":
+        nanos = exp.Anonymous(this="epoch_ns", expressions=[column])
+        micros = exp.IntDiv(this=nanos, expression=exp.Literal.number(1000))
+        return exp.Anonymous(this="make_timestamp", expressions=[micros])
+    return exp.cast(column, "TIMESTAMP")
+
+
+def time_column(scan: SourceScan) -> tuple[exp.Expr, str]:
+    """The expression to bound a scan's event time with, and the type its literals must have.
+
+    The raw column keeps Parquet pushdown; a nanosecond column is bounded after truncation so a row
+    at ``t + 0.5µs`` (which is ``t`` in microseconds) is not lost.
+    """
+    if scan.timestamp_type.upper() == "TIMESTAMP_NS":
+        return as_micros(col(scan.timestamp_field), scan.timestamp_type), "TIMESTAMP"
+    return col(scan.timestamp_field), scan.timestamp_type
+
+
 def scan_select(scan: SourceScan, features: list[str]) -> exp.Select:
     """``keys, ts AS __ts, created AS __created, features`` from the source, filtered and bounded."""
-    ts_col = col(scan.timestamp_field)
+    ts_col, bound_type = time_column(scan)
     projections: list[exp.Expr] = [col(k) for k in scan.key_columns]
-    projections.append(exp.alias_(exp.cast(ts_col.copy(), "TIMESTAMP"), TS, quoted=True))
-    created: exp.Expr = exp.cast(col(scan.created_field), "TIMESTAMP") if scan.created_field else exp.null()
+    projections.append(exp.alias_(as_micros(col(scan.timestamp_field), scan.timestamp_type), TS, quoted=True))
+    created: exp.Expr = (
+        as_micros(col(scan.created_field), scan.created_type) if scan.created_field else exp.null()
+    )
     projections.append(exp.alias_(exp.cast(created, "TIMESTAMP"), CREATED, quoted=True))
     projections.extend(col(f) for f in features)
     conditions: list[exp.Expr] = [
@@ -67,9 +90,9 @@ def scan_select(scan: SourceScan, features: list[str]) -> exp.Select:
         for c in [*[col(k) for k in scan.key_columns], ts_col.copy()]
     ]
     if scan.lower is not None:
-        conditions.append(exp.GTE(this=ts_col.copy(), expression=ts_literal(scan.lower, scan.timestamp_type)))
+        conditions.append(exp.GTE(this=ts_col.copy(), expression=ts_literal(scan.lower, bound_type)))
     if scan.upper is not None:
-        conditions.append(exp.LTE(this=ts_col.copy(), expression=ts_literal(scan.upper, scan.timestamp_type)))
+        conditions.append(exp.LTE(this=ts_col.copy(), expression=ts_literal(scan.upper, bound_type)))
     return exp.select(*projections).from_(source_table(scan)).where(exp.and_(*conditions))
 
 
@@ -161,23 +184,29 @@ def _ranked_join(join: PointInTimeJoin, entity_table: str) -> exp.Select:
 
 
 def render_training_set(plan: TrainingSetPlan) -> str:
-    """The whole training set as one statement: input columns, then features, in input order."""
+    """The feature columns of a training set, one row per entity row, in input order.
+
+    The input columns are not carried through the joins: the caller attaches these feature columns
+    to the entity rows' own Arrow table, so every input column comes back exactly as given.
+    """
     entity = plan.entity
-    select_items: list[exp.Expr] = []
-    for name in entity.columns:
-        if name == entity.timestamp_column:
-            select_items.append(exp.alias_(exp.cast(col(ENTITY_TS, "e"), "TIMESTAMPTZ"), name, quoted=True))
-        else:
-            select_items.append(col(name, "e"))
-    query = exp.select(*select_items).from_(
-        exp.Table(this=ident(entity.table), alias=exp.TableAlias(this=ident("e")))
-    )
+    if len(plan.joins) == 1 and not plan.joins[0].as_known_at:
+        # One ASOF LEFT JOIN already yields exactly one row per entity row: no join back needed.
+        join = plan.joins[0]
+        body = _asof_join(join, entity.table)
+        query = exp.select(*[col(f.output, "j0") for f in join.features]).from_(exp.Table(this=ident("j0")))
+        return (
+            query.with_(ident("j0"), as_=body).order_by(col(ROW_ID, "j0")).sql(dialect=DIALECT, pretty=True)
+        )
+    query = exp.select().from_(exp.Table(this=ident(entity.table), alias=exp.TableAlias(this=ident("e"))))
     ctes = []
+    owner = {f.output: f"j{i}" for i, join in enumerate(plan.joins) for f in join.features}
+    order = plan.column_order or tuple(owner)
+    query = query.select(*[col(name, owner[name]) for name in order])
     for i, join in enumerate(plan.joins):
         alias = f"j{i}"
         body = _ranked_join(join, entity.table) if join.as_known_at else _asof_join(join, entity.table)
         ctes.append((alias, body))
-        query = query.select(*[col(f.output, alias) for f in join.features])
         query = query.join(
             exp.Table(this=ident(alias)),
             on=exp.EQ(this=col(ROW_ID, alias), expression=col(ROW_ID, "e")),
@@ -213,10 +242,10 @@ def render_latest(plan: LatestPerKey) -> str:
 def _changed_since(plan: LatestPerKey) -> exp.Expr:
     assert plan.changed_since is not None  # checked by the caller
     event_mark, created_mark = plan.changed_since
-    ts = exp.cast(col(plan.scan.timestamp_field), "TIMESTAMP")
+    ts = as_micros(col(plan.scan.timestamp_field), plan.scan.timestamp_type)
     condition: exp.Expr = exp.GT(this=ts, expression=ts_literal(event_mark, "TIMESTAMP"))
     if created_mark is not None and plan.scan.created_field:
-        created = exp.cast(col(plan.scan.created_field), "TIMESTAMP")
+        created = as_micros(col(plan.scan.created_field), plan.scan.created_type)
         late = exp.GT(this=created, expression=ts_literal(created_mark, "TIMESTAMP"))
         condition = exp.Paren(this=exp.Or(this=condition, expression=late))
     return condition
@@ -225,17 +254,19 @@ def _changed_since(plan: LatestPerKey) -> exp.Expr:
 def render_latest_stats(plan: LatestPerKey) -> str:
     """Rows the run considers, rows skipped for a null key or event time, and the greatest created."""
     scan = plan.scan
-    ts = col(scan.timestamp_field)
+    ts, bound_type = time_column(scan)
     nulls = exp.or_(
         *[exp.Is(this=c, expression=exp.null()) for c in [*[col(k) for k in plan.keys], ts.copy()]]
     )
     in_range: list[exp.Expr] = []
     if scan.lower is not None:
-        in_range.append(exp.GTE(this=ts.copy(), expression=ts_literal(scan.lower, scan.timestamp_type)))
+        in_range.append(exp.GTE(this=ts.copy(), expression=ts_literal(scan.lower, bound_type)))
     if scan.upper is not None:
-        in_range.append(exp.LTE(this=ts.copy(), expression=ts_literal(scan.upper, scan.timestamp_type)))
+        in_range.append(exp.LTE(this=ts.copy(), expression=ts_literal(scan.upper, bound_type)))
     where = exp.or_(exp.Is(this=ts.copy(), expression=exp.null()), exp.and_(*in_range)) if in_range else None
-    created: exp.Expr = exp.cast(col(scan.created_field), "TIMESTAMP") if scan.created_field else exp.null()
+    created: exp.Expr = (
+        as_micros(col(scan.created_field), scan.created_type) if scan.created_field else exp.null()
+    )
     query = exp.select(
         exp.alias_(exp.Count(this=exp.Star()), "rows_read", quoted=True),
         exp.alias_(exp.Sum(this=exp.cast(nulls, "INTEGER")), "rows_skipped", quoted=True),
