@@ -18,7 +18,7 @@ Arrow; it knows nothing of plans, registries or definitions beyond feature dtype
 * **One round trip per read**, whatever the number of entities and views (Redis Cluster: one per node,
   sent in parallel).
 
-    >>> from datetime import timedelta
+    >>> from datetime import datetime, timedelta
     >>> view = OnlineView(project="rides", name="driver_stats", version="v1", join_keys=("driver_id",),
     ...                   key_dtypes=("int64",), features=(("conv_rate", "float64"),), ttl=timedelta(days=1))
     >>> view.namespace, view.feature_names
@@ -30,7 +30,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -39,10 +39,9 @@ import pyarrow as pa
 from featurestore.dsl.dtypes import DTYPES
 from featurestore.errors import DefinitionError
 from featurestore.online import keys
+from featurestore.online.codec import Decoded, to_arrow, to_python
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from featurestore.online.readplan import ReadPlan
 
 EVENT_TS = "__event_ts"
@@ -58,7 +57,8 @@ class Status(enum.IntEnum):
 
 
 STATUS_TYPE = pa.dictionary(pa.int8(), pa.string())
-_STATUS_NAMES = pa.array([s.name for s in Status], pa.string())
+_STATUS_STRINGS = tuple(s.name for s in Status)
+_STATUS_NAMES = pa.array(_STATUS_STRINGS, pa.string())
 
 
 def status_array(codes: Sequence[int]) -> pa.DictionaryArray:
@@ -138,24 +138,79 @@ class OnlineView:
         return None if self.ttl is None else self.ttl // timedelta(microseconds=1)
 
 
-@dataclass(frozen=True)
 class ViewResult:
     """The values of one (view, feature subset) for E entities, in entity order.
 
-    ``columns[i]`` holds feature ``features[i]`` (Arrow type per ``arrow_type``; null when the feature is
-    null, the entity is NOT_FOUND or the value EXPIRED). ``status`` is a ``dictionary<int8, string>``
-    array (indices are :class:`Status` codes). ``event_ts`` is ``timestamp[us, UTC]``: the stored event
-    time (also for EXPIRED values), null when NOT_FOUND.
+    Arrow, built on first access and cached:
+
+    * ``columns[i]`` / ``column(feature)``: feature ``features[i]`` (Arrow type per ``arrow_type``; null
+      when the feature is null, the entity NOT_FOUND or the value EXPIRED);
+    * ``status``: a ``dictionary<int8, string>`` array, indices are :class:`Status` codes;
+    * ``event_ts``: ``timestamp[us, UTC]``, the stored event time (also for EXPIRED values), null when
+      NOT_FOUND.
+
+    The same as Python lists, without building Arrow (the fast path for a few entities):
+    ``values(feature)``, ``statuses()``, ``status_codes``, ``event_times()``.
     """
 
-    view: OnlineView
-    features: tuple[str, ...]
-    columns: tuple[pa.Array, ...]
-    status: pa.DictionaryArray
-    event_ts: pa.Array
+    __slots__ = ("_arrow", "_decoded", "_event_ts", "_status", "features", "view")
+
+    def __init__(self, view: OnlineView, features: tuple[str, ...], decoded: Decoded) -> None:
+        self.view = view
+        self.features = features
+        self._decoded = decoded
+        self._arrow: list[pa.Array | None] = [None] * len(features)
+        self._status: pa.DictionaryArray | None = None
+        self._event_ts: pa.Array | None = None
+
+    def __len__(self) -> int:
+        return len(self._decoded.status)
+
+    def __repr__(self) -> str:
+        return f"<ViewResult {self.view.name} {len(self)} entities: {', '.join(self.features)}>"
+
+    @property
+    def columns(self) -> tuple[pa.Array, ...]:
+        return tuple(self._column(i) for i in range(len(self.features)))
 
     def column(self, feature: str) -> pa.Array:
-        return self.columns[self.features.index(feature)]
+        return self._column(self.features.index(feature))
+
+    def _column(self, i: int) -> pa.Array:
+        array = self._arrow[i]
+        if array is None:
+            array = self._arrow[i] = to_arrow(self._decoded.values[i], self._decoded.dtypes[i])
+        return array
+
+    @property
+    def status(self) -> pa.DictionaryArray:
+        if self._status is None:
+            self._status = status_array(self._decoded.status)
+        return self._status
+
+    @property
+    def event_ts(self) -> pa.Array:
+        if self._event_ts is None:
+            self._event_ts = to_arrow(self._decoded.event_ts, "timestamp")
+        return self._event_ts
+
+    def values(self, feature: str) -> list[Any]:
+        """``column(feature).to_pylist()``, computed without Arrow."""
+        i = self.features.index(feature)
+        return to_python(self._decoded.values[i], self._decoded.dtypes[i])
+
+    @property
+    def status_codes(self) -> list[int]:
+        """:class:`Status` codes (ints) per entity."""
+        return self._decoded.status
+
+    def statuses(self) -> list[str]:
+        """``status.to_pylist()``, computed without Arrow."""
+        return [_STATUS_STRINGS[c] for c in self._decoded.status]
+
+    def event_times(self) -> list[datetime | None]:
+        """``event_ts.to_pylist()``, computed without Arrow."""
+        return to_python(self._decoded.event_ts, "timestamp")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ a new key prefix (``keys.REDIS_PREFIX``) or table.
     >>> import pyarrow as pa
     >>> [raw] = codec.encode([1_700_000_000_000_000], [pa.array([0.5]), pa.array(["x"])])
     >>> decoded = codec.decoder((1, 0), ttl_us=None)([raw, None], now_us=1_700_000_000_000_001)
-    >>> [c.to_pylist() for c in decoded.columns], decoded.status
+    >>> [to_python(v, d) for v, d in zip(decoded.values, decoded.dtypes)], decoded.status
     ([['x', None], [0.5, None]], [0, 1])
 """
 
@@ -28,6 +28,7 @@ import itertools
 import struct
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -62,15 +63,40 @@ def _bitmap_format(n_features: int) -> str:
 
 @dataclass(frozen=True)
 class Decoded:
-    """The decoded values of one view for E entities: Arrow columns plus Python status codes.
+    """The decoded values of one view for E entities, as Python values (Arrow is built on demand).
 
-    ``columns`` follow the requested feature order; ``event_ts`` is a ``timestamp[us, UTC]`` array (null
-    when NOT_FOUND); ``status`` holds ``PRESENT`` / ``NOT_FOUND`` / ``EXPIRED`` per entity.
+    ``values`` follow the requested feature order and hold storage-level values (timestamps as
+    microseconds, dates as days, strings as UTF-8 bytes; ``None`` for null, NOT_FOUND or EXPIRED);
+    ``dtypes`` are their feature dtypes. ``event_ts`` is in microseconds (``None`` when NOT_FOUND);
+    ``status`` holds ``PRESENT`` / ``NOT_FOUND`` / ``EXPIRED`` per entity. Convert with
+    :func:`to_arrow` / :func:`to_python`.
     """
 
-    columns: tuple[pa.Array, ...]
-    event_ts: pa.Array
+    values: tuple[Sequence[Any], ...]
+    dtypes: tuple[str, ...]
+    event_ts: Sequence[int | None]
     status: list[int]
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_DATE = date(1970, 1, 1)
+TIMESTAMP_TYPE = pa.timestamp("us", tz="UTC")
+
+
+def to_arrow(values: Sequence[Any], dtype: str) -> pa.Array:
+    """Storage-level values of one feature (see :class:`Decoded`) -> an Arrow array of its type."""
+    return pa.array(values, arrow_type(dtype))
+
+
+def to_python(values: Sequence[Any], dtype: str) -> list[Any]:
+    """Storage-level values -> the Python values ``to_arrow(values, dtype).to_pylist()`` would give."""
+    if dtype == "string":
+        return [None if v is None else v.decode() for v in values]
+    if dtype == "timestamp":
+        return [None if v is None else _EPOCH + timedelta(microseconds=v) for v in values]
+    if dtype == "date":
+        return [None if v is None else _EPOCH_DATE + timedelta(days=v) for v in values]
+    return list(values)
 
 
 class ValueCodec:
@@ -147,17 +173,24 @@ class ValueCodec:
         whose values expire ``ttl_us`` microseconds after their event time (``None``: never)."""
         return _Decoder(self, tuple(select), ttl_us)
 
-    def unpack(self, raw: bytes) -> tuple[Any, ...]:
-        """One value as a flat tuple (header fields, then var values as bytes)."""
-        row = self.header.unpack_from(raw)
+    def unpack_many(self, raws: Sequence[bytes]) -> list[Sequence[Any]]:
+        """Unpack values into columns: the header fields (event time, null words, fixed features,
+        lengths), then one column per string/bytes feature (as bytes). Bulk: no Python loop per value."""
+        size = self.header.size
         if not self.var:
-            return row
-        out = list(row)
-        offset = self.header.size
-        for length in row[len(row) - len(self.var) :]:
-            out.append(raw[offset : offset + length])
-            offset += length
-        return tuple(out)
+            return list(zip(*self.header.iter_unpack(b"".join(raws)), strict=True))
+        heads = self.header.iter_unpack(b"".join([r[:size] for r in raws]))
+        cols: list[Sequence[Any]] = list(zip(*heads, strict=True))
+        lengths = cols[len(cols) - len(self.var) :]
+        starts: Sequence[int] = [size] * len(raws)
+        for k, lens in enumerate(lengths):
+            if k == len(lengths) - 1:  # the last one runs to the end of the value
+                cols.append([r[a:] for r, a in zip(raws, starts, strict=True)])
+            else:
+                ends = [a + n for a, n in zip(starts, lens, strict=True)]
+                cols.append([r[a:b] for r, a, b in zip(raws, starts, ends, strict=True)])
+                starts = ends
+        return cols
 
 
 class _Decoder:
@@ -165,7 +198,7 @@ class _Decoder:
         self.codec = codec
         self.select = select
         self.ttl_us = ttl_us
-        self.types = tuple(arrow_type(codec.dtypes[i]) for i in select)
+        self.dtypes = tuple(codec.dtypes[i] for i in select)
         self.positions = tuple(codec.position[i] for i in select)
         self.fixed_only = not codec.var
         self.single_word = codec.bitmap_words == 1
@@ -181,13 +214,9 @@ class _Decoder:
         else:
             present = raws  # type: ignore[assignment]
         if not present:
-            nulls = tuple(pa.nulls(n, t) for t in self.types)
-            return Decoded(nulls, pa.nulls(n, _TS), [NOT_FOUND] * n)
-        if self.fixed_only:
-            rows = list(codec.header.iter_unpack(b"".join(present)))
-        else:
-            rows = [codec.unpack(r) for r in present]
-        cols: list[tuple[Any, ...]] = list(zip(*rows, strict=True))
+            nulls = [None] * n
+            return Decoded((nulls,) * len(self.select), self.dtypes, nulls, [NOT_FOUND] * n)
+        cols = codec.unpack_many(present)
         ts: Sequence[int | None] = cols[0]
         values: list[Sequence[Any]] = [cols[p] for p in self.positions]
 
@@ -218,10 +247,9 @@ class _Decoder:
             ts = _scatter(ts, index, n)
         for j in expired:
             status[index[j] if index is not None else j] = EXPIRED
-        arrays = tuple(pa.array(v, t) for v, t in zip(values, self.types, strict=True))
-        return Decoded(arrays, pa.array(ts, _TS), status)
+        return Decoded(tuple(values), self.dtypes, ts, status)
 
-    def _null_rows(self, cols: list[tuple[Any, ...]]) -> list[int]:
+    def _null_rows(self, cols: list[Sequence[Any]]) -> list[int]:
         words = self.codec.bitmap_words
         if words == 1:
             if not any(cols[1]):
@@ -230,10 +258,7 @@ class _Decoder:
         return [j for j in range(len(cols[0])) if any(cols[1 + w][j] for w in range(words))]
 
 
-_TS = pa.timestamp("us", tz="UTC")
-
-
-def _join_words(cols: list[tuple[Any, ...]], row: int, words: int) -> int:
+def _join_words(cols: list[Sequence[Any]], row: int, words: int) -> int:
     return sum(int(cols[1 + w][row]) << (64 * w) for w in range(words))
 
 

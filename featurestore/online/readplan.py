@@ -25,7 +25,7 @@ from typing import Any
 
 from featurestore.errors import DefinitionError, EntityRowsError, UnknownFeatureError, did_you_mean
 from featurestore.online import keys
-from featurestore.online.base import OnlineView, ViewResult, status_array
+from featurestore.online.base import OnlineView, ViewResult
 from featurestore.online.codec import Decoded, codec_for
 
 
@@ -91,12 +91,7 @@ class ReadPlan:
         now_us = time.time_ns() // 1000 if now is None else _micros(now)
         out = []
         for read, values in zip(self.views, raws, strict=True):
-            decoded = read.decode(values, now_us)
-            out.append(
-                ViewResult(
-                    read.view, read.features, decoded.columns, status_array(decoded.status), decoded.event_ts
-                )
-            )
+            out.append(ViewResult(read.view, read.features, read.decode(values, now_us)))
         return tuple(out)
 
 

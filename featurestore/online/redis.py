@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,31 +42,41 @@ from featurestore.online.readplan import ReadPlan
 
 WRITE_CHUNK = 1000
 """Keys per write-script call: large enough to amortise the call, small enough not to stall Redis."""
-PIPELINE_CHUNKS = 32
-"""Script calls sent per pipeline round trip."""
 SCAN_COUNT = 1000
 
+# Newer wins, in one command per key on the common path: SET ... GET stores the new value and returns
+# the old one; only when the old one is strictly newer is it put back (with its own expiry, recomputed
+# from its event time: the ttl is part of the namespace). The event time is the value's first 8 bytes.
 _WRITE_BODY = """
 local written = 0
+local ttl_us = tonumber(ARGV[ttl_arg])
 for i = 1, n do
   local key = {key}
   local new = ARGV[vbase + i]
-  local cur = redis.call('GET', key)
-  if not cur or struct.unpack('<i8', new) >= struct.unpack('<i8', cur) then
-    if ttl then
-      redis.call('SET', key, new, 'PXAT', ARGV[tbase + i])
+  local old
+  if ttl_us then
+    old = redis.call('SET', key, new, 'PXAT', ARGV[tbase + i], 'GET')
+  else
+    old = redis.call('SET', key, new, 'GET')
+  end
+  if old and struct.unpack('<i8', old) > struct.unpack('<i8', new) then
+    if ttl_us then
+      local expire = math.ceil((struct.unpack('<i8', old) + ttl_us) / 1000)
+      redis.call('SET', key, old, 'PXAT', string.format('%.0f', expire))
     else
-      redis.call('SET', key, new)
+      redis.call('SET', key, old)
     end
+  else
     written = written + 1
   end
 end
 return written
 """
-# KEYS = n keys; ARGV = n values [, n expiry times in ms].
-WRITE_SCRIPT = "local n = #KEYS local vbase = 0 local tbase = n local ttl = #ARGV > n" + _WRITE_BODY.replace(
+WRITE_SCRIPT = "local n = #KEYS local ttl_arg = 1 local vbase = 1 local tbase = 1 + n" + _WRITE_BODY.replace(
     "{key}", "KEYS[i]"
 )
+"""KEYS = n keys; ARGV = ttl in microseconds (or ""), n values, [n expiry times in ms]. Returns the
+number of values stored."""
 
 
 @dataclass(frozen=True)
@@ -181,15 +191,11 @@ class RedisOnlineStore:
         rows = encode_batch(view, batch, now_us=time.time_ns() // 1000)
         if not len(rows):
             return 0
-        written: int = 0
-        with translate_errors(self.settings, f"writing view '{view.name}'"):
-            pipe = self._client.pipeline(transaction=False)
-            for n, args in enumerate(_script_calls(view, rows), start=1):
-                pipe.execute_command("EVAL", WRITE_SCRIPT, *args)
-                if n % PIPELINE_CHUNKS == 0:
-                    written += sum(map(int, pipe.execute()))
-            written += sum(map(int, pipe.execute()))
-        return written
+        pool = self._client.connection_pool
+        with translate_errors(self.settings, f"writing view '{view.name}'"), checked_out(pool) as conn:
+            # Each chunk is sent as soon as it is packed, so Redis runs it while the next is built.
+            calls = (["EVAL", WRITE_SCRIPT, *args] for args in _script_calls(view, rows))
+            return sum_replies(read_replies(conn, send_commands(conn, calls)))
 
     def read(
         self, plan: ReadPlan, entity_keys: Mapping[str, Sequence[Any]], *, now: datetime | None = None
@@ -201,8 +207,10 @@ class RedisOnlineStore:
         for r in plan.views:
             prefix = r.redis_prefix
             all_keys += [f"{prefix}{k}}}" for k in groups[r.key_group]]
-        with translate_errors(self.settings, "reading features"):
-            values = self._client.execute_command("MGET", *all_keys)
+        pool = self._client.connection_pool
+        with translate_errors(self.settings, "reading features"), checked_out(pool) as conn:
+            conn.send_packed_command(conn.pack_command("MGET", *all_keys))
+            values = conn.read_response()
         return plan.results([values[i * n : (i + 1) * n] for i in range(len(plan.views))], now)
 
     def delete_namespaces(self, project: str, view_name: str, keep_version: str | None) -> int:
@@ -224,16 +232,60 @@ class RedisOnlineStore:
 
 
 def _script_calls(view: OnlineView, rows: EncodedBatch) -> Iterator[list[Any]]:
-    """``EVAL`` arguments after the script: numkeys, keys, values [, expiry ms], per chunk of keys."""
+    """``EVAL`` arguments after the script (numkeys, keys, ttl, values [, expiry ms]), per chunk."""
     prefix = keys.redis_key(view.namespace, "")[:-1]
+    ttl = "" if view.ttl_us is None else view.ttl_us
     expire = expiry_ms(rows.expire_at) if rows.expire_at is not None else None
     for start in range(0, len(rows), WRITE_CHUNK):
         end = start + WRITE_CHUNK
         chunk_keys = [f"{prefix}{k}}}" for k in rows.keys[start:end]]
-        args: list[Any] = [len(chunk_keys), *chunk_keys, *rows.values[start:end]]
+        args: list[Any] = [len(chunk_keys), *chunk_keys, ttl, *rows.values[start:end]]
         if expire is not None:
             args += expire[start:end]
         yield args
+
+
+@contextmanager
+def checked_out(pool: Any) -> Iterator[Any]:
+    """A connection from ``pool``; dropped (not reused) if anything but an error reply interrupts it."""
+    conn = pool.get_connection()
+    try:
+        yield conn
+    except rex.ResponseError:
+        raise
+    except BaseException:
+        conn.disconnect()  # replies may still be in flight: never reuse a half-read connection
+        raise
+    finally:
+        pool.release(conn)
+
+
+def send_commands(conn: Any, commands: Iterable[Sequence[Any]]) -> int:
+    """Send commands without reading replies (a pipeline that streams); return how many were sent."""
+    count = 0
+    for command in commands:
+        conn.send_packed_command(conn.pack_command(*command), check_health=False)
+        count += 1
+    return count
+
+
+def read_replies(conn: Any, count: int) -> list[Any]:
+    """Read ``count`` replies; error replies come back as exception objects (all replies are drained)."""
+    out: list[Any] = []
+    for _ in range(count):
+        try:
+            out.append(conn.read_response())
+        except rex.ResponseError as exc:
+            out.append(exc)
+    return out
+
+
+def sum_replies(replies: Sequence[Any]) -> int:
+    """The total of integer replies; raise the first error reply."""
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return sum(int(r) for r in replies)
 
 
 def _scan_pages(client: Any, project: str, view_name: str, keep_version: str | None) -> Iterator[list[bytes]]:

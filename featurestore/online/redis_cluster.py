@@ -23,6 +23,7 @@ from __future__ import annotations
 import binascii
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import ExitStack
 from datetime import datetime
 from typing import Any
 
@@ -41,15 +42,19 @@ from featurestore.online.redis import (
     WRITE_SCRIPT,
     RedisSettings,
     _scan_pages,
+    checked_out,
     expiry_ms,
+    read_replies,
+    send_commands,
     translate_errors,
 )
 
-# ARGV = n, n keys, n values [, n expiry times in ms]; the keys may span slots of this node.
+# ARGV = n, ttl in microseconds (or ""), n keys, n values [, n expiry times in ms]; the keys may span
+# slots of this node.
 NODE_WRITE_SCRIPT = (
     "#!lua flags=allow-cross-slot-keys\n"
-    "local n = tonumber(ARGV[1]) local vbase = 1 + n local tbase = 1 + 2 * n local ttl = #ARGV > 1 + 2 * n"
-    + _WRITE_BODY.replace("{key}", "ARGV[1 + i]")
+    "local n = tonumber(ARGV[1]) local ttl_arg = 2 local vbase = 2 + n local tbase = 2 + 2 * n"
+    + _WRITE_BODY.replace("{key}", "ARGV[2 + i]")
 )
 NODE_READ_SCRIPT = """#!lua flags=no-writes,allow-cross-slot-keys
 local out = {}
@@ -103,6 +108,7 @@ class RedisClusterOnlineStore:
         if not len(rows):
             return 0
         prefix = keys.redis_key(view.namespace, "")[:-1]
+        ttl = "" if view.ttl_us is None else view.ttl_us
         expire = expiry_ms(rows.expire_at) if rows.expire_at is not None else None
         written = 0
         with translate_errors(self.settings, f"writing view '{view.name}'"):
@@ -111,7 +117,7 @@ class RedisClusterOnlineStore:
                 for name, index in self._group_by_node(rows.keys, start, start + _ROUND).items():
                     for s in range(0, len(index), WRITE_CHUNK):
                         part = index[s : s + WRITE_CHUNK]
-                        args: list[Any] = ["EVAL", NODE_WRITE_SCRIPT, 0, len(part)]
+                        args: list[Any] = ["EVAL", NODE_WRITE_SCRIPT, 0, len(part), ttl]
                         args += [f"{prefix}{rows.keys[i]}}}" for i in part]
                         args += [rows.values[i] for i in part]
                         if expire is not None:
@@ -129,14 +135,14 @@ class RedisClusterOnlineStore:
             raise reply
         # Redo this call slot by slot through redis-py's routing (it follows MOVED/ASK).
         self.client.nodes_manager.initialize()
-        n = call[3]
-        call_keys, values, expire = call[4 : 4 + n], call[4 + n : 4 + 2 * n], call[4 + 2 * n :]
+        n, ttl = call[3], call[4]
+        call_keys, values, expire = call[5 : 5 + n], call[5 + n : 5 + 2 * n], call[5 + 2 * n :]
         per_slot: dict[int, list[int]] = {}
         for i, k in enumerate(call_keys):
             per_slot.setdefault(key_slot(k[k.index("{") + 1 : -1]), []).append(i)
         written = 0
         for index in per_slot.values():
-            args = [call_keys[i] for i in index] + [values[i] for i in index]
+            args = [call_keys[i] for i in index] + [ttl] + [values[i] for i in index]
             if expire:
                 args += [expire[i] for i in index]
             written += int(self.client.execute_command("EVAL", WRITE_SCRIPT, len(index), *args))
@@ -240,33 +246,15 @@ class RedisClusterOnlineStore:
 
         Error replies come back as exception objects (the caller decides); connection errors raise.
         """
-        sent = []
-        try:
+        with ExitStack() as stack:
+            sent = []
             for name, commands in calls.items():
                 node = self.client.get_node(node_name=name)
                 if node is None:
                     raise rex.ConnectionError(f"node {name} left the cluster")
-                pool = self._node_client(node).connection_pool
-                conn = pool.get_connection()
-                sent.append((name, pool, conn, len(commands)))
-                conn.send_packed_command(conn.pack_commands(commands))
-            replies: dict[str, list[Any]] = {}
-            for name, _pool, conn, count in sent:
-                out: list[Any] = []
-                for _ in range(count):
-                    try:
-                        out.append(conn.read_response())
-                    except rex.ResponseError as exc:
-                        out.append(exc)
-                replies[name] = out
-            return replies
-        except BaseException:
-            for _name, _pool, conn, _count in sent:
-                conn.disconnect()  # replies may be pending: never reuse a half-read connection
-            raise
-        finally:
-            for _name, pool, conn, _count in sent:
-                pool.release(conn)
+                conn = stack.enter_context(checked_out(self._node_client(node).connection_pool))
+                sent.append((name, conn, send_commands(conn, commands)))
+            return {name: read_replies(conn, count) for name, conn, count in sent}
 
 
 def _is_reroute(reply: Exception) -> bool:

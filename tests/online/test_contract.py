@@ -55,7 +55,13 @@ def read(t: StoreUnderTest, view: OnlineView, keys: dict[str, list[Any]], **kw: 
 
 
 def values(result: Any) -> dict[str, list[Any]]:
-    return {f: c.to_pylist() for f, c in zip(result.features, result.columns, strict=True)}
+    """The values per feature; also checks that the Python fast path agrees with the Arrow arrays."""
+    out = {f: c.to_pylist() for f, c in zip(result.features, result.columns, strict=True)}
+    assert out == {f: result.values(f) for f in result.features}
+    assert result.statuses() == result.status.to_pylist()
+    assert result.event_times() == result.event_ts.to_pylist()
+    assert len(result) == len(result.status)
+    return out
 
 
 # -- values and keys ----------------------------------------------------------------------------------
@@ -301,6 +307,13 @@ def test_redis_key_expires_at_event_ts_plus_ttl(store_under_test: StoreUnderTest
     key = redis_key(view.namespace, "i1")
     expected_ms = -(-int((ts + timedelta(hours=1)).timestamp() * 1_000_000) // 1000)  # rounded up
     assert t.raw.execute_command("PEXPIRETIME", key) == expected_ms
+    assert t.raw.execute_command("PEXPIRETIME", redis_key(forever.namespace, "i1")) == -1
+    # An older write leaves the newer value and its expiry in place (the script restores both).
+    older = ts - timedelta(minutes=10)
+    assert t.store.write(view, batch(view, {"driver_id": [1]}, [older], rate=[9.0], trips=[9])) == 0
+    assert t.raw.execute_command("PEXPIRETIME", key) == expected_ms
+    assert values(read(t, view, {"driver_id": [1]})) == {"rate": [0.5], "trips": [3]}
+    assert t.store.write(forever, batch(forever, {"driver_id": [1]}, [older], rate=[9.0], trips=[9])) == 0
     assert t.raw.execute_command("PEXPIRETIME", redis_key(forever.namespace, "i1")) == -1
     if t.kind == "redis_cluster":  # all views of one entity share a slot: the hash tag is the entity key
         assert t.raw.keyslot(key) == t.raw.keyslot(redis_key(forever.namespace, "i1"))
