@@ -263,6 +263,8 @@ def render_latest_stats(plan: LatestPerKey) -> str:
         in_range.append(exp.GTE(this=ts.copy(), expression=ts_literal(scan.lower, bound_type)))
     if scan.upper is not None:
         in_range.append(exp.LTE(this=ts.copy(), expression=ts_literal(scan.upper, bound_type)))
+    if plan.changed_since is not None:
+        in_range.append(_changed_since(plan))
     where = exp.or_(exp.Is(this=ts.copy(), expression=exp.null()), exp.and_(*in_range)) if in_range else None
     created: exp.Expr = (
         as_micros(col(scan.created_field), scan.created_type) if scan.created_field else exp.null()
