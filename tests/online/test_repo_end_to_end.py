@@ -84,7 +84,8 @@ def test_every_entity_online_equals_the_training_set_at_the_watermark(
         "customer_profile",
         "driver_customer_stats",
     }
-    assert summary.entities_written > 0 and summary.rows_read >= summary.entities_written
+    assert summary.entities_written > 0
+    assert summary.rows_read >= summary.entities_written
     checks = store.verify(sample=None)
     assert {c.view for c in checks} == {r.view for r in summary.runs}
     for check in checks:
@@ -144,7 +145,8 @@ def test_incremental_runs_pick_up_late_rows_and_never_let_older_values_win(make_
     source = store.root / "data" / "driver_hourly_stats.parquet"
     now = datetime.now(UTC).replace(tzinfo=None)
     first = store.materialize_incremental(end=now)
-    assert first.runs and StateStore(store.root).watermark("driver_hourly_stats", _fp(store)) is not None
+    assert first.runs
+    assert StateStore(store.root).watermark("driver_hourly_stats", _fp(store)) is not None
 
     latest = store.get_online_features(["driver_hourly_stats:conv_rate"], [{"driver_id": 1001}], now=now)
     stamp = latest.event_timestamps()["conv_rate"][0]
@@ -197,7 +199,8 @@ def test_a_backfill_of_older_values_never_replaces_newer_ones(make_repo: RepoFac
     after = store.get_online_features(["driver_hourly_stats:*"], keys, now=now).to_dict()
     assert after == before
     mark = StateStore(store.root).watermark("driver_hourly_stats", _fp(store))
-    assert mark is not None and mark.event_time == now  # the watermark never moves back
+    assert mark is not None
+    assert mark.event_time == now
     store.close()
 
 
@@ -211,7 +214,7 @@ def test_an_unreachable_store_fails_fast_and_advances_no_watermark(make_repo: Re
     )
     broken = FeatureStore(store.root)
     started = time.monotonic()
-    with pytest.raises(OnlineStoreError, match="127.0.0.1"):
+    with pytest.raises(OnlineStoreError, match=r"127\.0\.0\.1"):
         broken.materialize()
     assert time.monotonic() - started < 10
     assert StateStore(store.root).watermarks() == {}
