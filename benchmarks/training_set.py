@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -85,7 +86,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--systems", default=",".join(ALL_SYSTEMS), help=f"comma-separated subset of {','.join(ALL_SYSTEMS)}"
     )
     parser.add_argument("--skip-feast", action="store_true", help="leave Feast out")
-    parser.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per measured run")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per measured run")
+    parser.add_argument("--feast-timeout", type=float, default=1800.0, help="seconds allowed per Feast run")
     parser.add_argument(
         "--once-over",
         type=float,
@@ -208,7 +210,8 @@ def measure(
             with tempfile.TemporaryDirectory(dir=WORK_DIR, prefix=f"{system}-") as scratch:
                 result_path = str(WORK_DIR / f"result-{system}.parquet") if rep == 0 else None
                 job = Job(system, paths.folder, scratch, result_path)
-                result = run_once(system, job, feast_python, args.timeout)
+                timeout = args.feast_timeout if system.startswith("feast-") else args.timeout
+                result = run_once(system, job, feast_python, timeout)
             if isinstance(result, str):
                 outcome.error = result
                 print(f"[{rep + 1}/{repeat}] {system}: FAILED: {result}", flush=True)
@@ -342,6 +345,8 @@ def write_readme(report: str) -> None:
 
 
 def main(argv: list[str]) -> None:
+    # On SIGTERM, exit through Python so that subprocess.run kills the running worker too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args = parse_args(argv)
     systems = chosen_systems(args)
     load_before = os.getloadavg()[0]

@@ -16,6 +16,7 @@ import pyarrow as pa
 from ts_spec import CREATED, ENTITY_COLUMNS, TIMESTAMP, VIEWS, DataPaths, ViewSpec
 
 RAW_VARIANTS: tuple[str, ...] = ("dedup", "struct", "bare")
+Bounds = tuple[str, str]  # the entity rows' min and max time, as SQL timestamp text
 
 
 def _entity_cte(paths: DataPaths) -> str:
@@ -26,13 +27,14 @@ def _entity_cte(paths: DataPaths) -> str:
     )
 
 
-def _view_rows(paths: DataPaths, view: ViewSpec, variant: str) -> str:
+def _view_rows(paths: DataPaths, view: ViewSpec, variant: str, bounds: Bounds) -> str:
     """The view's rows, pruned to the columns and the time range the entity rows can reach."""
     columns = ", ".join([view.key, TIMESTAMP, CREATED, *view.feature_names])
+    lower, upper = bounds
     rows = (
         f"SELECT {columns} FROM read_parquet('{paths.view(view.name)}') "
-        f"WHERE {TIMESTAMP} >= (SELECT min({TIMESTAMP}) FROM entity) - INTERVAL {view.ttl_days} DAY "
-        f"AND {TIMESTAMP} <= (SELECT max({TIMESTAMP}) FROM entity)"
+        f"WHERE {TIMESTAMP} >= TIMESTAMP '{lower}' - INTERVAL {view.ttl_days} DAY "
+        f"AND {TIMESTAMP} <= TIMESTAMP '{upper}'"
     )
     if variant == "dedup":
         rows += (
@@ -57,18 +59,19 @@ def _feature_columns(view: ViewSpec, variant: str) -> str:
     return ", ".join(f"CASE WHEN {fresh} THEN v.{name} END AS {name}" for name in view.feature_names)
 
 
-def _joined_cte(paths: DataPaths, view: ViewSpec, variant: str) -> str:
+def _joined_cte(paths: DataPaths, view: ViewSpec, variant: str, bounds: Bounds) -> str:
+    rows = _view_rows(paths, view, variant, bounds)
     return (
         f"{view.name} AS (SELECT e.row_id, {_feature_columns(view, variant)} FROM entity e "
-        f"ASOF LEFT JOIN ({_view_rows(paths, view, variant)}) v ON {_asof_condition(view, variant)})"
+        f"ASOF LEFT JOIN ({rows}) v ON {_asof_condition(view, variant)})"
     )
 
 
-def raw_sql(paths: DataPaths, variant: str) -> str:
-    """The whole training-set query for one variant."""
+def raw_sql(paths: DataPaths, variant: str, bounds: Bounds) -> str:
+    """The whole training-set query for one variant, given the entity rows' time range."""
     if variant not in RAW_VARIANTS:
         raise ValueError(f"unknown raw variant {variant!r}; expected one of {RAW_VARIANTS}")
-    ctes = [_entity_cte(paths), *(_joined_cte(paths, view, variant) for view in VIEWS)]
+    ctes = [_entity_cte(paths), *(_joined_cte(paths, view, variant, bounds) for view in VIEWS)]
     entity_columns = [f"e.{c}" for c in ENTITY_COLUMNS if c != TIMESTAMP]
     entity_columns.append(f"e.{TIMESTAMP}::TIMESTAMPTZ AS {TIMESTAMP}")
     features = [f"{view.name}.{name}" for view in VIEWS for name in view.feature_names]
@@ -79,8 +82,21 @@ def raw_sql(paths: DataPaths, variant: str) -> str:
     )
 
 
+def entity_bounds(con: duckdb.DuckDBPyConnection, paths: DataPaths) -> Bounds:
+    """The entity rows' time range, read first so the view scans get constant bounds to push down."""
+    query = (
+        f"SELECT min({TIMESTAMP})::VARCHAR, max({TIMESTAMP})::VARCHAR FROM read_parquet('{paths.entities}')"
+    )
+    lower, upper = con.sql(query).fetchall()[0]
+    return str(lower), str(upper)
+
+
 def run_raw(paths: DataPaths, variant: str) -> pa.Table:
-    """Run one variant on a fresh in-memory connection (UTC session) and fetch the result to Arrow."""
+    """Run one variant on a fresh in-memory connection and fetch the result to Arrow.
+
+    UTC session; insertion order need not be kept since the query ends with ORDER BY the row number.
+    """
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    return con.sql(raw_sql(paths, variant)).to_arrow_table()
+    con.execute("SET preserve_insertion_order = false")
+    return con.sql(raw_sql(paths, variant, entity_bounds(con, paths))).to_arrow_table()
