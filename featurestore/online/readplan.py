@@ -17,13 +17,20 @@ keys (:meth:`ReadPlan.encode_keys`) and fetched bytes into Arrow (:meth:`ReadPla
 
 from __future__ import annotations
 
+import struct
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from featurestore.errors import DefinitionError, EntityRowsError, UnknownFeatureError, did_you_mean
+from featurestore.errors import (
+    DefinitionError,
+    EntityRowsError,
+    OnlineStoreError,
+    UnknownFeatureError,
+    did_you_mean,
+)
 from featurestore.online import keys
 from featurestore.online.base import OnlineView, ViewResult
 from featurestore.online.codec import Decoded, codec_for
@@ -91,7 +98,15 @@ class ReadPlan:
         now_us = time.time_ns() // 1000 if now is None else _micros(now)
         out = []
         for read, values in zip(self.views, raws, strict=True):
-            out.append(ViewResult(read.view, read.features, read.decode(values, now_us)))
+            try:
+                decoded = read.decode(values, now_us)
+            except (struct.error, TypeError, ValueError) as exc:
+                raise OnlineStoreError(
+                    f"a stored value of view '{read.view.name}' (namespace {read.view.namespace}) does not "
+                    f"decode ({exc}); it was written in another format: delete the namespace and "
+                    "materialize again"
+                ) from None
+            out.append(ViewResult(read.view, read.features, decoded))
         return tuple(out)
 
 

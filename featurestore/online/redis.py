@@ -2,11 +2,13 @@
 
 Layout: one packed value (``codec.py``) per key ``fs:<project>:<view>:<version>:{<entity key>}``
 (``keys.py``). A read of E entities over V views is one ``MGET`` of E x V keys. A write is a Lua script
-over up to ``WRITE_CHUNK`` keys per call (many calls per pipeline) that keeps a value only if its event
-timestamp (the first 8 bytes) is >= the stored one and sets ``PXAT event_ts + ttl``; the script runs
-atomically, so racing writers end newer-wins. Scripts are sent with ``EVAL`` (Redis caches them by SHA),
-so there is no ``NOSCRIPT`` state to recover. Old namespaces go with ``SCAN MATCH`` + ``UNLINK`` in
-batches (never ``KEYS``, never a blocking ``DEL``).
+over up to ``WRITE_CHUNK`` keys per call (the calls streamed down one connection, replies read at the end)
+that keeps a value only if its event timestamp (the first 8 bytes) is >= the stored one, with ``PXAT
+event_ts + ttl``: ``SET ... GET`` per key, and the old value put back in the rare case it was newer.
+The script runs atomically, so racing writers end newer-wins. Scripts are sent with ``EVAL`` (Redis
+caches them by SHA), so there is no ``NOSCRIPT`` state to recover. Old namespaces go with
+``SCAN MATCH`` + ``UNLINK`` in batches (never ``KEYS``, never a blocking ``DEL``). Needs Redis >= 6.2
+(``SET ... PXAT ... GET``); Redis Cluster needs >= 7.0 (script flags).
 
 Configuration: ``redis://[user:password@]host:port/db`` or ``rediss://`` for TLS (TLS options such as
 ``ssl_ca_certs`` go in the query string); a password from the environment variable named by
@@ -161,6 +163,11 @@ def translate_errors(settings: RedisSettings, doing: str) -> Iterator[None]:
             f"cannot reach Redis at {settings.target} while {doing}: {settings.scrub(str(exc))}. Check that "
             f"the server is running and the url is right (connect timeout {settings.connect_timeout}s, "
             f"read timeout {settings.read_timeout}s)"
+        ) from None
+    except rex.RedisClusterException as exc:
+        raise OnlineStoreError(
+            f"the Redis Cluster at {settings.target} is not usable while {doing}: "
+            f"{settings.scrub(str(exc))}. Check that its nodes are running and cluster_state is ok"
         ) from None
     except rex.RedisError as exc:
         raise OnlineStoreError(

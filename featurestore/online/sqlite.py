@@ -15,6 +15,7 @@ stay in the file (they read as EXPIRED); ``delete_namespaces`` removes old versi
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -69,7 +70,7 @@ class SqliteOnlineStore:
 
     def _connect(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
+        if conn is not None and self._local.pid == os.getpid():
             return conn
         if self._closed:
             raise OnlineStoreError(f"the SQLite online store {self.path} is closed")
@@ -83,6 +84,7 @@ class SqliteOnlineStore:
         except sqlite3.Error as exc:
             raise OnlineStoreError(f"cannot open the SQLite online store {self.path}: {exc}") from None
         self._local.conn = conn
+        self._local.pid = os.getpid()  # a forked child opens its own connection
         with self._lock:
             self._connections.append(conn)
         return conn
