@@ -30,7 +30,7 @@ sys.path.insert(0, str(BENCH_DIR))
 
 from ts_compare import Comparison, compare_by_row_id, compare_ordered  # noqa: E402
 from ts_data import Sizes, ensure_data  # noqa: E402
-from ts_spec import RESULT_PREFIX, VIEWS, DataPaths, Job  # noqa: E402
+from ts_spec import RESULT_PREFIX, DataPaths, Job  # noqa: E402
 
 REPO_ROOT = BENCH_DIR.parent
 WORK_DIR = BENCH_DIR / ".work"
@@ -59,6 +59,7 @@ class Outcome:
 
     system: str
     seconds: list[float] = field(default_factory=list)
+    cpu_seconds: list[float] = field(default_factory=list)
     rss_mb: list[float] = field(default_factory=list)
     rows: int = 0
     error: str = ""
@@ -67,6 +68,10 @@ class Outcome:
     @property
     def median(self) -> float:
         return statistics.median(self.seconds)
+
+    @property
+    def median_cpu(self) -> float:
+        return statistics.median(self.cpu_seconds)
 
 
 # ----------------------------------------------------------------------------------------------- setup
@@ -80,7 +85,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--customer-rows", type=int, default=1_000_000, help="rows of customer_profile")
     parser.add_argument("--entity-rows", type=int, default=1_000_000, help="entity rows to join")
     parser.add_argument("--keys", type=int, default=100_000, help="distinct drivers, and customers")
-    parser.add_argument("--repeat", type=int, default=3, help="repetitions per system (median quoted)")
+    parser.add_argument("--repeat", type=int, default=5, help="repetitions per system (median quoted)")
     parser.add_argument("--quick", action="store_true", help="small smoke run: 100k/20k/20k rows, 1 repeat")
     parser.add_argument(
         "--systems", default=",".join(ALL_SYSTEMS), help=f"comma-separated subset of {','.join(ALL_SYSTEMS)}"
@@ -217,10 +222,12 @@ def measure(
                 print(f"[{rep + 1}/{repeat}] {system}: FAILED: {result}", flush=True)
                 continue
             outcome.seconds.append(result["seconds"])
+            outcome.cpu_seconds.append(result["cpu_seconds"])
             outcome.rss_mb.append(result["peak_rss_kb"] / 1024)
             outcome.rows = int(result["rows"])
             print(
-                f"[{rep + 1}/{repeat}] {system}: {result['seconds']:.2f} s, "
+                f"[{rep + 1}/{repeat}] {system}: {result['seconds']:.2f} s "
+                f"(CPU {result['cpu_seconds']:.2f} s), "
                 f"peak RSS {outcome.rss_mb[-1]:.0f} MB, {outcome.rows} rows",
                 flush=True,
             )
@@ -252,33 +259,34 @@ def _raw_limit(outcomes: dict[str, Outcome]) -> Outcome | None:
     return min(correct, key=lambda o: o.median, default=None)
 
 
+def _check(outcome: Outcome) -> str:
+    if outcome.system == REFERENCE:
+        return "reference"
+    return outcome.comparison.summary() if outcome.comparison else "-"
+
+
 def _row(outcome: Outcome, entity_rows: int, limit: Outcome | None) -> str:
     label = LABELS[outcome.system]
     if not outcome.seconds:
-        return f"| {label} | failed: {outcome.error.splitlines()[0] if outcome.error else '-'} | | | | | |"
-    median = outcome.median
+        return f"| {label} | failed: {outcome.error.splitlines()[0] if outcome.error else '-'} | | | | | | |"
+    median, cpu = outcome.median, outcome.median_cpu
     runs = len(outcome.seconds)
     spread = f"{min(outcome.seconds):.2f}-{max(outcome.seconds):.2f}" if runs > 1 else "1 run"
     ratio = f"{median / limit.median:.2f}x" if limit else "-"
-    if outcome.system == REFERENCE:
-        check = "reference"
-    elif outcome.comparison:
-        check = outcome.comparison.summary()
-    else:
-        check = "-"
+    cpu_ratio = f"{cpu / limit.median_cpu:.2f}x" if limit else "-"
     per_second = entity_rows / median / 1000
-    lookups = per_second * len(VIEWS)
     return (
-        f"| {label} | {median:.2f} ({spread}) | {per_second:,.0f}k | {lookups:,.0f}k | {ratio} "
-        f"| {max(outcome.rss_mb):,.0f} | {check} |"
+        f"| {label} | {median:.2f} ({spread}) | {cpu:.2f} | {per_second:,.0f}k | {ratio} | {cpu_ratio} "
+        f"| {max(outcome.rss_mb):,.0f} | {_check(outcome)} |"
     )
 
 
 def results_table(outcomes: dict[str, Outcome], entity_rows: int) -> str:
     limit = _raw_limit(outcomes)
     header = (
-        "| system | median s (min-max) | entity rows/s | row x view lookups/s | vs raw limit "
-        "| peak RSS MB | result vs raw (dedup + ASOF) |\n|---|---|---|---|---|---|---|"
+        "| system | median wall s (min-max) | median CPU s | entity rows/s (wall) | vs raw limit (wall) "
+        "| vs raw limit (CPU) | peak RSS MB | result vs raw (dedup + ASOF) |\n"
+        "|---|---|---|---|---|---|---|---|"
     )
     rows = [_row(outcome, entity_rows, limit) for outcome in outcomes.values()]
     lines = [header, *rows]

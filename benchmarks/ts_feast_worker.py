@@ -16,7 +16,18 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from ts_spec import ALL_REFS, CREATED, OUTPUT_COLUMNS, TIMESTAMP, VIEWS, DataPaths, Job, ViewSpec, report
+from ts_spec import (
+    ALL_REFS,
+    CREATED,
+    OUTPUT_COLUMNS,
+    TIMESTAMP,
+    VIEWS,
+    DataPaths,
+    Job,
+    ViewSpec,
+    cpu_seconds,
+    report,
+)
 
 ROW_ID = "row_id"
 
@@ -77,10 +88,10 @@ def main(argv: list[str]) -> None:
     job = Job.from_json(argv[1])
     offline = job.system.removeprefix("feast-")
     store = build_store(Path(job.scratch) / "feast_repo", job.paths, offline)
-    start = time.perf_counter()
+    cpu_start, start = cpu_seconds(), time.perf_counter()
     table = historical_features(store, job.paths)
-    seconds = time.perf_counter() - start
-    report(job, seconds, table.select([ROW_ID, *OUTPUT_COLUMNS]))
+    seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
+    report(job, seconds, cpu, table.select([ROW_ID, *OUTPUT_COLUMNS]))
 
 
 if __name__ == "__main__":

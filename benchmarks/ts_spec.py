@@ -95,7 +95,15 @@ class Job:
 RESULT_PREFIX = "RESULT "
 
 
-def report(job: Job, seconds: float, table: object) -> None:
+def cpu_seconds() -> float:
+    """User + system CPU time of this process so far, all threads included."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def report(job: Job, seconds: float, cpu: float, table: object) -> None:
     """Print the line the parent reads (peak RSS taken before anything else), then write the result."""
     import resource
 
@@ -103,7 +111,7 @@ def report(job: Job, seconds: float, table: object) -> None:
 
     peak_rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
     rows = table.num_rows  # type: ignore[attr-defined]
+    line = {"seconds": seconds, "cpu_seconds": cpu, "rows": rows, "peak_rss_kb": peak_rss_kb}
     if job.result_path:
         pq.write_table(table, job.result_path)
-    line = {"seconds": seconds, "rows": rows, "peak_rss_kb": peak_rss_kb}
     print(RESULT_PREFIX + json.dumps(line), flush=True)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
-from ts_spec import Job, report
+from ts_spec import Job, cpu_seconds, report
 
 
 def _runner(job: Job) -> Callable[[], pa.Table]:
@@ -31,9 +31,9 @@ def _runner(job: Job) -> Callable[[], pa.Table]:
 def main(argv: list[str]) -> None:
     job = Job.from_json(argv[1])
     run = _runner(job)
-    start = time.perf_counter()
+    cpu_start, start = cpu_seconds(), time.perf_counter()
     table = run()
-    report(job, time.perf_counter() - start, table)
+    report(job, time.perf_counter() - start, cpu_seconds() - cpu_start, table)
 
 
 if __name__ == "__main__":
