@@ -7,7 +7,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from featurestore.dsl import Entity, Feature, FeatureService, FeatureView, FileSource, SqlSource
+from featurestore.dsl import (
+    Entity,
+    Feature,
+    FeatureLogging,
+    FeatureService,
+    FeatureView,
+    FileSource,
+    OnDemandFeatureView,
+    RequestSource,
+    SqlSource,
+    on_demand_feature_view,
+)
 
 if TYPE_CHECKING:
     from featurestore.store import FeatureStore
@@ -17,11 +28,15 @@ __version__ = "0.1.0"
 __all__ = [
     "Entity",
     "Feature",
+    "FeatureLogging",
     "FeatureService",
     "FeatureStore",
     "FeatureView",
     "FileSource",
+    "OnDemandFeatureView",
+    "RequestSource",
     "SqlSource",
+    "on_demand_feature_view",
 ]
 
 

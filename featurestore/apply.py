@@ -45,6 +45,7 @@ def build_registry(defs: Definitions, engine: Engine, root: Path, project: str) 
         sources=dict(sorted(defs.sources.items())),
         views=views,
         services=dict(sorted(defs.services.items())),
+        on_demand_views=dict(sorted(defs.on_demand_views.items())),
     )
 
 

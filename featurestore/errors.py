@@ -70,6 +70,10 @@ class MaterializationError(FeatureStoreError):
     """A materialization run cannot start or could not complete."""
 
 
+class OnDemandFeatureError(FeatureStoreError):
+    """A request-time (on-demand) feature function raised, or returned something unusable."""
+
+
 def did_you_mean(name: str, known: Iterable[str]) -> str:
     """Return a "Did you mean 'x'? Known: a, b." suffix for an unknown name.
 

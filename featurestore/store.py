@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,9 +13,12 @@ from featurestore.errors import RegistryError
 if TYPE_CHECKING:
     from featurestore.dsl import FeatureService
     from featurestore.engines.base import Engine
+    from featurestore.feature_logging import FeatureSkew
     from featurestore.materialize import MaterializeSummary, Progress
     from featurestore.online.base import OnlineStore
+    from featurestore.push import PushResult
     from featurestore.registry import Definitions, Registry, RegistryDiff
+    from featurestore.retrieve.on_demand import OnDemandRequest, OnDemandResponse
     from featurestore.retrieve.online import OnlineRequest, OnlineResponse
     from featurestore.retrieve.training import TrainingSet
     from featurestore.verify import ViewCheck
@@ -36,7 +39,7 @@ class FeatureStore:
         self._registry: Registry | None = None
         self._registry_stamp: int | None = None
         self._online: OnlineStore | None = None
-        self._requests: dict[tuple[Any, ...], OnlineRequest] = {}
+        self._requests: dict[tuple[Any, ...], OnlineRequest | OnDemandRequest] = {}
 
     @property
     def project(self) -> str:
@@ -134,9 +137,23 @@ class FeatureStore:
 
         ``features``: ``["view:feature", ...]``, ``["view:*"]``, a FeatureService or its name.
         ``as_known_at=True`` also requires ``created <= t`` so back-filled values cannot leak.
+        On-demand features read their request data from the entity rows' columns.
         """
+        from featurestore.retrieve.on_demand import build_on_demand_training_set
         from featurestore.retrieve.training import build_training_set
 
+        with_on_demand = build_on_demand_training_set(
+            self.registry,
+            self.engine,
+            self.root,
+            entity_df,
+            features,
+            full_feature_names=full_feature_names,
+            timestamp_column=timestamp_column,
+            as_known_at=as_known_at,
+        )
+        if with_on_demand is not None:
+            return with_on_demand
         return build_training_set(
             self.registry,
             self.engine,
@@ -212,14 +229,16 @@ class FeatureStore:
         *,
         full_feature_names: bool = False,
         now: datetime | None = None,
-    ) -> OnlineResponse:
+        request_data: Mapping[str, Any] | None = None,
+    ) -> OnlineResponse | OnDemandResponse:
         """The latest values for ``entity_rows`` (``[{"driver_id": 1001}, ...]`` or a dict of columns).
 
         One round trip to the online store per call; the request plan is compiled once per feature
         list. ``now`` is the time the ttl is measured against (default: the current time).
+        ``request_data`` holds the inputs of on-demand features, one column per request field.
         """
         from featurestore.dsl import FeatureService
-        from featurestore.retrieve.online import compile_request, read_online
+        from featurestore.retrieve.online import OnlineRequest, read_online
 
         registry = self.registry
         named: Any = (
@@ -230,15 +249,39 @@ class FeatureStore:
         cache_key = (named, full_feature_names)
         request = self._requests.get(cache_key)
         if request is None:
-            request = compile_request(registry, features, full_feature_names)
+            from featurestore.retrieve.on_demand import compile_online
+
+            request = compile_online(registry, features, full_feature_names, self.root)
             self._requests[cache_key] = request
-        return read_online(self.online_store, request, entity_rows, now)
+        if type(request) is OnlineRequest:
+            return read_online(self.online_store, request, entity_rows, now)
+        assert not isinstance(request, OnlineRequest)
+        return request.read(self.online_store, entity_rows, request_data, now)
+
+    def push(self, view: str, rows: Any, *, to: str = "online") -> PushResult:
+        """Write fresh rows of ``view`` online (newer-wins), offline (its push log), or ``"both"``.
+
+        ``rows``: a list of dicts, a dict of columns, or a DataFrame / Arrow table holding every join key,
+        the source's event-timestamp column and every feature (the created-timestamp column is optional).
+        They are checked against the view's schema first: on a mismatch nothing is written.
+        """
+        from featurestore.push import push_rows
+
+        rv = self.registry.view(view)
+        online = self.online_store if to in ("online", "both") else None
+        return push_rows(rv, rows, to=to, project=self.project, root=self.root, online=online)
 
     def verify(self, sample: int | None = 1000, views: list[str] | None = None) -> list[ViewCheck]:
         """Online vs offline at each view's watermark: mismatches per view (0 expected)."""
         from featurestore.verify import verify
 
         return verify(self, sample, views)
+
+    def verify_log(self, path: str | Path) -> list[FeatureSkew]:
+        """Served values logged by feature logging vs the same rows recomputed offline, per feature."""
+        from featurestore.feature_logging import verify_log
+
+        return verify_log(self, path)
 
     def close(self) -> None:
         if self._engine is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -185,19 +186,32 @@ def get_online(
 @cli.command()
 @click.option("--sample", default=1000, show_default=True, help="Entities per view (0 = every entity).")
 @click.option("--view", "views", multiple=True, help="Check only this view (repeatable).")
+@click.option(
+    "--from-log",
+    "from_log",
+    type=click.Path(exists=True, path_type=Path),
+    help="Replay a feature log (a Parquet file or folder written by feature logging) instead.",
+)
 @click.pass_context
-def verify(ctx: click.Context, sample: int, views: tuple[str, ...]) -> None:
+def verify(ctx: click.Context, sample: int, views: tuple[str, ...], from_log: Path | None) -> None:
     """Measure online/offline consistency: the mismatch rate per view (0 expected).
 
     For each materialized view: read sampled entities online as of the view's watermark T, build a
     training set for the same entities stamped T, and compare value by value. Exits 1 on mismatches.
+    With --from-log: recompute every logged served row offline at its request time and report the
+    mismatch rate per feature (training/serving skew).
 
     \b
-    Example:
+    Examples:
       featurestore verify --sample 0
+      featurestore verify --from-log .featurestore/feature_log/driver_ranking_v1
     """
     from rich.console import Console
     from rich.table import Table
+
+    if from_log is not None:
+        _verify_log(ctx, from_log)
+        return
 
     checks = open_store(ctx).verify(sample or None, list(views) or None)
     console = Console()
@@ -220,5 +234,32 @@ def verify(ctx: click.Context, sample: int, views: tuple[str, ...]) -> None:
     for c in bad:
         for example in c.examples:
             console.print(f"  {c.view} {example}", highlight=False)
+    if bad:
+        ctx.exit(1)
+
+
+def _verify_log(ctx: click.Context, path: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    checks = open_store(ctx).verify_log(path)
+    console = Console()
+    table = Table(box=None)
+    for name in ("service", "feature", "rows", "mismatches", "rate"):
+        table.add_column(name)
+    for c in checks:
+        style = "green" if c.mismatches == 0 else "red"
+        table.add_row(
+            c.service,
+            c.feature,
+            f"{c.rows:,}",
+            f"[{style}]{c.mismatches:,}[/]",
+            f"[{style}]{c.mismatch_rate:.4%}[/]",
+        )
+    console.print(table)
+    bad = [c for c in checks if c.mismatches]
+    for c in bad:
+        for example in c.examples:
+            console.print(f"  {c.feature} {example}", highlight=False)
     if bad:
         ctx.exit(1)

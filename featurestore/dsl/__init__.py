@@ -9,6 +9,13 @@ from featurestore.dsl.base import Definition
 from featurestore.dsl.dtypes import DTYPES, DType
 from featurestore.dsl.entity import Entity
 from featurestore.dsl.feature import Feature
+from featurestore.dsl.logging_config import FeatureLogging
+from featurestore.dsl.on_demand import (
+    OnDemandFeatureView,
+    OnDemandProjection,
+    RequestSource,
+    on_demand_feature_view,
+)
 from featurestore.dsl.service import FeatureService
 from featurestore.dsl.source import FileSource, Source, SqlSource
 from featurestore.dsl.view import FeatureView, FeatureViewProjection
@@ -19,10 +26,15 @@ __all__ = [
     "Definition",
     "Entity",
     "Feature",
+    "FeatureLogging",
     "FeatureService",
     "FeatureView",
     "FeatureViewProjection",
     "FileSource",
+    "OnDemandFeatureView",
+    "OnDemandProjection",
+    "RequestSource",
     "Source",
     "SqlSource",
+    "on_demand_feature_view",
 ]

@@ -7,6 +7,8 @@ from typing import Any, ClassVar
 from pydantic import field_validator, model_validator
 
 from featurestore.dsl.base import Definition, check_identifier
+from featurestore.dsl.logging_config import FeatureLogging
+from featurestore.dsl.on_demand import AnyProjection, OnDemandFeatureView, OnDemandProjection
 from featurestore.dsl.view import FeatureView, FeatureViewProjection
 
 
@@ -22,7 +24,9 @@ class FeatureService(Definition):
     """
 
     kind_label: ClassVar[str] = "FeatureService"
-    features: tuple[FeatureViewProjection, ...]
+    features: tuple[AnyProjection, ...]
+    logging: FeatureLogging | None = None
+    """Log what this service serves (see ``FeatureLogging``); None: no logging."""
 
     @field_validator("name")
     @classmethod
@@ -34,10 +38,12 @@ class FeatureService(Definition):
     def _project(cls, value: Any) -> Any:
         if not isinstance(value, list | tuple):
             raise ValueError("features must be a list of feature views or view[[...]] subsets")
-        out = []
+        out: list[Any] = []
         for item in value:
             if isinstance(item, FeatureView):
                 out.append(FeatureViewProjection(view=item, features=item.feature_names))
+            elif isinstance(item, OnDemandFeatureView):
+                out.append(OnDemandProjection(view=item, features=item.feature_names))
             else:
                 out.append(item)
         return out

@@ -64,6 +64,13 @@ def scan_for(rv: RegisteredView, root: Path) -> SourceScan:
     )
 
 
+def scan_with_pushed(rv: RegisteredView, root: Path) -> SourceScan:
+    """The view's source together with its push log (rows pushed offline), when there is one."""
+    from featurestore.plan.pushed import push_log_glob
+
+    return replace(scan_for(rv, root), pushed=push_log_glob(root, rv.name))
+
+
 def plan_training_set(
     groups: list[tuple[RegisteredView, list[str]]],
     outputs: list[list[str]],
@@ -83,7 +90,7 @@ def plan_training_set(
         joins.append(
             PointInTimeJoin(
                 view=rv.name,
-                scan=scan_for(rv, root),
+                scan=scan_with_pushed(rv, root),
                 keys=rv.view.join_keys,
                 features=columns,
                 tie_break=rv.view.feature_names,
@@ -104,7 +111,7 @@ def plan_latest(
     changed_since: tuple[datetime, datetime | None] | None = None,
 ) -> LatestPerKey:
     """The latest value per entity as of ``end`` (considering rows from ``start`` on)."""
-    scan = scan_for(rv, root)
+    scan = scan_with_pushed(rv, root)
     features = tuple(FeatureColumn(f.name, f.dtype, f.name) for f in rv.view.features)
     lower = start
     if rv.view.ttl is not None:

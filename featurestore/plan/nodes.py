@@ -26,6 +26,7 @@ class SourceScan:
     key_columns: tuple[str, ...]
     created_type: str = "TIMESTAMP"
     columns: tuple[str, ...] | None = None
+    pushed: str | None = None  # a glob of pushed rows (the push log), read together with the source
     lower: datetime | None = None
     upper: datetime | None = None
 

@@ -46,6 +46,7 @@ def diff_registries(old: Registry | None, new: Registry) -> RegistryDiff:
         ("entity", before.entities, new.entities),
         ("source", before.sources, new.sources),
         ("feature service", before.services, new.services),
+        ("on-demand feature view", before.on_demand_views, new.on_demand_views),
     ):
         for name in sorted(new_map.keys() - old_map.keys()):
             changes.append(Change("added", kind_name, name))

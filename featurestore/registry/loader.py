@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from featurestore.dsl import Entity, FeatureService, FeatureView, FileSource, SqlSource
+from featurestore.dsl import Entity, FeatureService, FeatureView, FileSource, OnDemandFeatureView, SqlSource
 from featurestore.dsl.base import Definition
 from featurestore.errors import DefinitionError, DefinitionLoadError
 
@@ -29,6 +29,7 @@ class Definitions:
     sources: dict[str, FileSource | SqlSource] = field(default_factory=dict)
     views: dict[str, FeatureView] = field(default_factory=dict)
     services: dict[str, FeatureService] = field(default_factory=dict)
+    on_demand_views: dict[str, OnDemandFeatureView] = field(default_factory=dict)
 
     def add(self, obj: Definition) -> None:
         if isinstance(obj, FeatureView):
@@ -38,6 +39,8 @@ class Definitions:
             self._put(self.views, "feature view", obj)
         elif isinstance(obj, FeatureService):
             self._put(self.services, "feature service", obj)
+        elif isinstance(obj, OnDemandFeatureView):
+            self._put(self.on_demand_views, "on-demand feature view", obj)
         elif isinstance(obj, Entity):
             self._put(self.entities, "entity", obj)
         elif isinstance(obj, FileSource | SqlSource):
@@ -61,6 +64,9 @@ class Definitions:
         for service in self.services.values():
             for projection in service.features:
                 view = projection.view
+                if isinstance(view, OnDemandFeatureView):
+                    self._check_on_demand(service, view)
+                    continue
                 registered = self.views.get(view.name)
                 if registered is None:
                     raise DefinitionLoadError(
@@ -74,6 +80,22 @@ class Definitions:
                         f"{view.name!r} that differs from the registered one ({registered.defined_at}). "
                         "Import the view object instead of redefining it."
                     )
+        for odfv in self.on_demand_views.values():
+            for source in odfv.view_inputs:
+                if self.views.get(source.view.name) != source.view:
+                    raise DefinitionLoadError(
+                        f"on-demand feature view {odfv.name!r}{odfv.where()} reads feature view "
+                        f"{source.view.name!r}, which is not the one defined at module level in "
+                        f"{DEFINITIONS_DIR}/. Import the registered view object."
+                    )
+
+    def _check_on_demand(self, service: FeatureService, view: OnDemandFeatureView) -> None:
+        if self.on_demand_views.get(view.name) is not view:
+            raise DefinitionLoadError(
+                f"feature service {service.name!r}{service.where()} uses on-demand feature view "
+                f"{view.name!r}, which is not defined at module level in {DEFINITIONS_DIR}/. "
+                "Assign it to a module-level name so it is registered."
+            )
 
 
 def load_definitions(root: Path) -> Definitions:

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from featurestore.dsl import Entity, FeatureService, FeatureView, FileSource, SqlSource
+from featurestore.dsl import Entity, FeatureService, FeatureView, FileSource, OnDemandFeatureView, SqlSource
 from featurestore.dsl.source import Source
 from featurestore.errors import (
     FeatureNameCollisionError,
@@ -49,6 +49,7 @@ class Registry(BaseModel):
     sources: dict[str, Source] = {}
     views: dict[str, RegisteredView] = {}
     services: dict[str, FeatureService] = {}
+    on_demand_views: dict[str, OnDemandFeatureView] = {}
 
     def view(self, name: str) -> RegisteredView:
         try:

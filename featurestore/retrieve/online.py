@@ -91,16 +91,16 @@ class OnlineResponse:
         """Join keys and feature values as Python lists."""
         out: dict[str, list[Any]] = {k: list(self._keys[k]) for k in self._request.join_keys}
         for name, result, i in self._columns():
-            out[name] = result.columns[i].to_pylist()
+            out[name] = result.values(result.features[i])  # no Arrow round trip
         return out
 
     def statuses(self) -> dict[str, list[str]]:
         """The status of every value, by output column."""
-        return {name: result.status.to_pylist() for name, result, _ in self._columns()}
+        return {name: result.statuses() for name, result, _ in self._columns()}
 
     def event_timestamps(self) -> dict[str, list[datetime | None]]:
         """The event time of every value (null when NOT_FOUND), by output column."""
-        return {name: result.event_ts.to_pylist() for name, result, _ in self._columns()}
+        return {name: result.event_times() for name, result, _ in self._columns()}
 
     def to_arrow(self, *, statuses: bool = False, event_timestamps: bool = False) -> pa.Table:
         import pyarrow as pa

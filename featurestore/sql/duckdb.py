@@ -40,7 +40,25 @@ def interval_us(delta: timedelta) -> exp.Interval:
 
 
 def source_table(scan: SourceScan) -> exp.Expr:
-    """The FROM item of a scan: a file reader call, or the source's query as a subquery."""
+    """The FROM item of a scan: a file reader call, or the source's query as a subquery; with pushed
+    rows, the union (by column name) of the source and the push log."""
+    if scan.pushed is not None:
+        from dataclasses import replace
+
+        log = exp.Anonymous(
+            this="read_parquet",
+            expressions=[
+                exp.Literal.string(scan.pushed),
+                exp.EQ(this=exp.column("union_by_name"), expression=exp.true()),
+            ],
+        )
+        union = exp.Union(
+            this=exp.select("*").from_(source_table(replace(scan, pushed=None))),
+            expression=exp.select("*").from_(exp.Table(this=log)),
+            distinct=False,
+            by_name=True,
+        )
+        return exp.Subquery(this=union, alias=exp.TableAlias(this=ident("src")))
     if scan.kind == "sql":
         from sqlglot import parse_one
 

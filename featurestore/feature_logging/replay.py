@@ -1,0 +1,102 @@
+"""Training/serving skew, measured: logged served values vs the same rows recomputed offline.
+
+Each logged row becomes an entity row stamped with its request time (its request data as columns);
+the training set for the logged service's features gives what the offline store says was true then.
+A mismatch is a value that differs (a null on one side only counts). Causes: data that landed in the
+source after it was materialized, values pushed online only, a stale materialization, or a bug.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from featurestore.errors import EntityRowsError
+from featurestore.feature_logging.writer import (
+    META_FEATURES,
+    META_KEYS,
+    META_REQUEST,
+    META_SERVICE,
+    REQUEST_TS,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from featurestore.store import FeatureStore
+
+
+@dataclass
+class FeatureSkew:
+    """Logged vs recomputed values of one feature of one service."""
+
+    service: str
+    feature: str
+    rows: int = 0
+    mismatches: int = 0
+    examples: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def mismatch_rate(self) -> float:
+        return self.mismatches / self.rows if self.rows else 0.0
+
+
+def log_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*.parquet") if not p.name.startswith("."))
+    raise EntityRowsError(f"feature log {str(path)!r} does not exist (give a Parquet file or a folder)")
+
+
+def read_logs(path: Path) -> dict[str, tuple[pa.Table, dict[str, Any]]]:
+    """The logged rows per service, with the log metadata (features, join keys, request fields)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    groups: dict[str, list[pa.Table]] = {}
+    meta: dict[str, dict[str, Any]] = {}
+    for file in log_files(path):
+        table = pq.read_table(file)
+        info = table.schema.metadata or {}
+        if META_SERVICE not in info:
+            raise EntityRowsError(
+                f"{file} is not a feature log written by featurestore (no service metadata)"
+            )
+        service = info[META_SERVICE].decode()
+        groups.setdefault(service, []).append(table.replace_schema_metadata(None))
+        meta[service] = {
+            "features": json.loads(info[META_FEATURES]),
+            "join_keys": json.loads(info[META_KEYS]),
+            "request_fields": json.loads(info[META_REQUEST]),
+        }
+    if not groups:
+        raise EntityRowsError(f"no feature log files under {path}")
+    return {s: (pa.concat_tables(t, promote_options="default"), meta[s]) for s, t in groups.items()}
+
+
+def verify_log(store: FeatureStore, path: str | Path) -> list[FeatureSkew]:
+    """Recompute every logged row offline; one :class:`FeatureSkew` per (service, feature)."""
+    out = []
+    for service, (table, meta) in read_logs(Path(path)).items():
+        columns = [*meta["join_keys"], REQUEST_TS, *meta["request_fields"]]
+        entity_rows = table.select(columns)
+        offline = store.get_training_set(
+            entity_rows, meta["features"], full_feature_names=True, timestamp_column=REQUEST_TS
+        ).to_arrow()
+        for ref in meta["features"]:
+            name = ref.replace(":", "__")
+            check = FeatureSkew(service=service, feature=ref, rows=table.num_rows)
+            logged = table.column(name).to_pylist()
+            recomputed = offline.column(name).to_pylist()
+            for i, (a, b) in enumerate(zip(logged, recomputed, strict=True)):
+                if a != b:
+                    check.mismatches += 1
+                    if len(check.examples) < 3:
+                        key = {k: table.column(k)[i].as_py() for k in meta["join_keys"]}
+                        at = table.column(REQUEST_TS)[i].as_py()
+                        check.examples.append({"key": key, "at": str(at), "served": a, "offline": b})
+            out.append(check)
+    return out

@@ -1,0 +1,289 @@
+"""Push: fresh rows of a feature view, written online, offline (the push log), or both, without a batch job.
+
+Rows are checked against the view's schema first (every join key, the source's event-timestamp column and
+every feature; the created-timestamp column is optional and defaults to the push time); on a mismatch
+nothing is written. The online write is newer-wins like materialization's; the offline write appends one
+Parquet file to the view's push log (``plan/pushed.py``), which training sets and materialization read
+together with the source, so a pushed value appears in later training sets under the same
+point-in-time rules.
+
+    >>> store.push("driver_hourly_stats", [{"driver_id": 1001, "event_timestamp": "2026-11-01T12:00:00Z",
+    ...            "conv_rate": 0.5, "acc_rate": 0.9, "avg_daily_trips": 12}], to="both")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from featurestore.dsl.dtypes import arrow_type
+from featurestore.errors import FeatureStoreError, SchemaMismatchError, did_you_mean
+from featurestore.registry.model import RegisteredView
+
+if TYPE_CHECKING:
+    from featurestore.online.base import OnlineStore
+
+Target = Literal["online", "offline", "both"]
+TARGETS = ("online", "offline", "both")
+_TS = pa.timestamp("us", tz="UTC")
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What one push did."""
+
+    rows: int
+    online_written: int | None = None
+    """Values stored online (not rows older than the stored value, nor expired ones); None: not online."""
+    offline_file: Path | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "online_written": self.online_written,
+            "offline_file": None if self.offline_file is None else str(self.offline_file),
+        }
+
+
+def push_rows(
+    rv: RegisteredView,
+    rows: Any,
+    *,
+    to: str,
+    project: str,
+    root: Path,
+    online: OnlineStore | None,
+) -> PushResult:
+    """Validate ``rows`` against ``rv`` and write them; see the module docstring."""
+    if to not in TARGETS:
+        raise FeatureStoreError(f"push target must be one of {', '.join(TARGETS)}, not {to!r}")
+    view = rv.view
+    if to in ("online", "both") and not view.online:
+        raise SchemaMismatchError(
+            f"feature view {view.name!r}{view.where()} has online=False: push to='offline' instead"
+        )
+    table = normalize(rv, rows)
+    result = PushResult(rows=table.num_rows)
+    if to in ("offline", "both"):
+        result = PushResult(rows=table.num_rows, offline_file=append_push_log(rv, table, root))
+    if to in ("online", "both"):
+        from featurestore.namespaces import online_view
+        from featurestore.online.base import EVENT_TS
+
+        assert online is not None
+        batch = table.select([*view.join_keys, *view.feature_names]).append_column(
+            EVENT_TS, table.column(view.source.timestamp_field)
+        )
+        written = online.write(online_view(project, rv), batch)
+        result = PushResult(rows=table.num_rows, online_written=written, offline_file=result.offline_file)
+    return result
+
+
+def normalize(rv: RegisteredView, rows: Any) -> pa.Table:
+    """The rows as Arrow in the view's declared types: join keys, the event timestamp (µs, UTC), the
+    created timestamp (given, or now), every feature. Raises :class:`SchemaMismatchError` naming the
+    column and the fix."""
+    view = rv.view
+    where = f"rows pushed to feature view {view.name!r}"
+    data = _columns(rows, where)
+    ts_field = view.source.timestamp_field
+    created_field = view.source.created_timestamp_field
+    required = [*view.join_keys, ts_field, *view.feature_names]
+    allowed = [*required, *([created_field] if created_field else [])]
+    unknown = [c for c in data if c not in allowed]
+    if unknown:
+        raise SchemaMismatchError(
+            f"{where} have unknown column {unknown[0]!r}. {did_you_mean(unknown[0], allowed)}"
+        )
+    missing = [c for c in required if c not in data]
+    if missing:
+        raise SchemaMismatchError(
+            f"{where} lack column(s) {', '.join(missing)}; a push needs every join key, the event "
+            f"timestamp {ts_field!r} and every feature ({', '.join(view.feature_names)})"
+        )
+    n = {len(v) for v in data.values()}
+    if len(n) > 1:
+        raise SchemaMismatchError(f"{where}: the columns differ in length")
+    out: dict[str, pa.Array] = {}
+    for key in view.join_keys:
+        out[key] = _key(data[key], key, rv.key_dtype(key), where)
+    out[ts_field] = _timestamp(data[ts_field], ts_field, where, nullable=False)
+    if created_field:
+        if created_field in data:
+            out[created_field] = _timestamp(data[created_field], created_field, where, nullable=True)
+        else:
+            now = datetime.now(UTC)
+            out[created_field] = pa.array([now] * len(out[ts_field]), _TS)
+    for feature in view.features:
+        out[feature.name] = _feature(data[feature.name], feature.name, feature.dtype, where)
+    return pa.table(out)
+
+
+def append_push_log(rv: RegisteredView, table: pa.Table, root: Path) -> Path:
+    """Append rows to the view's push log: one Parquet file, written whole or not at all.
+
+    Time columns are stored with the type the source has (naive or zoned), so the union with the
+    source keeps the source's types."""
+    import pyarrow.parquet as pq
+
+    from featurestore.plan.pushed import push_log_dir
+
+    source = rv.view.source
+    for name in (source.timestamp_field, source.created_timestamp_field):
+        if name is None:
+            continue
+        kind = rv.source_schema.get(name, "TIMESTAMP").upper()
+        column = table.column(name)
+        if kind == "DATE":
+            column = pc.cast(pc.cast(column, pa.timestamp("us")), pa.date32())
+        elif "TIME ZONE" not in kind and kind != "TIMESTAMPTZ":
+            column = pc.cast(column, pa.timestamp("us"))
+        table = table.set_column(table.column_names.index(name), name, column)
+    folder = push_log_dir(root, rv.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    target = folder / f"{stamp}-{uuid.uuid4().hex[:12]}.parquet"
+    tmp = folder / f".{target.name}.tmp"
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return target
+
+
+# -- column checks --------------------------------------------------------------------------------------
+
+
+def _columns(rows: Any, where: str) -> dict[str, Any]:
+    """list of dicts / dict of columns / Arrow / polars / pandas -> {name: list or Arrow array}."""
+    if isinstance(rows, pa.Table | pa.RecordBatch):
+        return {name: rows.column(name) for name in rows.schema.names}
+    module = type(rows).__module__.split(".")[0]
+    if module == "polars":
+        table = rows.to_arrow()
+        return {name: table.column(name) for name in table.column_names}
+    if module == "pandas":
+        table = pa.Table.from_pandas(rows, preserve_index=False)
+        return {name: table.column(name) for name in table.column_names}
+    if isinstance(rows, Mapping):
+        out = {}
+        for name, values in rows.items():
+            if not isinstance(values, list | tuple):
+                raise SchemaMismatchError(f"{where}: column {name!r} must be a list of values")
+            out[str(name)] = list(values)
+        return out
+    if isinstance(rows, list | tuple):
+        names: dict[str, None] = {}
+        for i, row in enumerate(rows):
+            if not isinstance(row, Mapping):
+                raise SchemaMismatchError(f"{where}: row {i} is a {type(row).__name__}, not a dict")
+            names.update(dict.fromkeys(row))
+        for i, row in enumerate(rows):
+            lacking = [n for n in names if n not in row]
+            if lacking:
+                raise SchemaMismatchError(f"{where}: row {i} lacks {', '.join(lacking)}")
+        return {n: [row[n] for row in rows] for n in names}
+    raise SchemaMismatchError(
+        f"{where} must be a list of dicts, a dict of columns, or a DataFrame / Arrow table, "
+        f"not {type(rows).__name__}"
+    )
+
+
+def _array(values: Any, name: str, where: str) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks()
+    if isinstance(values, pa.Array):
+        return values
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise SchemaMismatchError(f"{where}: column {name!r} mixes types: {exc}") from None
+
+
+def _no_nulls(array: pa.Array, name: str, where: str, role: str) -> None:
+    if array.null_count:
+        raise SchemaMismatchError(f"{where}: {role} {name!r} has {array.null_count} null value(s)")
+
+
+def _key(values: Any, name: str, dtype: str, where: str) -> pa.Array:
+    array = _array(values, name, where)
+    _no_nulls(array, name, where, "join key")
+    if dtype == "string":
+        if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+            raise SchemaMismatchError(f"{where}: join key {name!r} holds {array.type}, not strings")
+        return array.cast(pa.string())
+    if not pa.types.is_integer(array.type):
+        raise SchemaMismatchError(f"{where}: join key {name!r} holds {array.type}, not integers")
+    return _cast(array, pa.int64(), name, where, "int64")
+
+
+def _timestamp(values: Any, name: str, where: str, *, nullable: bool) -> pa.Array:
+    array = _array(values, name, where)
+    if not nullable:
+        _no_nulls(array, name, where, "timestamp column")
+    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        array = pa.array([None if v is None else _parse_time(v, name, where) for v in array.to_pylist()], _TS)
+    elif pa.types.is_date(array.type):
+        array = pc.cast(pc.cast(array, pa.date32()), pa.timestamp("s"))
+    elif pa.types.is_null(array.type):
+        array = array.cast(_TS)
+    if not pa.types.is_timestamp(array.type):
+        raise SchemaMismatchError(
+            f"{where}: column {name!r} holds {array.type}; give timestamps (ISO 8601 strings such as "
+            "'2026-11-01T12:00:00Z', datetimes, or an Arrow timestamp column)"
+        )
+    return pc.cast(array, _TS, safe=False)  # naive values are UTC: the cast only labels them
+
+
+def _parse_time(text: str, name: str, where: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise SchemaMismatchError(
+            f"{where}: column {name!r} has {text!r}, which is not an ISO 8601 timestamp "
+            "(for example '2026-11-01T12:00:00Z')"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _feature(values: Any, name: str, dtype: str, where: str) -> pa.Array:
+    if dtype == "timestamp":
+        return _timestamp(values, name, where, nullable=True)
+    array = _array(values, name, where)
+    if dtype == "date" and (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        try:
+            return pa.array([None if v is None else date.fromisoformat(v) for v in array.to_pylist()])
+        except ValueError as exc:
+            raise SchemaMismatchError(f"{where}: feature {name!r}: {exc}") from None
+    target = arrow_type(dtype)
+    t = array.type
+    ok = (
+        pa.types.is_null(t)
+        or t == target
+        or (dtype in ("int32", "int64") and pa.types.is_integer(t))
+        or (dtype in ("float32", "float64") and (pa.types.is_integer(t) or pa.types.is_floating(t)))
+        or (dtype == "bytes" and (pa.types.is_binary(t) or pa.types.is_string(t)))
+        or (dtype == "string" and pa.types.is_large_string(t))
+        or (dtype == "date" and (pa.types.is_date(t) or pa.types.is_timestamp(t)))
+    )
+    if not ok:
+        raise SchemaMismatchError(f"{where}: feature {name!r} is declared {dtype} but the rows hold {t}")
+    return _cast(array, target, name, where, dtype)
+
+
+def _cast(array: pa.Array, target: pa.DataType, name: str, where: str, dtype: str) -> pa.Array:
+    try:
+        return array.cast(target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise SchemaMismatchError(f"{where}: column {name!r} does not fit {dtype}: {exc}") from None
