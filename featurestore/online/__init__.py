@@ -18,6 +18,8 @@ Using it::
     store.write(view, batch)          # batch: join keys, __event_ts, features  -> values written
     plan = compile_read_plan([(view, ["conv_rate"]), (other_view, None)])      # once per feature list
     results = store.read(plan, {"driver_id": [1001, 1002]})   # one ViewResult per plan entry
+    results[0].column("conv_rate")    # Arrow (built on first access); .status, .event_ts likewise
+    results[0].values("conv_rate")    # the same as Python values, without Arrow (fast for few entities)
     store.delete_namespaces(project, view.name, keep_version=view.version)
 
 What it may import: ``featurestore.errors``, ``featurestore.config`` (factory only) and

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,6 +41,12 @@ from featurestore.online import keys
 from featurestore.online.base import OnlineView, StoreCapabilities, ViewResult
 from featurestore.online.batch import EncodedBatch, encode_batch
 from featurestore.online.readplan import ReadPlan
+
+_pack_command: Callable[[tuple[Any, ...]], bytes] | None
+try:
+    from hiredis import pack_command as _pack_command
+except ImportError:  # pragma: no cover - redis[hiredis] is a dependency; plain redis-py still works
+    _pack_command = None
 
 WRITE_CHUNK = 1000
 """Keys per write-script call: large enough to amortise the call, small enough not to stall Redis."""
@@ -216,7 +222,7 @@ class RedisOnlineStore:
             all_keys += [f"{prefix}{k}}}" for k in groups[r.key_group]]
         pool = self._client.connection_pool
         with translate_errors(self.settings, "reading features"), checked_out(pool) as conn:
-            conn.send_packed_command(conn.pack_command("MGET", *all_keys))
+            conn.send_packed_command(pack(conn, ["MGET", *all_keys]), check_health=False)
             values = conn.read_response()
         return plan.results([values[i * n : (i + 1) * n] for i in range(len(plan.views))], now)
 
@@ -267,11 +273,19 @@ def checked_out(pool: Any) -> Iterator[Any]:
         pool.release(conn)
 
 
+def pack(conn: Any, command: Sequence[Any]) -> Any:
+    """The wire form of one command (args: str, bytes, int). hiredis packs directly, about twice as fast
+    as redis-py's wrapper, which re-checks every argument."""
+    if _pack_command is not None:
+        return [_pack_command(tuple(command))]
+    return conn.pack_command(*command)
+
+
 def send_commands(conn: Any, commands: Iterable[Sequence[Any]]) -> int:
     """Send commands without reading replies (a pipeline that streams); return how many were sent."""
     count = 0
     for command in commands:
-        conn.send_packed_command(conn.pack_command(*command), check_health=False)
+        conn.send_packed_command(pack(conn, command), check_health=False)
         count += 1
     return count
 
