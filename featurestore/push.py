@@ -48,7 +48,7 @@ class PushResult:
     def as_dict(self) -> dict[str, Any]:
         return {
             "online_written": self.online_written,
-            "offline_file": None if self.offline_file is None else str(self.offline_file),
+            "offline_file": None if self.offline_file is None else self.offline_file.name,
         }
 
 
@@ -207,8 +207,8 @@ def _array(values: Any, name: str, where: str) -> pa.Array:
         return values
     try:
         return pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise SchemaMismatchError(f"{where}: column {name!r} mixes types: {exc}") from None
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+        raise SchemaMismatchError(f"{where}: column {name!r} holds unusable values: {exc}") from None
 
 
 def _no_nulls(array: pa.Array, name: str, where: str, role: str) -> None:

@@ -267,9 +267,11 @@ class FeatureStore:
         """
         from featurestore.push import push_rows
 
-        rv = self.registry.view(view)
+        registry = self.registry
+        rv = registry.view(view)
         online = self.online_store if to in ("online", "both") else None
-        return push_rows(rv, rows, to=to, project=self.project, root=self.root, online=online)
+        # The registry's project names the online namespaces (materialize and reads use it too).
+        return push_rows(rv, rows, to=to, project=registry.project, root=self.root, online=online)
 
     def verify(self, sample: int | None = 1000, views: list[str] | None = None) -> list[ViewCheck]:
         """Online vs offline at each view's watermark: mismatches per view (0 expected)."""

@@ -235,7 +235,7 @@ def request_columns(split: Split, data: Mapping[str, Any] | None, n: int, where:
             if pa.types.is_boolean(array.type) and dtype != "bool":
                 raise pa.ArrowInvalid(f"booleans are not {dtype}")
             out[name] = array.cast(arrow_type(dtype))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError) as exc:
             raise EntityRowsError(f"request field {name!r} expects {dtype} values: {exc}") from None
     return out
 
