@@ -195,11 +195,7 @@ def project(request: pytest.FixtureRequest) -> str:
     return "t_" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:12]
 
 
-@pytest.fixture(params=STORE_KINDS)
-def store_under_test(
-    request: pytest.FixtureRequest, tmp_path: Path, project: str
-) -> Iterator[StoreUnderTest]:
-    kind: str = request.param
+def _open_store(kind: str, request: pytest.FixtureRequest, tmp_path: Path, project: str) -> StoreUnderTest:
     raw: Any = None
     if kind == "sqlite":
         store = open_online_store(SqliteOnlineConfig(path="online.db"), tmp_path)
@@ -215,10 +211,33 @@ def store_under_test(
         cluster: RedisClusterNodes = request.getfixturevalue("redis_cluster")
         store = open_online_store(RedisClusterOnlineConfig(url=cluster.url), tmp_path)
         raw = RedisCluster.from_url(cluster.url)
-    yield StoreUnderTest(kind, store, project, raw)
-    store.close()
-    if raw is not None:
-        raw.close()
+    return StoreUnderTest(kind, store, project, raw)
+
+
+def _close(t: StoreUnderTest) -> None:
+    t.store.close()
+    if t.raw is not None:
+        t.raw.close()
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store_under_test(
+    request: pytest.FixtureRequest, tmp_path: Path, project: str
+) -> Iterator[StoreUnderTest]:
+    """Each store of the contract, with a project name of its own."""
+    t = _open_store(request.param, request, tmp_path, project)
+    yield t
+    _close(t)
+
+
+@pytest.fixture(params=STORE_KINDS[1:])
+def redis_store_under_test(
+    request: pytest.FixtureRequest, tmp_path: Path, project: str
+) -> Iterator[StoreUnderTest]:
+    """The Redis stores only (standalone and cluster), with a raw client to inspect keys."""
+    t = _open_store(request.param, request, tmp_path, project)
+    yield t
+    _close(t)
 
 
 @pytest.fixture

@@ -294,10 +294,9 @@ def test_expired_values_are_not_written(store_under_test: StoreUnderTest) -> Non
     assert read(t, view, {"driver_id": [1, 2]}).status.to_pylist() == ["NOT_FOUND", "PRESENT"]
 
 
-def test_redis_key_expires_at_event_ts_plus_ttl(store_under_test: StoreUnderTest) -> None:
-    t = store_under_test
-    if t.raw is None:
-        pytest.skip("SQLite keeps expired rows; they read as EXPIRED")
+def test_redis_key_expires_at_event_ts_plus_ttl(redis_store_under_test: StoreUnderTest) -> None:
+    """Redis only: SQLite keeps expired rows (they read as EXPIRED)."""
+    t = redis_store_under_test
     assert t.store.capabilities.supports_ttl_expiry
     view = make_view(t.project, ttl=timedelta(hours=1))
     forever = make_view(t.project, name="forever")
