@@ -59,7 +59,10 @@ def ride_value(inputs: pl.DataFrame) -> pl.DataFrame:
         (pl.col("quoted_fare") / pl.col("distance_km")).alias("fare_per_km"),
         (pl.col("quoted_fare") * pl.col("conv_rate")).alias("expected_value"),
         (pl.col("avg_daily_trips") > 20).alias("busy"),
-        pl.when(pl.col("avg_daily_trips") >= 30).then(pl.lit("high")).otherwise(pl.lit("low")).alias("trips_bucket"),
+        pl.when(pl.col("avg_daily_trips") >= 30)
+        .then(pl.lit("high"))
+        .otherwise(pl.lit("low"))
+        .alias("trips_bucket"),
     )
 
 

@@ -25,8 +25,9 @@ GOOD_PUSH: dict[str, Any] = {
     },
 }
 WEIRD: list[Any] = [
-    None, True, False, 0, -1, 2**63, -(2**63) - 1, 2**80, 1.5, 1e308, "", "x", "1001", "driver_hourly_stats:*",
-    [], [None], [[1]], [{}], {}, {"a": 1}, {"driver_id": 1}, [1.5], ["a", 1], [True], "\u0000", "é" * 50,
+    None, True, False, 0, -1, 2**63, -(2**63) - 1, 2**80, 1.5, 1e308, "", "x", "1001",
+    "driver_hourly_stats:*", [], [None], [[1]], [{}], {}, {"a": 1}, {"driver_id": 1}, [1.5], ["a", 1],
+    [True], "\u0000", "é" * 50,
 ]  # fmt: skip
 
 
@@ -113,7 +114,8 @@ def test_malformed_bodies_get_4xx_json_errors(server: Server) -> None:
             assert response.getheader("content-type") == "application/json"
             error = json.loads(data)["error"]
             assert error["status"] == response.status
-            assert isinstance(error["message"], str) and error["message"]
+            assert isinstance(error["message"], str)
+            assert error["message"]
     finally:
         conn.close()
     status, body, _ = server.request("POST", "/online-features", GOOD_ONLINE)

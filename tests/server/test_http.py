@@ -72,25 +72,42 @@ def test_feature_service_full_names_and_on_demand(server: Server) -> None:
     assert body["statuses"]["ride_value__busy"] == ["PRESENT", "PRESENT"]
 
 
+def _body(**fields: object) -> bytes:
+    return json.dumps(fields).encode()
+
+
 def test_client_mistakes_are_4xx_json(server: Server) -> None:
+    one = FEATURES[:1]
+    pair = {"driver_id": [1001], "customer_id": [5001]}
+    svc = "ranking_logged"
     cases = [
         (b"{not json", 400, "malformed_json"),
         (b"", 400, "empty_body"),
         (b"[1, 2]", 400, "bad_request"),
-        (json.dumps({"features": ["driver_hourly_stats:conv_rat"], "entities": {"driver_id": [1]}}).encode(), 404, "UnknownFeatureError"),
-        (json.dumps({"features": ["nope:x"], "entities": {"driver_id": [1]}}).encode(), 404, "UnknownViewError"),
-        (json.dumps({"feature_service": "nope", "entities": {"driver_id": [1]}}).encode(), 404, "UnknownServiceError"),
-        (json.dumps({"features": FEATURES[:1], "entities": {"driver_id": ["1001"]}}).encode(), 422, "EntityRowsError"),
-        (json.dumps({"features": FEATURES[:1], "entities": {"driver_id": [1.5]}}).encode(), 422, "EntityRowsError"),
-        (json.dumps({"features": FEATURES[:1], "entities": {"customer_id": [1]}}).encode(), 422, "EntityRowsError"),
-        (json.dumps({"features": FEATURES[:1], "entities": {"driver_id": [1], "x": [1, 2]}}).encode(), 400, "bad_request"),
-        (json.dumps({"features": FEATURES[:1], "entitys": {"driver_id": [1]}}).encode(), 400, "bad_request"),
-        (json.dumps({"features": FEATURES[:1], "entities": {"driver_id": [1] * (MAX_ENTITIES + 1)}}).encode(), 413, "too_many_entities"),
-        (json.dumps({"feature_service": "ranking_logged", "entities": {"driver_id": [1001], "customer_id": [5001]}}).encode(), 422, "EntityRowsError"),
-        (json.dumps({"feature_service": "ranking_logged", "entities": {"driver_id": [1001], "customer_id": [5001]}, "request_data": {"quoted_fare": ["a"], "distance_km": [1.0]}}).encode(), 422, "EntityRowsError"),
-        (json.dumps({"features": ["driver_hourly_stats:conv_rate", "driver_hourly_stats:conv_rate"], "entities": {"driver_id": [1]}}).encode(), 422, "FeatureNameCollisionError"),
+        (
+            _body(features=["driver_hourly_stats:conv_rat"], entities={"driver_id": [1]}),
+            404,
+            "UnknownFeatureError",
+        ),
+        (_body(features=["nope:x"], entities={"driver_id": [1]}), 404, "UnknownViewError"),
+        (_body(feature_service="nope", entities={"driver_id": [1]}), 404, "UnknownServiceError"),
+        (_body(features=one, entities={"driver_id": ["1001"]}), 422, "EntityRowsError"),
+        (_body(features=one, entities={"driver_id": [1.5]}), 422, "EntityRowsError"),
+        (_body(features=one, entities={"customer_id": [1]}), 422, "EntityRowsError"),
+        (_body(features=one, entities={"driver_id": [1], "x": [1, 2]}), 400, "bad_request"),
+        (_body(features=one, entitys={"driver_id": [1]}), 400, "bad_request"),
+        (_body(features=one, entities={"driver_id": [1] * (MAX_ENTITIES + 1)}), 413, "too_many_entities"),
+        (_body(feature_service=svc, entities=pair), 422, "EntityRowsError"),
+        (
+            _body(
+                feature_service=svc, entities=pair, request_data={"quoted_fare": ["a"], "distance_km": [1.0]}
+            ),
+            422,
+            "EntityRowsError",
+        ),
+        (_body(features=[one[0], one[0]], entities={"driver_id": [1]}), 422, "FeatureNameCollisionError"),
         (b"x" * (MAX_BODY + 1), 413, "body_too_large"),
-    ]  # fmt: skip
+    ]
     for raw, want, kind in cases:
         status, body, _ = server.request("POST", "/online-features", raw=raw)
         assert status == want, (raw[:100], body)
