@@ -271,7 +271,7 @@ def _feature(values: Any, name: str, dtype: str, where: str) -> pa.Array:
     ok = (
         pa.types.is_null(t)
         or t == target
-        or (dtype in ("int32", "int64") and pa.types.is_integer(t))
+        or (dtype in ("int32", "int64") and (pa.types.is_integer(t) or pa.types.is_floating(t)))
         or (dtype in ("float32", "float64") and (pa.types.is_integer(t) or pa.types.is_floating(t)))
         or (dtype == "bytes" and (pa.types.is_binary(t) or pa.types.is_string(t)))
         or (dtype == "string" and pa.types.is_large_string(t))
