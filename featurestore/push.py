@@ -279,6 +279,11 @@ def _feature(values: Any, name: str, dtype: str, where: str) -> pa.Array:
     )
     if not ok:
         raise SchemaMismatchError(f"{where}: feature {name!r} is declared {dtype} but the rows hold {t}")
+    if pa.types.is_floating(t) and dtype in ("int32", "int64") and len(array) > array.null_count:
+        # integral floats are accepted (JSON clients send 3.0), but only where a float is exact
+        biggest = pc.max(pc.abs(array)).as_py()
+        if biggest is not None and not biggest < 2.0**53:
+            raise SchemaMismatchError(f"{where}: feature {name!r} has {biggest}, too large for an exact {dtype}")
     return _cast(array, target, name, where, dtype)
 
 
