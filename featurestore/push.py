@@ -283,7 +283,9 @@ def _feature(values: Any, name: str, dtype: str, where: str) -> pa.Array:
         # integral floats are accepted (JSON clients send 3.0), but only where a float is exact
         biggest = pc.max(pc.abs(array)).as_py()
         if biggest is not None and not biggest < 2.0**53:
-            raise SchemaMismatchError(f"{where}: feature {name!r} has {biggest}, too large for an exact {dtype}")
+            raise SchemaMismatchError(
+                f"{where}: feature {name!r} has {biggest}, too large for an exact {dtype}"
+            )
     return _cast(array, target, name, where, dtype)
 
 
