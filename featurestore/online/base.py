@@ -28,7 +28,7 @@ Arrow; it knows nothing of plans, registries or definitions beyond feature dtype
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -240,6 +240,15 @@ class OnlineStore(Protocol):
         ``batch`` has the join keys, ``__event_ts`` (``timestamp[us, tz=UTC]``) and every feature of the
         view (Arrow type per ``arrow_type``; other numeric/timestamp widths are cast safely). Null join
         keys or event timestamps are an error: drop (and count) such rows before writing.
+        """
+        ...
+
+    def write_batches(self, view: OnlineView, batches: Iterable[pa.RecordBatch | pa.Table]) -> Iterator[int]:
+        """Write a stream of batches (as :meth:`write`), yielding the values written per batch, in order.
+
+        Stores that can keep a batch in flight (Redis) send batch k+1 before confirming batch k, so
+        producing the next batch (the offline query) overlaps with the store's work. An error surfaces
+        at the batch that failed or the one after it; batches confirmed before it are stored.
         """
         ...
 

@@ -11,7 +11,7 @@ join keys, ``__event_ts`` and every feature (extra columns are ignored). Rows al
     ...                key_dtypes=("int64",), features=(("rate", "float64"),), ttl=None)
     >>> ts = pa.array([datetime(2024, 1, 1, tzinfo=timezone.utc)], pa.timestamp("us", tz="UTC"))
     >>> rows = encode_batch(v, pa.table({"driver_id": [7], "__event_ts": ts, "rate": [0.5]}), now_us=0)
-    >>> rows.keys, rows.event_ts, rows.expire_at
+    >>> rows.keys, rows.event_ts, rows.expire_at_ms
     (['i7'], [1704067200000000], None)
 """
 
@@ -41,8 +41,9 @@ class EncodedBatch:
     """Event timestamps, microseconds since the epoch."""
     values: list[bytes]
     """Packed values (``codec``)."""
-    expire_at: list[int] | None
-    """``event_ts + ttl`` in microseconds, or ``None`` for a view without ttl."""
+    expire_at_ms: list[int] | None
+    """``event_ts + ttl`` in milliseconds since the epoch, rounded up (a value is valid up to and
+    including ``event_ts + ttl``), or ``None`` for a view without ttl. Kept rows expire after ``now``."""
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -98,7 +99,12 @@ def encode_batch(view: OnlineView, batch: pa.RecordBatch | pa.Table, *, now_us: 
     ]
     event_ts: list[int] = ts.to_pylist()
     values = codec_for(view.dtypes).encode(event_ts, features)
-    return EncodedBatch(encoded_keys, event_ts, values, None if expire is None else expire.to_pylist())
+    expire_ms = None
+    if expire is not None:  # every kept row expires after now (> 0), so truncating division rounds up here
+        expire_ms = pc.divide(
+            pc.add(expire, pa.scalar(999, pa.int64())), pa.scalar(1000, pa.int64())
+        ).to_pylist()
+    return EncodedBatch(encoded_keys, event_ts, values, expire_ms)
 
 
 def _cast(

@@ -95,8 +95,9 @@ def encode_column(values: Sequence[Any], dtype: str, *, key: str, view: str) -> 
     >>> encode_column([1, 2], "int64", key="driver_id", view="driver_stats")
     ['i1', 'i2']
     """
+    types = set(map(type, values))  # one C-speed pass decides the fast path
     if dtype == "string":
-        if all(type(v) is str for v in values):
+        if types <= {str}:
             return ["s" + v.translate(_ESCAPE) for v in values]
         for row, v in enumerate(values):
             if not isinstance(v, str):
@@ -107,11 +108,9 @@ def encode_column(values: Sequence[Any], dtype: str, *, key: str, view: str) -> 
             f"join key '{key}' of feature view '{view}' has type {dtype!r}; online keys must be one of "
             f"{', '.join(KEY_DTYPES)}"
         )
-    ints: Sequence[int]
-    if all(type(v) is int for v in values):
-        ints = values
-    else:
-        ints = [_as_int(v, key, dtype, view, row) for row, v in enumerate(values)]
+    ints: Sequence[int] = (
+        values if types <= {int} else [_as_int(v, key, dtype, view, row) for row, v in enumerate(values)]
+    )
     if ints:
         low, high = _INT_RANGE[dtype]
         if min(ints) < low or max(ints) > high:

@@ -181,11 +181,6 @@ def translate_errors(settings: RedisSettings, doing: str) -> Iterator[None]:
         ) from None
 
 
-def expiry_ms(expire_at_us: Sequence[int]) -> list[int]:
-    """``PXAT`` values: expiry in whole milliseconds, rounded up (a value is valid up to its expiry)."""
-    return [-(-t // 1000) for t in expire_at_us]
-
-
 class RedisOnlineStore:
     """See the module docstring."""
 
@@ -201,14 +196,22 @@ class RedisOnlineStore:
             raise ConfigError(f"online.url is not a valid Redis url: {settings.scrub(str(exc))}") from None
 
     def write(self, view: OnlineView, batch: pa.RecordBatch | pa.Table) -> int:
-        rows = encode_batch(view, batch, now_us=time.time_ns() // 1000)
-        if not len(rows):
-            return 0
+        return sum(self.write_batches(view, [batch]))
+
+    def write_batches(self, view: OnlineView, batches: Iterable[pa.RecordBatch | pa.Table]) -> Iterator[int]:
         pool = self._client.connection_pool
         with translate_errors(self.settings, f"writing view '{view.name}'"), checked_out(pool) as conn:
-            # Each chunk is sent as soon as it is packed, so Redis runs it while the next is built.
-            calls = (["EVAL", WRITE_SCRIPT, *args] for args in _script_calls(view, rows))
-            return sum_replies(read_replies(conn, send_commands(conn, calls)))
+            in_flight: int | None = None  # script calls of the previous batch, not yet confirmed
+            for batch in batches:
+                rows = encode_batch(view, batch, now_us=time.time_ns() // 1000)
+                # Each chunk is sent as soon as it is packed, so Redis runs it while the next is built.
+                calls = (["EVAL", WRITE_SCRIPT, *args] for args in _script_calls(view, rows))
+                sent = send_commands(conn, calls)
+                if in_flight is not None:
+                    yield sum_replies(read_replies(conn, in_flight))
+                in_flight = sent
+            if in_flight is not None:
+                yield sum_replies(read_replies(conn, in_flight))
 
     def read(
         self, plan: ReadPlan, entity_keys: Mapping[str, Sequence[Any]], *, now: datetime | None = None
@@ -248,7 +251,7 @@ def _script_calls(view: OnlineView, rows: EncodedBatch) -> Iterator[list[Any]]:
     """``EVAL`` arguments after the script (numkeys, keys, ttl, values [, expiry ms]), per chunk."""
     prefix = keys.redis_key(view.namespace, "")[:-1]
     ttl = "" if view.ttl_us is None else view.ttl_us
-    expire = expiry_ms(rows.expire_at) if rows.expire_at is not None else None
+    expire = rows.expire_at_ms
     for start in range(0, len(rows), WRITE_CHUNK):
         end = start + WRITE_CHUNK
         chunk_keys = [f"{prefix}{k}}}" for k in rows.keys[start:end]]

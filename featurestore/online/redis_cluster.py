@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import binascii
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from datetime import datetime
 from typing import Any
@@ -43,7 +43,6 @@ from featurestore.online.redis import (
     RedisSettings,
     _scan_pages,
     checked_out,
-    expiry_ms,
     read_replies,
     send_commands,
     translate_errors,
@@ -109,7 +108,7 @@ class RedisClusterOnlineStore:
             return 0
         prefix = keys.redis_key(view.namespace, "")[:-1]
         ttl = "" if view.ttl_us is None else view.ttl_us
-        expire = expiry_ms(rows.expire_at) if rows.expire_at is not None else None
+        expire = rows.expire_at_ms
         written = 0
         with translate_errors(self.settings, f"writing view '{view.name}'"):
             for start in range(0, len(rows), _ROUND):  # one fan-out per round bounds the memory used
@@ -127,6 +126,10 @@ class RedisClusterOnlineStore:
                     for call, reply in zip(calls[name], replies, strict=True):
                         written += self._write_reply(call, reply)
         return written
+
+    def write_batches(self, view: OnlineView, batches: Iterable[pa.RecordBatch | pa.Table]) -> Iterator[int]:
+        for batch in batches:  # each write already runs on all nodes in parallel
+            yield self.write(view, batch)
 
     def _write_reply(self, call: list[Any], reply: Any) -> int:
         if not isinstance(reply, Exception):

@@ -19,7 +19,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -109,6 +109,10 @@ class SqliteOnlineStore:
         except sqlite3.Error as exc:
             raise OnlineStoreError(f"writing view '{view.name}' to {self.path} failed: {exc}") from None
         return written
+
+    def write_batches(self, view: OnlineView, batches: Iterable[pa.RecordBatch | pa.Table]) -> Iterator[int]:
+        for batch in batches:
+            yield self.write(view, batch)
 
     def read(
         self, plan: ReadPlan, entity_keys: Mapping[str, Sequence[Any]], *, now: datetime | None = None

@@ -175,6 +175,27 @@ def test_many_entities_in_chunks(store_under_test: StoreUnderTest) -> None:
     assert result.column("name").to_pylist()[:2] == [f"d{wanted[0]}", f"d{wanted[1]}"]
 
 
+def test_write_batches_streams_and_counts_per_batch(store_under_test: StoreUnderTest) -> None:
+    t = store_under_test
+    view = make_view(t.project)
+    old, new = NOW - timedelta(hours=1), NOW
+    batches = [
+        batch(view, {"driver_id": [1, 2]}, [new, new], rate=[1.0, 2.0], trips=[1, 2]),
+        batch(view, {"driver_id": [3]}, [new], rate=[3.0], trips=[3]).slice(0, 0),  # empty
+        batch(view, {"driver_id": [1, 3]}, [old, old], rate=[9.0, 3.0], trips=[9, 3]),  # 1 is older
+    ]
+    assert list(t.store.write_batches(view, iter(batches))) == [2, 0, 1]
+    assert values(read(t, view, {"driver_id": [1, 2, 3]})) == {"rate": [1.0, 2.0, 3.0], "trips": [1, 2, 3]}
+    # A consumer that stops early leaves the store usable.
+    stream = t.store.write_batches(view, iter(batches * 3))
+    assert next(stream) == 2
+    stream.close()  # type: ignore[attr-defined]
+    assert read(t, view, {"driver_id": [1]}).status.to_pylist() == ["PRESENT"]
+    with pytest.raises(OnlineStoreError, match="lacks column"):
+        list(t.store.write_batches(view, [batches[0], batches[0].drop_columns(["rate"])]))
+    assert read(t, view, {"driver_id": [2]}).status.to_pylist() == ["PRESENT"]
+
+
 # -- newer wins ---------------------------------------------------------------------------------------
 
 
