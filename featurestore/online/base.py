@@ -39,7 +39,7 @@ import pyarrow as pa
 from featurestore.dsl.dtypes import DTYPES
 from featurestore.errors import DefinitionError
 from featurestore.online import keys
-from featurestore.online.codec import Decoded, to_arrow, to_python
+from featurestore.online.codec import Decoded, to_arrow_all, to_python
 
 if TYPE_CHECKING:
     from featurestore.online.readplan import ReadPlan
@@ -153,15 +153,14 @@ class ViewResult:
     ``values(feature)``, ``statuses()``, ``status_codes``, ``event_times()``.
     """
 
-    __slots__ = ("_arrow", "_decoded", "_event_ts", "_status", "features", "view")
+    __slots__ = ("_arrow", "_decoded", "_status", "features", "view")
 
     def __init__(self, view: OnlineView, features: tuple[str, ...], decoded: Decoded) -> None:
         self.view = view
         self.features = features
         self._decoded = decoded
-        self._arrow: list[pa.Array | None] = [None] * len(features)
+        self._arrow: tuple[tuple[pa.Array, ...], pa.Array] | None = None
         self._status: pa.DictionaryArray | None = None
-        self._event_ts: pa.Array | None = None
 
     def __len__(self) -> int:
         return len(self._decoded.status)
@@ -171,28 +170,26 @@ class ViewResult:
 
     @property
     def columns(self) -> tuple[pa.Array, ...]:
-        return tuple(self._column(i) for i in range(len(self.features)))
+        return self._arrow_parts()[0]
 
     def column(self, feature: str) -> pa.Array:
-        return self._column(self.features.index(feature))
+        return self.columns[self.features.index(feature)]
 
-    def _column(self, i: int) -> pa.Array:
-        array = self._arrow[i]
-        if array is None:
-            array = self._arrow[i] = to_arrow(self._decoded.values[i], self._decoded.dtypes[i])
-        return array
+    @property
+    def event_ts(self) -> pa.Array:
+        return self._arrow_parts()[1]
+
+    def _arrow_parts(self) -> tuple[tuple[pa.Array, ...], pa.Array]:
+        if self._arrow is None:  # all columns at once: one conversion is cheaper than one per column
+            columns, event_ts = to_arrow_all(self._decoded)
+            self._arrow = (tuple(columns), event_ts)
+        return self._arrow
 
     @property
     def status(self) -> pa.DictionaryArray:
         if self._status is None:
             self._status = status_array(self._decoded.status)
         return self._status
-
-    @property
-    def event_ts(self) -> pa.Array:
-        if self._event_ts is None:
-            self._event_ts = to_arrow(self._decoded.event_ts, "timestamp")
-        return self._event_ts
 
     def values(self, feature: str) -> list[Any]:
         """``column(feature).to_pylist()``, computed without Arrow."""

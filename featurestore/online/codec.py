@@ -88,14 +88,31 @@ def to_arrow(values: Sequence[Any], dtype: str) -> pa.Array:
     return pa.array(values, arrow_type(dtype))
 
 
+def to_arrow_all(decoded: Decoded) -> tuple[list[pa.Array], pa.Array]:
+    """Every feature column and the event times of ``decoded`` in one Arrow conversion.
+
+    The rows go through one struct array, whose children are the columns: one conversion call instead
+    of one per column, which is what costs most for a few entities.
+    """
+    rows = list(zip(*decoded.values, decoded.event_ts, strict=True))
+    children: list[pa.Array] = pa.array(rows, type=_row_type(decoded.dtypes)).flatten()
+    return children[:-1], children[-1]
+
+
+@lru_cache(maxsize=1024)
+def _row_type(dtypes: tuple[str, ...]) -> pa.StructType:
+    fields = [(f"f{i}", arrow_type(d)) for i, d in enumerate(dtypes)]
+    return pa.struct([*fields, ("event_ts", TIMESTAMP_TYPE)])
+
+
 def to_python(values: Sequence[Any], dtype: str) -> list[Any]:
     """Storage-level values -> the Python values ``to_arrow(values, dtype).to_pylist()`` would give."""
     if dtype == "string":
         return [None if v is None else v.decode() for v in values]
-    if dtype == "timestamp":
-        return [None if v is None else _EPOCH + timedelta(microseconds=v) for v in values]
+    if dtype == "timestamp":  # positional timedelta(days, seconds, microseconds): the fastest form
+        return [None if v is None else _EPOCH + timedelta(0, 0, v) for v in values]
     if dtype == "date":
-        return [None if v is None else _EPOCH_DATE + timedelta(days=v) for v in values]
+        return [None if v is None else _EPOCH_DATE + timedelta(v) for v in values]
     return list(values)
 
 
