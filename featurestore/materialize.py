@@ -146,10 +146,10 @@ class Materializer:
         run.rows_skipped = int(stats["rows_skipped"] or 0)
         target = online_view(self.registry.project, rv)
         self.state.note_namespace(rv.name, rv.data_fingerprint)
-        for batch in self.engine.batches(render_latest(plan), self.batch_size):
-            if batch.num_rows == 0:
-                continue
-            run.entities_written += self.store.write(target, batch)
+        batches = (b for b in self.engine.batches(render_latest(plan), self.batch_size) if b.num_rows)
+        # write_batches keeps one batch in flight, so the query and the store work at the same time.
+        for written in self.store.write_batches(target, batches):
+            run.entities_written += written
             if self.progress is not None:
                 self.progress(rv.name, run.entities_written)
         previous = self.state.watermark(rv.name, rv.data_fingerprint)
