@@ -1,6 +1,7 @@
 """featurestore: point-in-time-correct training sets on DuckDB and sub-millisecond online features.
 
 >>> from featurestore import Entity, FileSource, FeatureView, Feature, FeatureService, FeatureStore
+>>> from featurestore import Aggregation
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from featurestore.dsl import (
+    Aggregation,
     Entity,
     Feature,
     FeatureLogging,
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "Aggregation",
     "Entity",
     "Feature",
     "FeatureLogging",

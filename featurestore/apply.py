@@ -6,6 +6,7 @@ import glob
 from pathlib import Path
 
 from featurestore.dsl import FeatureView, FileSource
+from featurestore.dsl.aggregation import resolve_aggregations
 from featurestore.dsl.dtypes import is_compatible
 from featurestore.engines.base import Engine
 from featurestore.errors import SchemaMismatchError, SourceError
@@ -33,6 +34,8 @@ def build_registry(defs: Definitions, engine: Engine, root: Path, project: str) 
     for name, view in sorted(defs.views.items()):
         schema = source_schema(view, engine, root)
         check_view_schema(view, schema)
+        if view.aggregations:  # check the aggregated columns, settle column-dependent output types
+            view = resolve_aggregations(view, schema)
         views[name] = RegisteredView(
             view=view,
             data_fingerprint=view.data_fingerprint(),
@@ -101,7 +104,7 @@ def check_view_schema(view: FeatureView, schema: dict[str, str]) -> None:
                 f"{where}: join key {key!r} has type {actual} in the source; join keys must be integers "
                 "or strings."
             )
-    for feature in view.features:
+    for feature in () if view.aggregations else view.features:  # aggregates are not source columns
         actual = need(feature.name, "feature")
         if not is_compatible(feature.dtype, actual):
             raise SchemaMismatchError(

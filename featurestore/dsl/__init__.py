@@ -1,10 +1,11 @@
-"""The definition language: Entity, sources, Feature, FeatureView, FeatureService.
+"""The definition language: Entity, sources, Feature, Aggregation, FeatureView, FeatureService.
 
 Frozen, validated pydantic models with no I/O. They may import only ``featurestore.errors``.
 To add a definition kind: a new frozen model deriving from ``Definition``, exported here and from
 ``featurestore/__init__.py``, and taught to the registry loader (``registry/loader.py``).
 """
 
+from featurestore.dsl.aggregation import Aggregation
 from featurestore.dsl.base import Definition
 from featurestore.dsl.dtypes import DTYPES, DType
 from featurestore.dsl.entity import Entity
@@ -22,6 +23,7 @@ from featurestore.dsl.view import FeatureView, FeatureViewProjection
 
 __all__ = [
     "DTYPES",
+    "Aggregation",
     "DType",
     "Definition",
     "Entity",

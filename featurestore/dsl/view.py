@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from featurestore.dsl.aggregation import Aggregation, prepare_aggregation_view
 from featurestore.dsl.base import Definition, check_identifier
 from featurestore.dsl.entity import Entity
 from featurestore.dsl.feature import Feature
@@ -35,6 +36,13 @@ class FeatureView(Definition):
     features: tuple[Feature, ...]
     ttl: timedelta | None
     online: bool = True
+    # Windowed aggregations over an event source; when given, ``features`` are derived from them.
+    aggregations: tuple[Aggregation, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _aggregations(cls, data: Any) -> Any:
+        return prepare_aggregation_view(data)
 
     @field_validator("name")
     @classmethod
@@ -105,12 +113,14 @@ class FeatureView(Definition):
             "features": [[f.name, f.dtype] for f in self.features],
             "ttl_us": None if self.ttl is None else self.ttl // timedelta(microseconds=1),
         }
+        if self.aggregations:
+            identity["aggregations"] = [a.identity() for a in self.aggregations]
         return _hash(identity)
 
     def metadata_fingerprint(self) -> str:
         """A hash of everything else: description, owner, tags, online flag, entity metadata."""
         return _hash(
-            self.model_dump(mode="json", exclude={"defined_at", "source", "features", "ttl"})
+            self.model_dump(mode="json", exclude={"defined_at", "source", "features", "ttl", "aggregations"})
             | {"feature_docs": [f.description for f in self.features]}
         )
 
