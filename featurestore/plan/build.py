@@ -16,6 +16,7 @@ from featurestore.plan.nodes import (
     TrainingSetPlan,
 )
 from featurestore.plan.passes import optimize
+from featurestore.plan.window import WindowAggregate, plan_window_aggregate
 from featurestore.registry.model import RegisteredView
 
 
@@ -81,8 +82,11 @@ def plan_training_set(
     column_order: tuple[str, ...] = (),
 ) -> TrainingSetPlan:
     """One point-in-time join per requested view, in request order, then the passes."""
-    joins = []
+    joins: list[PointInTimeJoin | WindowAggregate] = []
     for (rv, feats), outs in zip(groups, outputs, strict=True):
+        if rv.view.aggregations:  # windowed aggregates: plan/window.py
+            joins.append(plan_window_aggregate(rv, feats, outs, root, as_known_at=as_known_at))
+            continue
         columns = tuple(
             FeatureColumn(name=f, dtype=rv.view.feature(f).dtype, output=o)
             for f, o in zip(feats, outs, strict=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from featurestore.config import format_duration
 from featurestore.plan.nodes import LatestPerKey, PointInTimeJoin, SourceScan, TrainingSetPlan
+from featurestore.plan.window import WindowAggregate, explain_window
 
 
 def explain(plan: TrainingSetPlan | LatestPerKey) -> str:
@@ -19,20 +20,25 @@ def explain(plan: TrainingSetPlan | LatestPerKey) -> str:
     ]
     for i, join in enumerate(plan.joins, 1):
         lines.append(f"{i}. {_join_line(join)}")
-        lines += ["   " + line for line in _scan_lines(join.scan)]
+        events = isinstance(join, WindowAggregate)  # aggregation views count every row
+        lines += ["   " + line for line in _scan_lines(join.scan, events=events)]
     lines.append(f"{len(plan.joins) + 1}. join the views' results on the entity row id; keep input order")
     return "\n".join(lines)
 
 
-def _join_line(join: PointInTimeJoin) -> str:
+def _join_line(join: PointInTimeJoin | WindowAggregate) -> str:
+    if isinstance(join, WindowAggregate):
+        return explain_window(join)
     ttl = "no ttl" if join.ttl is None else f"ttl {format_duration(join.ttl)}"
     mode = "as-known-at (created <= t), ranked join" if join.as_known_at else "ASOF LEFT JOIN on ts <= t"
     feats = ", ".join(f.name if f.name == f.output else f"{f.name} AS {f.output}" for f in join.features)
     return f"PointInTimeJoin view={join.view} keys={list(join.keys)} {mode}, {ttl}: {feats}"
 
 
-def _scan_lines(scan: SourceScan) -> list[str]:
+def _scan_lines(scan: SourceScan, *, events: bool = False) -> list[str]:
     cols = "all columns" if scan.columns is None else ", ".join(scan.columns)
     rng = f"[{scan.lower or '-inf'}, {scan.upper or '+inf'}]"
     dedup = f"dedup (keys, ts) by {scan.created_field or 'feature values'}"
+    if events:
+        dedup = "every row is an event (no dedup)"
     return [f"scan {scan.kind} {scan.location!r}: {cols}; ts in {rng}; drop null keys/ts; {dedup}"]

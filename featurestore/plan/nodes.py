@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from featurestore.plan.window import WindowAggregate
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ class TrainingSetPlan:
     """One output row per entity row, in input order: the input columns, then the features."""
 
     entity: EntityRows
-    joins: tuple[PointInTimeJoin, ...]
+    joins: tuple[PointInTimeJoin | WindowAggregate, ...]  # WindowAggregate: see plan/window.py
     column_order: tuple[str, ...] = ()  # output feature columns in the requested order
 
 

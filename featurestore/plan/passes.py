@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from featurestore.plan.nodes import PointInTimeJoin, TrainingSetPlan
+from featurestore.plan.window import WINDOW_PASSES, WindowAggregate
 
 
 def prune_columns(plan: TrainingSetPlan) -> TrainingSetPlan:
@@ -20,8 +21,11 @@ def prune_columns(plan: TrainingSetPlan) -> TrainingSetPlan:
     >>> prune_columns(plan).joins[0].scan.columns
     ('id', 'ts', 'a', 'b')
     """
-    joins = []
+    joins: list[PointInTimeJoin | WindowAggregate] = []
     for join in plan.joins:
+        if not isinstance(join, PointInTimeJoin):  # aggregation views have their own passes
+            joins.append(join)
+            continue
         scan = join.scan
         wanted = [*join.keys, scan.timestamp_field]
         if scan.created_field:
@@ -50,14 +54,17 @@ def push_time_range(plan: TrainingSetPlan) -> TrainingSetPlan:
     entity = plan.entity
     if entity.min_ts is None or entity.max_ts is None:
         return plan
-    joins = []
+    joins: list[PointInTimeJoin | WindowAggregate] = []
     for join in plan.joins:
+        if not isinstance(join, PointInTimeJoin):  # aggregation views have their own passes
+            joins.append(join)
+            continue
         lower = None if join.ttl is None else entity.min_ts - join.ttl
         joins.append(replace(join, scan=replace(join.scan, lower=lower, upper=entity.max_ts)))
     return replace(plan, joins=tuple(joins))
 
 
-PASSES = (prune_columns, push_time_range)
+PASSES = (prune_columns, push_time_range, *WINDOW_PASSES)  # aggregation views: plan/window.py
 
 
 def optimize(plan: TrainingSetPlan) -> TrainingSetPlan:

@@ -8,6 +8,7 @@ from sqlglot import exp
 
 from featurestore.dsl.dtypes import DUCKDB_TYPES
 from featurestore.plan.nodes import LatestPerKey, PointInTimeJoin, SourceScan, TrainingSetPlan
+from featurestore.plan.window import WindowAggregate
 
 DIALECT = "duckdb"
 ROW_ID = "__row_id"
@@ -201,6 +202,15 @@ def _ranked_join(join: PointInTimeJoin, entity_table: str) -> exp.Select:
     )
 
 
+def _join_body(join: PointInTimeJoin | WindowAggregate, entity_table: str) -> exp.Select:
+    """One view's feature columns with ``__row_id``, one row per entity row."""
+    if isinstance(join, WindowAggregate):  # windowed aggregations: sql/window.py
+        from featurestore.sql.window import render_window_aggregate
+
+        return render_window_aggregate(join, entity_table)
+    return _ranked_join(join, entity_table) if join.as_known_at else _asof_join(join, entity_table)
+
+
 def render_training_set(plan: TrainingSetPlan) -> str:
     """The feature columns of a training set, one row per entity row, in input order.
 
@@ -211,7 +221,7 @@ def render_training_set(plan: TrainingSetPlan) -> str:
     if len(plan.joins) == 1 and not plan.joins[0].as_known_at:
         # One ASOF LEFT JOIN already yields exactly one row per entity row: no join back needed.
         join = plan.joins[0]
-        body = _asof_join(join, entity.table)
+        body = _join_body(join, entity.table)
         query = exp.select(*[col(f.output, "j0") for f in join.features]).from_(exp.Table(this=ident("j0")))
         return (
             query.with_(ident("j0"), as_=body).order_by(col(ROW_ID, "j0")).sql(dialect=DIALECT, pretty=True)
@@ -223,8 +233,7 @@ def render_training_set(plan: TrainingSetPlan) -> str:
     query = query.select(*[col(name, owner[name]) for name in order])
     for i, join in enumerate(plan.joins):
         alias = f"j{i}"
-        body = _ranked_join(join, entity.table) if join.as_known_at else _asof_join(join, entity.table)
-        ctes.append((alias, body))
+        ctes.append((alias, _join_body(join, entity.table)))
         query = query.join(
             exp.Table(this=ident(alias)),
             on=exp.EQ(this=col(ROW_ID, alias), expression=col(ROW_ID, "e")),

@@ -1,0 +1,343 @@
+"""DuckDB SQL for windowed aggregations (``plan/window.py``), built as sqlglot trees.
+
+Training sets (``WindowAggregate``): the entity rows are interleaved with the view's events, per key in
+time order, and each aggregate is read off at the entity rows. Window ``(t - w, t]``, exclusive lower
+edge, inclusive upper edge; every timestamp is in whole microseconds, so ``ts > t - w`` is
+``ts >= t - w + 1µs``.
+
+* count / sum / mean: running totals (non-null count and sum per column) over events and "probe" rows at
+  ``t`` and at ``t - w`` for each window; a probe sorts after the events of its own timestamp, so the
+  total at ``t`` includes an event at ``t`` and the total at ``t - w`` includes (and so removes) an event
+  at ``t - w``. One sort serves every window; the probes are pivoted back to one row per entity row.
+  Integer sums are exact; float sums are differences of running totals (exact to rounding).
+* min / max / stddev / count_distinct: range frames ``RANGE BETWEEN w - 1µs PRECEDING AND CURRENT ROW``
+  over the same interleaving (``CURRENT ROW`` takes in the events tied with ``t``).
+* last: an ASOF join on the latest event with a non-null value at or before ``t`` (ties: greatest
+  created, then greatest value), kept when it is later than ``t - w``.
+
+Entity rows with a null key or time match nothing (count 0, others null). ``as_known_at`` and
+materialization aggregate directly (``direct_aggregate``): a range join for the former, one GROUP BY
+per entity at a single time for the latter.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlglot import exp
+
+from featurestore.dsl.dtypes import DUCKDB_TYPES
+from featurestore.plan.window import FRAMED, LATEST, RUNNING, WindowAggregate, WindowedValue
+from featurestore.sql.duckdb import CREATED, ENTITY_TS, ROW_ID, TS, col, ident, interval_us, scan_select
+
+EDGE = "__edge"
+ONE_US = timedelta(microseconds=1)
+
+
+def _table(name: str, alias: str | None = None) -> exp.Table:
+    return exp.Table(this=ident(name), alias=exp.TableAlias(this=ident(alias)) if alias else None)
+
+
+def _not_null(*columns: exp.Expr) -> exp.Expr:
+    return exp.and_(*[exp.Not(this=exp.Is(this=c, expression=exp.null())) for c in columns])
+
+
+def _union_by_name(left: exp.Query, *rights: exp.Query) -> exp.Query:
+    query: exp.Query = left
+    for right in rights:
+        query = exp.Union(this=query, expression=right, distinct=False, by_name=True)
+    return query
+
+
+def _cast(value: exp.Expr, dtype: str) -> exp.Expr:
+    return exp.cast(value, DUCKDB_TYPES[dtype])
+
+
+def _summand(a: WindowedValue, column: exp.Expr) -> exp.Expr:
+    """What sum and mean add up: booleans as 0/1."""
+    return exp.cast(column, "INTEGER") if a.column_type == "BOOLEAN" else column
+
+
+def _keys_equal(keys: tuple[str, ...], left: str, right: str) -> list[exp.Expr]:
+    return [exp.EQ(this=col(k, left), expression=col(k, right)) for k in keys]
+
+
+def _after_lower_edge(ts: exp.Expr, t: exp.Expr, window: timedelta) -> exp.Expr:
+    """``ts > t - window``: the exclusive lower edge of a window."""
+    return exp.GT(this=ts, expression=exp.Sub(this=t, expression=interval_us(window)))
+
+
+def render_window_aggregate(node: WindowAggregate, entity_table: str) -> exp.Select:
+    """``__row_id`` and one column per aggregate, exactly one row per entity row (any order)."""
+    if node.as_known_at:
+        return render_range_join(node, entity_table)
+    running = [a for a in node.aggregates if a.function in RUNNING]
+    framed = [a for a in node.aggregates if a.function in FRAMED]
+    latest = [a for a in node.aggregates if a.function in LATEST]
+    ctes: list[tuple[str, exp.Expr]] = [
+        ("ev", scan_select(node.scan, list(node.columns))),
+        ("ent", _entity_rows(node, entity_table)),
+    ]
+    query = exp.select(col(ROW_ID, "e")).from_(_table(entity_table, "e"))
+    outputs: dict[str, exp.Expr] = {}
+    if running:
+        ctes += _running_ctes(node, running)
+        query = _left_join_on_row_id(query, "rp")
+        outputs |= _running_outputs(running)
+    if framed:
+        ctes += _framed_ctes(node, framed)
+        query = _left_join_on_row_id(query, "fr")
+        for k, a in enumerate(framed):
+            value: exp.Expr = col(f"__f{k}", "fr")
+            if a.function == "count_distinct":
+                value = exp.Coalesce(this=value, expressions=[exp.Literal.number(0)])
+            outputs[a.output] = value
+    for j, column in enumerate(dict.fromkeys(a.column for a in latest)):
+        name = f"l{j}"
+        ctes += _latest_ctes(node, column, name)
+        query = _left_join_on_row_id(query, name)
+        for a in (a for a in latest if a.column == column):
+            value = col("__lv", name)
+            if a.window is not None:
+                inside = _after_lower_edge(col("__lt", name), col(ENTITY_TS, "e"), a.window)
+                value = exp.Case(ifs=[exp.If(this=inside, true=value)])
+            outputs[a.output] = value
+    query = query.select(
+        *[exp.alias_(_cast(outputs[a.output], a.dtype), a.output, quoted=True) for a in node.aggregates]
+    )
+    for name, body in ctes:
+        query = query.with_(ident(name), as_=body)
+    return query
+
+
+def _left_join_on_row_id(query: exp.Select, name: str) -> exp.Select:
+    on = exp.EQ(this=col(ROW_ID, name), expression=col(ROW_ID, "e"))
+    return query.join(_table(name), on=on, join_type="LEFT")
+
+
+def _entity_rows(node: WindowAggregate, entity_table: str) -> exp.Select:
+    """The entity rows that can match events: non-null keys and time."""
+    return (
+        exp.select(col(ROW_ID), col(ENTITY_TS), *[col(k) for k in node.keys])
+        .from_(_table(entity_table))
+        .where(_not_null(col(ENTITY_TS), *[col(k) for k in node.keys]))
+    )
+
+
+def _running_windows(running: list[WindowedValue]) -> list[timedelta]:
+    return sorted({a.window for a in running if a.window is not None})
+
+
+def _running_ctes(node: WindowAggregate, running: list[WindowedValue]) -> list[tuple[str, exp.Expr]]:
+    """``ru``: events + probes at t (edge 0) and t - w (edge i); ``rr``: running totals at the probes;
+    ``rp``: one row per entity row, the totals of every edge side by side."""
+    windows = _running_windows(running)
+    columns = list(dict.fromkeys(a.column for a in running))
+    summed = {a.column: a for a in running if a.function in ("sum", "mean")}
+    keys = [col(k) for k in node.keys]
+    events = exp.select(*keys, col(TS), *[col(c) for c in columns]).from_(_table("ev"))
+    probes = [
+        exp.select(*[col(k) for k in node.keys], exp.alias_(col(ENTITY_TS), TS, quoted=True), col(ROW_ID),
+                   exp.alias_(exp.Literal.number(0), EDGE, quoted=True)).from_(_table("ent"))
+    ]  # fmt: skip
+    for i, window in enumerate(windows, 1):
+        edge = exp.Sub(this=col(ENTITY_TS), expression=interval_us(window))
+        probes.append(
+            exp.select(*[col(k) for k in node.keys], exp.alias_(edge, TS, quoted=True), col(ROW_ID),
+                       exp.alias_(exp.Literal.number(i), EDGE, quoted=True)).from_(_table("ent"))
+        )  # fmt: skip
+    order = exp.Order(expressions=[exp.Ordered(this=col(TS)), exp.Ordered(this=col(EDGE), nulls_first=True)])
+    spec = exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW")
+
+    def running_total(agg: exp.Expr) -> exp.Window:
+        keys = [col(k) for k in node.keys]
+        return exp.Window(this=agg, partition_by=keys, order=order.copy(), spec=spec.copy())
+
+    totals: list[exp.Expr] = [col(ROW_ID), col(EDGE)]
+    for j, column in enumerate(columns):
+        totals.append(exp.alias_(running_total(exp.Count(this=col(column))), f"__n{j}", quoted=True))
+        if column in summed:
+            total = running_total(exp.Sum(this=_summand(summed[column], col(column))))
+            totals.append(exp.alias_(total, f"__s{j}", quoted=True))
+    rr = (
+        exp.select(*totals)
+        .from_(exp.Subquery(this=_union_by_name(events, *probes), alias=exp.TableAlias(this=ident("u"))))
+        .qualify(_not_null(col(ROW_ID)))
+    )
+    pivot: list[exp.Expr] = [col(ROW_ID)]
+    for j, column in enumerate(columns):
+        for name in [f"__n{j}", *([f"__s{j}"] if column in summed else [])]:
+            for i in range(len(windows) + 1):
+                picked = exp.Filter(
+                    this=exp.Max(this=col(name)),
+                    expression=exp.Where(this=exp.EQ(this=col(EDGE), expression=exp.Literal.number(i))),
+                )
+                pivot.append(exp.alias_(picked, f"{name}_{i}", quoted=True))
+    rp = exp.select(*pivot).from_(_table("rr")).group_by(col(ROW_ID))
+    return [("rr", rr), ("rp", rp)]
+
+
+def _running_outputs(running: list[WindowedValue]) -> dict[str, exp.Expr]:
+    windows = _running_windows(running)
+    columns = list(dict.fromkeys(a.column for a in running))
+    zero = exp.Literal.number(0)
+    outputs: dict[str, exp.Expr] = {}
+    for a in running:
+        j = columns.index(a.column)
+        edge = None if a.window is None else windows.index(a.window) + 1
+
+        def between(name: str, edge: int | None = edge) -> exp.Expr:
+            at_t = col(f"{name}_0", "rp")
+            if edge is None:
+                return at_t
+            before = exp.Coalesce(this=col(f"{name}_{edge}", "rp"), expressions=[zero])
+            return exp.Paren(this=exp.Sub(this=at_t, expression=before))
+
+        count = between(f"__n{j}")
+        some = exp.GT(this=count.copy(), expression=zero)
+        if a.function == "count":
+            outputs[a.output] = exp.Coalesce(this=count, expressions=[zero])
+        elif a.function == "sum":
+            outputs[a.output] = exp.Case(ifs=[exp.If(this=some, true=between(f"__s{j}"))])
+        else:  # mean
+            mean = exp.Div(this=exp.cast(between(f"__s{j}"), "DOUBLE"), expression=count.copy())
+            outputs[a.output] = exp.Case(ifs=[exp.If(this=some, true=mean)])
+    return outputs
+
+
+def _frame_aggregate(a: WindowedValue, column: exp.Expr) -> exp.Expr:
+    if a.function == "min":
+        return exp.Min(this=column)
+    if a.function == "max":
+        return exp.Max(this=column)
+    if a.function == "stddev":
+        return exp.StddevSamp(this=exp.cast(column, "DOUBLE"))
+    return exp.Count(this=exp.Distinct(expressions=[column]))  # count_distinct
+
+
+def _framed_ctes(node: WindowAggregate, framed: list[WindowedValue]) -> list[tuple[str, exp.Expr]]:
+    """``fr``: each framed aggregate at the entity rows, over events interleaved with them."""
+    columns = list(dict.fromkeys(a.column for a in framed))
+    events = exp.select(*[col(k) for k in node.keys], col(TS), *[col(c) for c in columns]).from_(_table("ev"))
+    probes = exp.select(
+        *[col(k) for k in node.keys], exp.alias_(col(ENTITY_TS), TS, quoted=True), col(ROW_ID)
+    ).from_(_table("ent"))
+    values: list[exp.Expr] = [col(ROW_ID)]
+    for k, a in enumerate(framed):
+        if a.window is None:
+            spec = exp.WindowSpec(kind="RANGE", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW")
+        else:
+            reach = interval_us(a.window - ONE_US)  # (t - w, t] in whole microseconds
+            spec = exp.WindowSpec(kind="RANGE", start=reach, start_side="PRECEDING", end="CURRENT ROW")
+        frame = exp.Window(
+            this=_frame_aggregate(a, col(a.column)),
+            partition_by=[col(k) for k in node.keys],
+            order=exp.Order(expressions=[exp.Ordered(this=col(TS))]),
+            spec=spec,
+        )
+        values.append(exp.alias_(frame, f"__f{k}", quoted=True))
+    fr = (
+        exp.select(*values)
+        .from_(exp.Subquery(this=_union_by_name(events, probes), alias=exp.TableAlias(this=ident("u"))))
+        .qualify(_not_null(col(ROW_ID)))
+    )
+    return [("fr", fr)]
+
+
+def latest_order(column: str) -> list[exp.Ordered]:
+    """Ties on event time for ``last``: greatest created (null lowest), then greatest value."""
+    return [
+        exp.Ordered(this=col(CREATED), desc=True, nulls_first=False),
+        exp.Ordered(this=col(column), desc=True, nulls_first=False),
+    ]
+
+
+def _latest_ctes(node: WindowAggregate, column: str, name: str) -> list[tuple[str, exp.Expr]]:
+    """``<name>``: per entity row, the time and value of the latest non-null ``column`` at or before t."""
+    rank = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[*[col(k) for k in node.keys], col(TS)],
+        order=exp.Order(expressions=latest_order(column)),
+    )
+    values = (
+        exp.select(*[col(k) for k in node.keys], col(TS), exp.alias_(col(column), "__v", quoted=True))
+        .from_(_table("ev"))
+        .where(_not_null(col(column)))
+        .qualify(exp.EQ(this=rank, expression=exp.Literal.number(1)))
+    )
+    on = exp.and_(
+        *_keys_equal(node.keys, "e", "v"), exp.GTE(this=col(ENTITY_TS, "e"), expression=col(TS, "v"))
+    )
+    body = (
+        exp.select(col(ROW_ID, "e"), exp.alias_(col(TS, "v"), "__lt", quoted=True),
+                   exp.alias_(col("__v", "v"), "__lv", quoted=True))
+        .from_(_table("ent", "e"))
+        .join(exp.Subquery(this=values, alias=exp.TableAlias(this=ident("v"))), on=on, join_type="ASOF LEFT")
+    )  # fmt: skip
+    return [(name, body)]
+
+
+def direct_aggregate(a: WindowedValue, ts: exp.Expr, t: exp.Expr, created: exp.Expr) -> exp.Expr:
+    """``a`` as a plain aggregate over rows holding events, filtered to ``(t - window, t]``'s lower edge
+    (the caller bounds the upper edge): for range joins and for materialization's GROUP BY."""
+    column = col(a.column, "v")
+    conditions: list[exp.Expr] = []
+    if a.window is not None:
+        conditions.append(_after_lower_edge(ts.copy(), t.copy(), a.window))
+    agg: exp.Expr
+    if a.function == "count":
+        agg = exp.Count(this=column)
+    elif a.function == "sum":
+        agg = exp.Sum(this=_summand(a, column))
+    elif a.function == "mean":
+        agg = exp.Avg(this=_summand(a, column))
+    elif a.function in FRAMED:
+        agg = _frame_aggregate(a, column)
+    else:  # last: greatest (ts, created, value) among non-null values
+        conditions.append(_not_null(column.copy()))
+        low = exp.Coalesce(
+            this=created.copy(), expressions=[exp.cast(exp.Literal.string("-infinity"), "TIMESTAMP")]
+        )
+        key = exp.Anonymous(
+            this="struct_pack",
+            expressions=[
+                exp.PropertyEQ(this=ident("t"), expression=ts.copy()),
+                exp.PropertyEQ(this=ident("c"), expression=low),
+                exp.PropertyEQ(this=ident("v"), expression=column.copy()),
+            ],
+        )
+        agg = exp.ArgMax(this=column.copy(), expression=key)
+    if conditions:
+        agg = exp.Filter(this=agg, expression=exp.Where(this=exp.and_(*conditions)))
+    if a.function in ("count", "count_distinct"):
+        agg = exp.Coalesce(this=agg, expressions=[exp.Literal.number(0)])
+    return agg
+
+
+def render_range_join(node: WindowAggregate, entity_table: str) -> exp.Select:
+    """As-known-at: each entity row joined to the events of its key in ``(t - longest, t]`` with
+    ``created <= t`` (no created time: known from the event time), then aggregated per entity row."""
+    ev = scan_select(node.scan, list(node.columns))
+    known = exp.Coalesce(this=col(CREATED, "v"), expressions=[col(TS, "v")])
+    conditions = [
+        *_keys_equal(node.keys, "e", "v"),
+        exp.LTE(this=col(TS, "v"), expression=col(ENTITY_TS, "e")),
+        exp.LTE(this=known, expression=col(ENTITY_TS, "e")),
+    ]
+    if node.longest_window is not None:
+        conditions.append(_after_lower_edge(col(TS, "v"), col(ENTITY_TS, "e"), node.longest_window))
+    values = [
+        exp.alias_(_cast(direct_aggregate(a, col(TS, "v"), col(ENTITY_TS, "e"), col(CREATED, "v")), a.dtype),
+                   a.output, quoted=True)
+        for a in node.aggregates
+    ]  # fmt: skip
+    return (
+        exp.select(col(ROW_ID, "e"), *values)
+        .from_(_table(entity_table, "e"))
+        .join(
+            exp.Subquery(this=ev, alias=exp.TableAlias(this=ident("v"))),
+            on=exp.and_(*conditions),
+            join_type="LEFT",
+        )
+        .group_by(col(ROW_ID, "e"))
+    )
