@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from os import stat as _stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,9 @@ class FeatureStore:
         self._engine: Engine | None = None
         self._registry: Registry | None = None
         self._registry_stamp: int | None = None
+        from featurestore.registry.storage import registry_path
+
+        self._registry_file = str(registry_path(self.root))
         self._online: OnlineStore | None = None
         self._requests: dict[tuple[Any, ...], OnlineRequest | OnDemandRequest] = {}
 
@@ -102,17 +106,15 @@ class FeatureStore:
     @property
     def registry(self) -> Registry:
         """The applied registry, re-read only when the registry file changes."""
-        import os
-
-        from featurestore.registry import read_registry
-        from featurestore.registry.storage import registry_path
-
+        # On every online read: one stat of a cached path string, no pathlib and no imports.
         try:
-            stamp = os.stat(registry_path(self.root)).st_mtime_ns
+            stamp = _stat(self._registry_file).st_mtime_ns
         except FileNotFoundError:
             stamp = None
         if self._registry is not None and stamp is not None and stamp == self._registry_stamp:
             return self._registry
+        from featurestore.registry import read_registry
+
         registry = read_registry(self.root)
         if registry is None:
             raise RegistryError(
