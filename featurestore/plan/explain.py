@@ -41,4 +41,5 @@ def _scan_lines(scan: SourceScan, *, events: bool = False) -> list[str]:
     dedup = f"dedup (keys, ts) by {scan.created_field or 'feature values'}"
     if events:
         dedup = "every row is an event (no dedup)"
-    return [f"scan {scan.kind} {scan.location!r}: {cols}; ts in {rng}; drop null keys/ts; {dedup}"]
+    pushed = f" + pushed rows {scan.pushed!r}" if scan.pushed else ""
+    return [f"scan {scan.kind} {scan.location!r}{pushed}: {cols}; ts in {rng}; drop null keys/ts; {dedup}"]

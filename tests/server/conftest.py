@@ -165,10 +165,13 @@ class Server:
         return self.process.returncode
 
 
-def start_server(root: Path, folder: Path, *extra: str, token: str | None = TOKEN) -> Server:
+def start_server(
+    root: Path, folder: Path, *extra: str, token: str | None = TOKEN, env_extra: dict[str, str] | None = None
+) -> Server:
     port = free_port()
     log = folder / f"server-{port}.log"
     env = {k: v for k, v in os.environ.items() if k != "FEATURESTORE_SERVER_TOKEN"}
+    env.update(env_extra or {})
     if token is not None:
         env["FEATURESTORE_SERVER_TOKEN"] = token
     with open(log, "wb") as out:
@@ -211,3 +214,14 @@ def assert_clean_exit(running: Server) -> None:
     log = running.log.read_text()
     assert code in (0, -signal.SIGTERM), f"the server exited with {code}: {log[-3000:]}"
     assert "Application shutdown complete" in log, log[-3000:]
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A redis-server of this session's own, on a free loopback port."""
+    from tests.online.conftest import require_redis, start_redis
+
+    require_redis()
+    redis = start_redis(tmp_path_factory.mktemp("server-redis"))
+    yield redis.url
+    redis.stop()

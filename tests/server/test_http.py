@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from featurestore import FeatureStore
+from featurestore.config import ONLINE_URL_ENV
 from tests.server.conftest import MAX_BODY, MAX_ENTITIES, Served, Server, assert_clean_exit, start_server
 
 FEATURES = ["driver_hourly_stats:conv_rate", "driver_hourly_stats:avg_daily_trips", "customer_profile:tier"]
@@ -223,3 +226,27 @@ def test_graceful_shutdown_flushes_the_feature_log(serving_repo: Served, tmp_pat
         checks = store.verify_log(folder)
     assert {c.feature for c in checks} >= {"ride_value:expected_value", "customer_profile:tier"}
     assert all(c.rows == 10 and c.mismatches == 0 for c in checks), [(c.feature, c.examples) for c in checks]
+
+
+@pytest.mark.redis
+def test_two_workers_on_redis(serving_repo: Served, tmp_path: Path, redis_url: str) -> None:
+    """The production shape: worker processes sharing the socket, values in Redis."""
+    env = {ONLINE_URL_ENV: redis_url}
+    os.environ[ONLINE_URL_ENV] = redis_url
+    try:
+        with FeatureStore(serving_repo.root) as store:
+            store.materialize(end=serving_repo.at)
+            expected = store.get_online_features(FEATURES, ENTITIES)
+            assert store.online_store.capabilities.name == "redis"
+    finally:
+        del os.environ[ONLINE_URL_ENV]
+    running = start_server(serving_repo.root, tmp_path, "--workers", "2", token=None, env_extra=env)
+    try:
+        for _ in range(20):
+            status, body, _ = running.request(
+                "POST", "/online-features", {"features": FEATURES, "entities": ENTITIES}
+            )
+            assert status == 200, body
+            assert body["values"] == expected.to_dict()
+    finally:
+        assert_clean_exit(running)
