@@ -288,6 +288,31 @@ def start_server(
     raise RuntimeError(f"{system} did not answer within 180s: {log.read_text()[-1500:]}")
 
 
+def tree_cpu_seconds(root_pid: int) -> float:
+    """User + system CPU seconds of a process and all its descendants (from /proc), for CPU per request:
+    the steadier figure when other work shares the machine."""
+    children: dict[int, list[int]] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry)
+        children.setdefault(int(fields[1]), []).append(pid)
+        times[pid] = (int(fields[11]) + int(fields[12])) / tick
+    total, todo = 0.0, [root_pid]
+    while todo:
+        pid = todo.pop()
+        total += times.get(pid, 0.0)
+        todo += children.get(pid, [])
+    return total
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
@@ -342,13 +367,14 @@ def measure(
             for mode, concurrency in (("latency", 1), ("throughput", args.concurrency)):
                 key = f"{n}:{mode}"
                 print(f"  {system}: {n} entities, {mode} (c={concurrency}) ...", flush=True)
-                outcome.runs[key] = load(
-                    port, path_of(system), bodies, args.warmup, args.requests, concurrency
-                )
+                load(port, path_of(system), bodies, 0, args.warmup, concurrency)  # warm-up, untimed
+                cpu_before = tree_cpu_seconds(process.pid)
+                outcome.runs[key] = load(port, path_of(system), bodies, 0, args.requests, concurrency)
                 r = outcome.runs[key]
+                r["server_cpu_us"] = (tree_cpu_seconds(process.pid) - cpu_before) / args.requests * 1e6
                 print(
                     f"    p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms  {r['rps']:,.0f} req/s"
-                    f"  errors {r['errors']}",
+                    f"  server CPU {r['server_cpu_us']:.0f} us/request  errors {r['errors']}",
                     flush=True,
                 )
     finally:
@@ -362,8 +388,9 @@ def table(outcomes: list[Outcome], args: argparse.Namespace) -> str:
     by = {o.system: o for o in outcomes}
     lines = [
         "| system | entities | p50 ms | p99 ms | req/s, 1 conn | req/s, "
-        f"{args.concurrency} conns | p50 / minimal's | Feast's p50 / p50 | req/s / Feast's |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"{args.concurrency} conns | server CPU µs/req | p50 / minimal's | CPU / minimal's | "
+        "Feast's p50 / p50 | req/s / Feast's |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for n in [int(x) for x in args.entities.split(",")]:
         for o in outcomes:
@@ -373,6 +400,7 @@ def table(outcomes: list[Outcome], args: argparse.Namespace) -> str:
             cells = []
             for other, run, metric, invert in (
                 ("minimal", "latency", "p50_ms", False),
+                ("minimal", "throughput", "server_cpu_us", False),
                 ("feast", "latency", "p50_ms", True),
                 ("feast", "throughput", "rps", False),
             ):
@@ -384,7 +412,7 @@ def table(outcomes: list[Outcome], args: argparse.Namespace) -> str:
                 cells.append(f"{(theirs / mine) if invert else (mine / theirs):.2f}x")
             lines.append(
                 f"| {LABELS[o.system]} | {n} | {lat['p50_ms']:.3f} | {lat['p99_ms']:.3f} | "
-                f"{lat['rps']:,.0f} | {thr['rps']:,.0f} | {' | '.join(cells)} |"
+                f"{lat['rps']:,.0f} | {thr['rps']:,.0f} | {thr['server_cpu_us']:.0f} | {' | '.join(cells)} |"
             )
     for o in outcomes:
         if o.error:

@@ -239,8 +239,20 @@ class FeatureStore:
         list. ``now`` is the time the ttl is measured against (default: the current time).
         ``request_data`` holds the inputs of on-demand features, one column per request field.
         """
-        from featurestore.dsl import FeatureService
         from featurestore.retrieve.online import OnlineRequest, read_online
+
+        request = self.compile_online(features, full_feature_names)
+        if type(request) is OnlineRequest:
+            return read_online(self.online_store, request, entity_rows, now)
+        assert not isinstance(request, OnlineRequest)
+        return request.read(self.online_store, entity_rows, request_data, now)
+
+    def compile_online(
+        self, features: Iterable[str] | FeatureService | str, full_feature_names: bool = False
+    ) -> OnlineRequest | OnDemandRequest:
+        """The compiled online request for a feature list: built once, then served from a cache that
+        is dropped when the registry changes."""
+        from featurestore.dsl import FeatureService
 
         registry = self.registry
         named: Any = (
@@ -255,10 +267,7 @@ class FeatureStore:
 
             request = compile_online(registry, features, full_feature_names, self.root)
             self._requests[cache_key] = request
-        if type(request) is OnlineRequest:
-            return read_online(self.online_store, request, entity_rows, now)
-        assert not isinstance(request, OnlineRequest)
-        return request.read(self.online_store, entity_rows, request_data, now)
+        return request
 
     def push(self, view: str, rows: Any, *, to: str = "online") -> PushResult:
         """Write fresh rows of ``view`` online (newer-wins), offline (its push log), or ``"both"``.

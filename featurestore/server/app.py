@@ -77,7 +77,7 @@ def _encode_default(value: Any) -> Any:
 
 def dumps(obj: Any) -> bytes:
     """JSON bytes (orjson): datetimes as RFC 3339, bytes features as base64, NaN as null."""
-    out: bytes = orjson.dumps(obj, default=_encode_default, option=orjson.OPT_NON_STR_KEYS)
+    out: bytes = orjson.dumps(obj, default=_encode_default)
     return out
 
 
@@ -145,6 +145,15 @@ class FeatureServer:
                 except FeatureStoreError as exc:
                     await send({"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"})
                     return
+                await asyncio.to_thread(self.warm_up)
+                # Everything loaded so far (modules, registry, plans: a large heap, with pyarrow and
+                # pydantic) is moved out of the garbage collector's sight: otherwise full collections,
+                # triggered by the garbage of ordinary requests, walk it all and cost more CPU than the
+                # requests themselves (measured: ~600 -> ~390 us of server CPU per request).
+                import gc
+
+                gc.collect()
+                gc.freeze()
                 if self.logger is not None:
                     self.logger.start()
                 await send({"type": "lifespan.startup.complete"})
@@ -152,6 +161,17 @@ class FeatureServer:
                 await asyncio.to_thread(self.close)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def warm_up(self) -> None:
+        """Import and compile what the first requests would (the online store client, each feature
+        service's read plan and request-time functions), so no request pays for it."""
+        store = self.store
+        try:
+            store.online_store  # noqa: B018
+            for name in store.registry.services:
+                store.compile_online(name)
+        except FeatureStoreError as exc:  # a broken service is reported when it is requested
+            log.warning("warm-up: %s: %s", type(exc).__name__, exc)
 
     def close(self) -> None:
         if self.logger is not None:
