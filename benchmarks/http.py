@@ -191,10 +191,15 @@ def setup_ours(repo: Path, data: Path, redis_port: int) -> dict[str, Any]:
     return {"redis_port": redis_port, "views": layout}
 
 
-def setup_feast(repo: Path, data: Path, redis_port: int) -> tuple[Path | None, str]:
-    from training_set import FEAST_VENV, ensure_feast_venv
+FEAST_VENV = BENCH_DIR / ".feast-venv"
 
-    python, why = ensure_feast_venv()
+
+def setup_feast(repo: Path, data: Path, redis_port: int) -> tuple[Path | None, str]:
+    # The training-set benchmark's helper creates (once) and checks the shared Feast virtualenv.
+    sys.path.append(str(BENCH_DIR / "tsbench"))
+    from ts_env import ensure_feast_venv
+
+    python, why = ensure_feast_venv(FEAST_VENV)
     if python is None:
         return None, why
     probe = subprocess.run([str(python), "-c", "import redis"], capture_output=True)
