@@ -171,10 +171,13 @@ def run_step(step: Step, frame: pl.DataFrame) -> dict[str, pa.Array]:
 
     odfv = step.odfv
     what = f"on-demand feature view {odfv.name!r}{odfv.where()}"
+    computing = ", ".join(f"'{odfv.name}:{feature}'" for feature, _, _ in step.outputs)
     try:
         result = step.udf(frame)
     except Exception as exc:
-        raise OnDemandFeatureError(f"{what} raised {type(exc).__name__}: {exc}") from exc
+        raise OnDemandFeatureError(
+            f"{what}, computing {computing}, raised {type(exc).__name__}: {exc}"
+        ) from exc
     if isinstance(result, pl.Series):
         result = result.to_frame()
     if not isinstance(result, pl.DataFrame):

@@ -121,7 +121,8 @@ def test_errors_in_the_function_name_the_feature_view(serving_repo: Served) -> N
     with FeatureStore(serving_repo.root) as store:
         store.apply()
         with pytest.raises(
-            OnDemandFeatureError, match=r"'exploding' \(\S*definitions/broken.py:\d+\) raised ValueError"
+            OnDemandFeatureError,
+            match=r"'exploding' \(\S*broken.py:\d+\), computing 'exploding:boom', raised ValueError",
         ):
             store.get_online_features(
                 ["exploding:boom"], {"driver_id": [1001]}, request_data={"amount": [1.0]}
