@@ -81,7 +81,9 @@ def apply(ctx: click.Context) -> None:
 
 
 @cli.command(name="list")
-@click.argument("kind", type=click.Choice(["views", "services", "entities", "sources"]), default="views")
+@click.argument(
+    "kind", type=click.Choice(["views", "on-demand", "services", "entities", "sources"]), default="views"
+)
 @click.pass_context
 def list_(ctx: click.Context, kind: str) -> None:
     """List registered feature views (default), services, entities or sources.
@@ -113,6 +115,17 @@ def list_(ctx: click.Context, kind: str) -> None:
         table.add_column("features")
         for s in registry.services.values():
             table.add_row(s.name, ", ".join(s.feature_refs()))
+    elif kind == "on-demand":
+        for col in ("on-demand view", "inputs", "features", "function", "version"):
+            table.add_column(col)
+        for odfv in registry.on_demand_views.values():
+            table.add_row(
+                odfv.name,
+                ", ".join(name for name, _, _ in odfv.inputs),
+                ", ".join(odfv.feature_names),
+                odfv.function_name,
+                odfv.data_fingerprint(),
+            )
     elif kind == "entities":
         table.add_column("entity")
         table.add_column("join keys")
@@ -150,7 +163,10 @@ def describe(ctx: click.Context, name: str) -> None:
         found = {"kind": "entity", **registry.entities[name].model_dump(mode="json")}
     elif name in registry.sources:
         found = {"kind": "source", **registry.sources[name].model_dump(mode="json")}
+    elif name in registry.on_demand_views:
+        found = {**registry.on_demand_views[name].model_dump(mode="json"), "kind": "on-demand feature view"}
     if found is None:
         known = [*registry.views, *registry.services, *registry.entities, *registry.sources]
+        known += list(registry.on_demand_views)
         raise UnknownObjectError(f"nothing named {name!r} is registered. " + did_you_mean(name, known))
     click.echo(json.dumps(found, indent=2, default=str))

@@ -12,7 +12,15 @@ import pytest
 
 from featurestore import FeatureStore
 from featurestore.config import ONLINE_URL_ENV
-from tests.server.conftest import MAX_BODY, MAX_ENTITIES, Served, Server, assert_clean_exit, start_server
+from tests.server.conftest import (
+    MAX_BODY,
+    MAX_ENTITIES,
+    TOKEN,
+    Served,
+    Server,
+    assert_clean_exit,
+    start_server,
+)
 
 FEATURES = ["driver_hourly_stats:conv_rate", "driver_hourly_stats:avg_daily_trips", "customer_profile:tier"]
 ENTITIES = {"driver_id": [1001, 1002, 999999], "customer_id": [5001, 5002, 5003]}
@@ -250,3 +258,33 @@ def test_two_workers_on_redis(serving_repo: Served, tmp_path: Path, redis_url: s
             assert body["values"] == expected.to_dict()
     finally:
         assert_clean_exit(running)
+
+
+def test_a_chunked_body_over_the_limit_is_413(server: Server) -> None:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        chunks = (b"x" * 8192 for _ in range(MAX_BODY // 8192 + 2))
+        conn.request(
+            "POST",
+            "/online-features",
+            body=chunks,
+            headers={"Authorization": f"Bearer {TOKEN}", "Transfer-Encoding": "chunked"},
+            encode_chunked=True,
+        )
+        response = conn.getresponse()
+        assert response.status == 413
+        assert json.loads(response.read())["error"]["type"] == "body_too_large"
+    finally:
+        conn.close()
+
+
+def test_serve_refuses_a_repo_with_nothing_applied(example_repo: Path) -> None:
+    from click.testing import CliRunner
+
+    from featurestore.cli import cli
+
+    result = CliRunner().invoke(cli, ["--repo", str(example_repo), "serve", "--port", "1"])
+    assert result.exit_code == 1
+    assert "nothing is applied" in result.stderr

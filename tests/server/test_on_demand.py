@@ -184,3 +184,19 @@ def test_definition_checks() -> None:
         on_demand_feature_view(sources=[tx], features=[Feature("y", "float64")], name="y")(lambda a, b: a)
     with pytest.raises(UnknownFeatureError, match="is not a feature"):
         ratio[["nope"]]
+
+
+def test_cli_lists_and_describes_on_demand_views(serving_repo: Served) -> None:
+    from click.testing import CliRunner
+
+    from featurestore.cli import cli
+
+    root = str(serving_repo.root)
+    listed = CliRunner().invoke(cli, ["--repo", root, "list", "on-demand"])
+    assert listed.exit_code == 0, listed.output
+    assert "ride_value" in listed.stdout
+    assert "quoted_fare" in listed.stdout
+    described = CliRunner().invoke(cli, ["--repo", root, "describe", "ride_value"])
+    assert described.exit_code == 0, described.output
+    assert '"kind": "on-demand feature view"' in described.stdout
+    assert "def ride_value" in described.stdout
