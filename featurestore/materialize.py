@@ -138,6 +138,10 @@ class Materializer:
     def _run_view(
         self, rv: RegisteredView, start: datetime | None, end: datetime, incremental: bool
     ) -> ViewRun:
+        if rv.view.aggregations:  # windowed aggregates as of `end`: materialize_window.py
+            from featurestore.materialize_window import run_aggregation_view
+
+            return run_aggregation_view(self, rv, start, end, incremental)
         began = time.perf_counter()
         plan = self.plan_for(rv, start, end, incremental)
         run = ViewRun(view=rv.name, start=start, end=end)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from featurestore.config import format_duration
 from featurestore.plan.nodes import FeatureColumn, SourceScan
+from featurestore.registry.partials import LifetimePartials
 
 if TYPE_CHECKING:
     from featurestore.plan.nodes import TrainingSetPlan
@@ -81,24 +82,16 @@ class WindowAggregate:
 
 
 @dataclass(frozen=True)
-class LifetimePartials:
-    """Partial aggregates of the lifetime aggregates, taken over the events with ``ts <= as_of``
-    (and, for a source with a created time, ``created <= created_mark``), stored in ``path``."""
-
-    path: str
-    as_of: datetime
-    created_mark: datetime | None
-
-
-@dataclass(frozen=True)
 class AggregatesAt:
     """Every aggregate per entity as of ``end`` (for materialization), with ``end`` as event time.
 
     Entities written: with ``touched_since`` None, every entity with an event at or before ``end``
     (from ``start`` on, when set); otherwise those with an event after ``touched_since`` or (late
     arrivals) created after ``late_created``: exactly the entities whose windows may have changed.
-    Lifetime aggregates: from ``partials`` (taken at ``partials.as_of``) plus the newer events, or from
-    every event when there are none. ``freeze_at`` is where the next partials are taken.
+    Lifetime aggregates: the partial states in ``frozen`` merged with the events after ``frozen.as_of``,
+    or every event when ``frozen`` is None. ``frozen`` itself is made from ``base`` (the previous run's
+    states, or none) and the events since ``base.as_of`` (and, with a created column, rows created after
+    ``base.created_mark``).
     """
 
     view: str
@@ -109,8 +102,8 @@ class AggregatesAt:
     start: datetime | None = None
     touched_since: datetime | None = None
     late_created: datetime | None = None
-    partials: LifetimePartials | None = None
-    freeze_at: datetime | None = None
+    base: LifetimePartials | None = None
+    frozen: LifetimePartials | None = None
 
     @property
     def lifetime(self) -> tuple[WindowedValue, ...]:
@@ -225,8 +218,8 @@ def plan_aggregates_at(
     start: datetime | None = None,
     touched_since: datetime | None = None,
     late_created: datetime | None = None,
-    partials: LifetimePartials | None = None,
-    freeze_at: datetime | None = None,
+    base: LifetimePartials | None = None,
+    frozen: LifetimePartials | None = None,
 ) -> AggregatesAt:
     """Every aggregate of an aggregation view per entity as of ``end`` (see ``AggregatesAt``)."""
     from featurestore.plan.build import scan_with_pushed
@@ -245,8 +238,8 @@ def plan_aggregates_at(
         start=start,
         touched_since=touched_since,
         late_created=late_created,
-        partials=partials,
-        freeze_at=freeze_at,
+        base=base,
+        frozen=frozen,
     )
 
 
@@ -261,8 +254,8 @@ def explain_window(node: WindowAggregate | AggregatesAt) -> str:
         changed = "all entities"
         if node.touched_since is not None:
             changed = f"entities changed since {node.touched_since}"
-        if node.partials is not None:
-            changed += f", lifetime from partials at {node.partials.as_of}"
+        if node.frozen is not None:
+            changed += f", lifetime from partial aggregates at {node.frozen.as_of}"
         return f"AggregatesAt view={node.view} keys={list(node.keys)} end={node.end}, {changed}: {aggs}"
     if node.as_known_at:
         how = "as-known-at (created <= t), range join"

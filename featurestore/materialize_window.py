@@ -1,0 +1,129 @@
+"""Materializing aggregation views: every aggregate per entity as of the run's end ``T``, written online
+with event time ``T``, so an online read returns what a training set gives for an entity row at ``T``.
+
+What a run reads (never the whole history, except the first run of a view with lifetime aggregates):
+
+* Windowed aggregates: the events in ``(T - longest window, T]``.
+* Entities: a full run writes every entity with an event up to ``T`` (from ``start`` on, when given). An
+  incremental run writes only the entities whose windows may have changed since the watermark ``M``:
+  those with an event after ``M - longest window`` (the windows at ``M`` could hold those events, the
+  windows at ``T`` can hold the new ones) and, for a source with a created time, those with a row
+  created after the last run (late arrivals). Any other entity had only empty windows at ``M`` and still
+  has, and its lifetime values did not change.
+* Lifetime aggregates: partial states kept by ``registry/partials.py``, taken at ``T`` (a source with a
+  created time: rows created later are added as late arrivals) or at ``T - lookback`` (without one: the
+  look-back window is re-read each run, rows older than it that land late are missed, as for plain views).
+  Each run merges the stored states with the events since.
+
+Pushed events (``store.push(..., to="offline" | "both")``) are read with the source, so they are reflected
+online at the next materialization; aggregates are not updated by a push itself.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from featurestore.namespaces import online_view
+from featurestore.plan.window import AggregatesAt, longest, plan_aggregates_at
+from featurestore.registry.partials import LifetimePartials, PartialStore
+from featurestore.registry.state import Watermark
+from featurestore.sql.window_latest import render_aggregate_stats, render_aggregates_at, render_partials
+
+if TYPE_CHECKING:
+    from featurestore.materialize import Materializer, ViewRun
+    from featurestore.registry.model import RegisteredView
+
+
+def plan_run(
+    m: Materializer, rv: RegisteredView, start: datetime | None, end: datetime, incremental: bool
+) -> AggregatesAt:
+    """What one run of ``rv`` reads and writes (see the module docstring)."""
+    plan = plan_aggregates_at(rv, m.root, end=end, start=start)
+    has_created = bool(rv.view.source.created_timestamp_field)
+    mark = m.state.watermark(rv.name, rv.data_fingerprint) if incremental else None
+    touched_since = late_created = None
+    if mark is not None and mark.event_time <= end:
+        reach = longest(plan.windowed) or timedelta(0)
+        if not has_created:
+            reach = max(reach, m.lookback)  # no created time: re-read the look-back window for late rows
+        touched_since = mark.event_time - reach
+        late_created = mark.created_time if has_created else None
+    base = frozen = None
+    if plan.lifetime:
+        store = PartialStore(m.root)
+        current = store.current(rv.name, rv.data_fingerprint) if incremental else None
+        freeze_at = end if has_created else end - m.lookback
+        if current is not None and current.as_of <= freeze_at:
+            base = current
+        path = store.new_file(rv.name, rv.data_fingerprint)
+        frozen = LifetimePartials(path=str(path), as_of=freeze_at, created_mark=None)
+    return AggregatesAt(
+        view=plan.view,
+        scan=plan.scan,
+        keys=plan.keys,
+        aggregates=plan.aggregates,
+        end=end,
+        start=start,
+        touched_since=touched_since,
+        late_created=late_created,
+        base=base,
+        frozen=frozen,
+    )
+
+
+def run_aggregation_view(
+    m: Materializer, rv: RegisteredView, start: datetime | None, end: datetime, incremental: bool
+) -> ViewRun:
+    """Materialize one aggregation view as of ``end``; the watermark advances after the last write."""
+    from pathlib import Path
+
+    from featurestore.materialize import ViewRun
+
+    began = time.perf_counter()
+    plan = plan_run(m, rv, start, end, incremental)
+    run = ViewRun(view=rv.name, start=start, end=end)
+    partials = PartialStore(m.root)
+    try:
+        if plan.frozen is not None:
+            m.engine.to_parquet(render_partials(plan), Path(plan.frozen.path))
+        stats = m.engine.to_arrow(render_aggregate_stats(plan)).to_pylist()[0]
+        run.rows_read = int(stats["rows_read"] or 0)
+        run.rows_skipped = int(stats["rows_skipped"] or 0)
+        target = online_view(m.registry.project, rv)
+        m.state.note_namespace(rv.name, rv.data_fingerprint)
+        batches = (b for b in m.engine.batches(render_aggregates_at(plan), m.batch_size) if b.num_rows)
+        for written in m.store.write_batches(target, batches):
+            run.entities_written += written
+            if m.progress is not None:
+                m.progress(rv.name, run.entities_written)
+    except BaseException:
+        if plan.frozen is not None:
+            partials.discard(Path(plan.frozen.path))
+        raise
+    previous = m.state.watermark(rv.name, rv.data_fingerprint)
+    created = _latest(stats["max_created"], None if previous is None else previous.created_time)
+    m.state.advance(
+        rv.name,
+        Watermark(
+            version=rv.data_fingerprint,
+            event_time=end,
+            created_time=created,
+            updated_at=datetime.now(UTC).replace(tzinfo=None),
+            entities_written=run.entities_written,
+        ),
+    )
+    if plan.frozen is not None:
+        mark = _latest(stats["partials_created"], None if plan.base is None else plan.base.created_mark)
+        partials.commit(
+            rv.name, rv.data_fingerprint, LifetimePartials(plan.frozen.path, plan.frozen.as_of, mark)
+        )
+    run.seconds = time.perf_counter() - began
+    return run
+
+
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None:
+        return b
+    return a if b is None else max(a, b)
