@@ -76,6 +76,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--systems", default="minimal,ours,feast")
     parser.add_argument("--entities", default="1,100", help="entities per request, comma-separated")
     parser.add_argument("--quick", action="store_true", help="1,000 requests, 200 warm-up; README untouched")
+    parser.add_argument(
+        "--working-tree",
+        action="store_true",
+        help="run featurestore's uncommitted edits (default: the committed code, extracted from HEAD)",
+    )
     parser.add_argument("--readme", action=argparse.BooleanOptionalAction, default=None)
     args = parser.parse_args()
     if args.quick:
@@ -229,6 +234,8 @@ def server_command(
     env = {**os.environ}
     if system == "ours":
         env.pop("FEATURESTORE_SERVER_TOKEN", None)
+        if ctx.get("code") is not None:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ctx["code"]), env.get("PYTHONPATH")]))
         return [sys.executable, "-m", "featurestore.cli", "--repo", str(ctx["ours_repo"]), "serve",
                 "--port", str(port), "--workers", str(workers)], env  # fmt: skip
     if system == "minimal":
@@ -440,6 +447,14 @@ def main() -> None:
     args = parse_args()
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     WORK_DIR.mkdir(parents=True, exist_ok=True)
+    # The committed featurestore (HEAD, extracted once), so edits in progress in a shared working tree
+    # cannot break or change a run: the training-set benchmark's helper.
+    sys.path.append(str(BENCH_DIR / "tsbench"))
+    from ts_env import featurestore_code
+
+    code = featurestore_code(REPO_ROOT, WORK_DIR, args.working_tree)
+    if code.path is not None:
+        sys.path.insert(0, str(code.path))
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="httpbench-") as tmp:
         tmp_path = Path(tmp)
@@ -454,7 +469,11 @@ def main() -> None:
                     strict=True,
                 )
             )
-            ctx: dict[str, Any] = {"ours_repo": tmp_path / "ours", "feast_repo": tmp_path / "feast"}
+            ctx: dict[str, Any] = {
+                "ours_repo": tmp_path / "ours",
+                "feast_repo": tmp_path / "feast",
+                "code": code.path,
+            }
             ctx["minimal"] = setup_ours(ctx["ours_repo"], data, redis_port)
             outcomes = []
             if "feast" in systems:
@@ -478,7 +497,8 @@ def main() -> None:
     )
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     summary = (
-        f"Run {stamp} on {machine}. {args.drivers:,} drivers, 2 views x 3 features in one Redis; "
+        f"Run {stamp} on {machine}; featurestore from {code.label}. {args.drivers:,} drivers, "
+        "2 views x 3 features in one Redis; "
         f"{args.workers} worker process(es) per server; {args.requests:,} timed requests per run after "
         f"{args.warmup:,} warm-up; 64 rotating request bodies.\n\n{result}"
     )
