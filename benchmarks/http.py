@@ -381,12 +381,15 @@ def measure(
                 print(f"  {system}: {n} entities, {mode} (c={concurrency}) ...", flush=True)
                 load(port, path_of(system), bodies, 0, args.warmup, concurrency)  # warm-up, untimed
                 cpu_before = tree_cpu_seconds(process.pid)
+                redis_before = tree_cpu_seconds(ctx["redis_pid"])
                 outcome.runs[key] = load(port, path_of(system), bodies, 0, args.requests, concurrency)
                 r = outcome.runs[key]
                 r["server_cpu_us"] = (tree_cpu_seconds(process.pid) - cpu_before) / args.requests * 1e6
+                r["redis_cpu_us"] = (tree_cpu_seconds(ctx["redis_pid"]) - redis_before) / args.requests * 1e6
                 print(
                     f"    p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms  {r['rps']:,.0f} req/s"
-                    f"  server CPU {r['server_cpu_us']:.0f} us/request  errors {r['errors']}",
+                    f"  CPU us/request: server {r['server_cpu_us']:.0f}, redis {r['redis_cpu_us']:.0f}, "
+                    f"client {r['client_cpu_us']:.0f}  errors {r['errors']}",
                     flush=True,
                 )
     finally:
@@ -400,7 +403,7 @@ def table(outcomes: list[Outcome], args: argparse.Namespace) -> str:
     by = {o.system: o for o in outcomes}
     lines = [
         "| system | entities | p50 ms | p99 ms | req/s, 1 conn | req/s, "
-        f"{args.concurrency} conns | server CPU µs/req | p50 / minimal's | CPU / minimal's | "
+        f"{args.concurrency} conns | CPU µs/req: server, Redis, client | p50 / minimal's | CPU / minimal's | "
         "Feast's p50 / p50 | req/s / Feast's |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -424,7 +427,8 @@ def table(outcomes: list[Outcome], args: argparse.Namespace) -> str:
                 cells.append(f"{(theirs / mine) if invert else (mine / theirs):.2f}x")
             lines.append(
                 f"| {LABELS[o.system]} | {n} | {lat['p50_ms']:.3f} | {lat['p99_ms']:.3f} | "
-                f"{lat['rps']:,.0f} | {thr['rps']:,.0f} | {thr['server_cpu_us']:.0f} | {' | '.join(cells)} |"
+                f"{lat['rps']:,.0f} | {thr['rps']:,.0f} | {thr['server_cpu_us']:.0f}, "
+                f"{thr['redis_cpu_us']:.0f}, {thr['client_cpu_us']:.0f} | {' | '.join(cells)} |"
             )
     for o in outcomes:
         if o.error:
@@ -473,6 +477,7 @@ def main() -> None:
                 "ours_repo": tmp_path / "ours",
                 "feast_repo": tmp_path / "feast",
                 "code": code.path,
+                "redis_pid": redis.pid,
             }
             ctx["minimal"] = setup_ours(ctx["ours_repo"], data, redis_port)
             outcomes = []

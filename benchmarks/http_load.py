@@ -120,17 +120,17 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     requests = _requests(job)
     concurrency = int(job["concurrency"])
 
-    def phase(count: int) -> tuple[list[float], int, float]:
+    def phase(count: int) -> tuple[list[float], int, float, float]:
         times: list[float] = []
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         if concurrency == 1:
             errors = _blocking(job, requests, count, times)
         else:
             errors = asyncio.run(_concurrent(job, requests, count, times))
-        return times, errors, time.perf_counter() - began
+        return times, errors, time.perf_counter() - began, time.process_time() - cpu
 
     phase(int(job["warmup"]))
-    times, errors, wall = phase(int(job["requests"]))
+    times, errors, wall, cpu = phase(int(job["requests"]))
     times.sort()
 
     def pct(p: float) -> float:
@@ -144,6 +144,7 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
         "p99_ms": pct(0.99),
         "mean_ms": statistics.fmean(times) * 1000,
         "rps": len(times) / wall,
+        "client_cpu_us": cpu / len(times) * 1e6,
         "errors": errors,
     }
 
