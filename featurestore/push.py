@@ -65,6 +65,11 @@ def push_rows(
     if to not in TARGETS:
         raise FeatureStoreError(f"push target must be one of {', '.join(TARGETS)}, not {to!r}")
     view = rv.view
+    if view.aggregations:
+        raise SchemaMismatchError(
+            f"feature view {view.name!r}{view.where()} computes windowed aggregations from raw events; "
+            "pushing to it is not supported: append the events to its source instead"
+        )
     if to in ("online", "both") and not view.online:
         raise SchemaMismatchError(
             f"feature view {view.name!r}{view.where()} has online=False: push to='offline' instead"
