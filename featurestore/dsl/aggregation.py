@@ -312,3 +312,8 @@ def resolve_aggregations(view: FeatureView, schema: dict[str, str]) -> FeatureVi
         resolved.append(agg.model_copy(update={"dtype": dtype}))
     fields = {name: getattr(view, name) for name in type(view).model_fields}
     return FeatureView.model_validate({**fields, "aggregations": tuple(resolved), "features": ()})
+
+
+def counts_events(view: FeatureView, feature: str) -> bool:
+    """Is ``feature`` of ``view`` a count (0, never null, with no events)?"""
+    return any(a.name == feature and a.function in ("count", "count_distinct") for a in view.aggregations)

@@ -8,9 +8,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from featurestore.dsl import FeatureService
+from featurestore.dsl.aggregation import counts_events
 from featurestore.errors import EntityRowsError
 from featurestore.namespaces import online_view
 from featurestore.registry.model import Registry, output_names
+
+NOT_FOUND = 1  # online.base.Status.NOT_FOUND, without importing pyarrow here
 
 if TYPE_CHECKING:
     import polars as pl
@@ -27,6 +30,9 @@ class OnlineRequest:
     plan: ReadPlan
     outputs: tuple[tuple[str, ...], ...]  # per view in the plan, the output column of each feature
     join_keys: tuple[str, ...]
+    # Output columns that read 0, not null, for an entity never written: the counts of aggregation
+    # views, which are 0 offline for an entity without events (dsl/aggregation.py).
+    zero_when_missing: frozenset[str] = frozenset()
 
 
 def compile_request(
@@ -37,7 +43,15 @@ def compile_request(
     groups = registry.resolve(features)
     outputs = output_names(groups, full_feature_names)
     plan = compile_read_plan([(online_view(registry.project, rv), feats) for rv, feats in groups])
-    return OnlineRequest(plan=plan, outputs=tuple(tuple(o) for o in outputs), join_keys=plan.join_keys)
+    zero = frozenset(
+        out
+        for (rv, feats), outs in zip(groups, outputs, strict=True)
+        for feat, out in zip(feats, outs, strict=True)
+        if counts_events(rv.view, feat)
+    )
+    return OnlineRequest(
+        plan=plan, outputs=tuple(tuple(o) for o in outputs), join_keys=plan.join_keys, zero_when_missing=zero
+    )
 
 
 def entity_columns(entity_rows: Any, join_keys: Sequence[str]) -> Mapping[str, Sequence[Any]]:
@@ -92,6 +106,10 @@ class OnlineResponse:
         out: dict[str, list[Any]] = {k: list(self._keys[k]) for k in self._request.join_keys}
         for name, result, i in self._columns():
             out[name] = result.values(result.features[i])  # no Arrow round trip
+            if name in self._request.zero_when_missing:
+                out[name] = [
+                    0 if s == NOT_FOUND else v for v, s in zip(out[name], result.status_codes, strict=True)
+                ]
         return out
 
     def statuses(self) -> dict[str, list[str]]:
@@ -108,6 +126,11 @@ class OnlineResponse:
         arrays: dict[str, Any] = {k: pa.array(list(self._keys[k])) for k in self._request.join_keys}
         for name, result, i in self._columns():
             arrays[name] = result.columns[i]
+            if name in self._request.zero_when_missing:
+                import pyarrow.compute as pc
+
+                missing = pc.equal(result.status.indices, NOT_FOUND)
+                arrays[name] = pc.if_else(missing, pa.scalar(0, arrays[name].type), arrays[name])
             if statuses:
                 arrays[f"{name}__status"] = result.status
             if event_timestamps:
