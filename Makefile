@@ -21,8 +21,10 @@ demo: install
 	$(FS) apply
 	$(FS) training-set --entities data/entity_rows.parquet --features driver_ranking_v1
 	$(FS) training-set --entities data/entity_rows.parquet --features driver_ranking_v1 --out data/training_set.parquet
+	$(FS) training-set --entities data/entity_rows.parquet --features payment_risk_v1
 	$(FS) materialize --end now
 	$(FS) get-online --features driver_ranking_v1 --entity driver_id=1001,customer_id=5001 --entity driver_id=1002,customer_id=5002
+	$(FS) get-online --features payment_risk_v1 --entity customer_id=5001 --entity customer_id=5002
 	$(FS) verify --sample 0
 
 lint: install

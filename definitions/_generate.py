@@ -3,8 +3,9 @@
     python definitions/_generate.py [--root .] [--days 14] [--drivers 200] [--customers 1000]
 
 Writes ``data/`` under the repo root: hourly driver stats (Parquet), daily customer profiles
-(hive-partitioned Parquet), driver-customer pair stats (CSV) and ``entity_rows.parquet``, a
-labelled set of ride requests to build a training set for. Same arguments, same bytes.
+(hive-partitioned Parquet), driver-customer pair stats (CSV), customer payments (an event log,
+Parquet) and ``entity_rows.parquet``, a labelled set of ride requests to build a training set for.
+Same arguments, same bytes.
 """
 
 from __future__ import annotations
@@ -100,6 +101,32 @@ def pair_stats(rng: np.random.Generator, end: datetime, drivers: int, customers:
     )
 
 
+def customer_payments(end: datetime, drivers: int, customers: int, days: int) -> pa.Table:
+    """One row per ride payment (an event log): frequent riders pay many times a day, most a few
+    times a week; 2% of payments were declined (null amount); 1% are split (two payments of one
+    customer at the same second)."""
+    rng = np.random.default_rng(11)  # a stream of its own: the other files stay byte-identical
+    per_day = np.minimum(rng.pareto(1.5, customers) + 0.2, 30.0)
+    ids = np.repeat(np.arange(5001, 5001 + customers), rng.poisson(per_day * days))
+    start = np.datetime64(end - timedelta(days=days), "us")
+    event = start + rng.integers(1, days * 86400, ids.size).astype("timedelta64[s]")
+    split = rng.choice(ids.size, size=ids.size // 100, replace=False)
+    ids, event = np.concatenate([ids, ids[split]]), np.concatenate([event, event[split]])
+    order = np.lexsort((ids, event))
+    ids, event = ids[order], event[order]
+    amount = np.round(rng.gamma(2.0, 9.0, ids.size), 2)
+    declined = rng.random(ids.size) < 0.02
+    return pa.table(
+        {
+            "customer_id": ids.astype(np.int64),
+            "event_timestamp": _ts(event),
+            "created": _ts(event + rng.integers(1, 120, ids.size).astype("timedelta64[s]")),
+            "amount": pa.array(np.where(declined, np.nan, amount), mask=declined),
+            "driver_id": rng.integers(1001, 1001 + drivers, ids.size).astype(np.int64),
+        }
+    )
+
+
 def entity_rows(
     rng: np.random.Generator, end: datetime, drivers: int, customers: int, days: int, n: int
 ) -> pa.Table:
@@ -133,6 +160,7 @@ def generate(
     customer_profiles(rng, end, customers, days, data / "customer_profile")
     pacsv.write_csv(pair_stats(rng, end, drivers, customers, days), data / "driver_customer_stats.csv")
     pq.write_table(entity_rows(rng, end, drivers, customers, days, rows), data / "entity_rows.parquet")
+    pq.write_table(customer_payments(end, drivers, customers, days), data / "customer_payments.parquet")
     return data
 
 

@@ -20,7 +20,12 @@ def test_plan_then_apply_then_no_changes(example_repo: Path) -> None:
     applied = store.apply()
     assert applied.changes == planned.changes
     assert store.plan().empty
-    assert set(store.registry.views) == {"driver_hourly_stats", "customer_profile", "driver_customer_stats"}
+    assert set(store.registry.views) == {
+        "driver_hourly_stats",
+        "customer_profile",
+        "driver_customer_stats",
+        "customer_payments",
+    }
 
 
 def test_metadata_change_vs_data_change(example_repo: Path) -> None:

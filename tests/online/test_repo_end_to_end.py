@@ -83,6 +83,7 @@ def test_every_entity_online_equals_the_training_set_at_the_watermark(
         "driver_hourly_stats",
         "customer_profile",
         "driver_customer_stats",
+        "customer_payments",
     }
     assert summary.entities_written > 0
     assert summary.rows_read >= summary.entities_written

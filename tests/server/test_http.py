@@ -30,7 +30,7 @@ def test_health_needs_no_token(server: Server) -> None:
     status, body, _ = server.request("GET", "/health", token=None)
     assert status == 200
     assert body["status"] == "ok"
-    assert body["views"] == 3
+    assert body["views"] == 4
 
 
 def test_online_features_match_the_sdk(server: Server) -> None:
