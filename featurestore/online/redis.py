@@ -22,6 +22,7 @@ This module and ``redis_cluster.py`` are the only ones that import ``redis``.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -194,6 +195,28 @@ class RedisOnlineStore:
             )
         except ValueError as exc:
             raise ConfigError(f"online.url is not a valid Redis url: {settings.scrub(str(exc))}") from None
+        # Reads hold one connection per thread: a pool checkout costs about as much as the MGET.
+        self._local = threading.local()
+        self._held: list[Any] = []
+        self._held_lock = threading.Lock()
+
+    def _read_connection(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():  # after a fork, never share a socket
+            conn = self._client.connection_pool.make_connection()
+            self._local.conn, self._local.pid = conn, os.getpid()
+            with self._held_lock:
+                self._held.append(conn)
+        return conn
+
+    def _drop_read_connection(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            conn.disconnect()  # replies may be in flight: never reuse a half-read connection
+            with self._held_lock:
+                if conn in self._held:
+                    self._held.remove(conn)
 
     def write(self, view: OnlineView, batch: pa.RecordBatch | pa.Table) -> int:
         return sum(self.write_batches(view, [batch]))
@@ -223,10 +246,14 @@ class RedisOnlineStore:
         for r in plan.views:
             prefix = r.redis_prefix
             all_keys += [f"{prefix}{k}}}" for k in groups[r.key_group]]
-        pool = self._client.connection_pool
-        with translate_errors(self.settings, "reading features"), checked_out(pool) as conn:
-            conn.send_packed_command(pack(conn, ["MGET", *all_keys]), check_health=False)
-            values = conn.read_response()
+        with translate_errors(self.settings, "reading features"):
+            conn = self._read_connection()
+            try:
+                conn.send_packed_command(pack(conn, ["MGET", *all_keys]), check_health=False)
+                values = conn.read_response()
+            except BaseException:
+                self._drop_read_connection()
+                raise
         return plan.results([values[i * n : (i + 1) * n] for i in range(len(plan.views))], now)
 
     def delete_namespaces(self, project: str, view_name: str, keep_version: str | None) -> int:
@@ -238,6 +265,10 @@ class RedisOnlineStore:
         return deleted
 
     def close(self) -> None:
+        with self._held_lock:
+            held, self._held = self._held, []
+        for conn in held:
+            conn.disconnect()
         self._client.close()
 
     def __enter__(self) -> RedisOnlineStore:

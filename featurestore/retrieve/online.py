@@ -59,6 +59,10 @@ def entity_columns(entity_rows: Any, join_keys: Sequence[str]) -> Mapping[str, S
     if isinstance(entity_rows, Mapping):
         return entity_rows
     if isinstance(entity_rows, list | tuple):
+        try:  # the common case, at C speed; the loop below explains what is wrong otherwise
+            return {k: [row[k] for row in entity_rows] for k in join_keys}
+        except (KeyError, TypeError, IndexError):
+            pass
         columns: dict[str, list[Any]] = {k: [] for k in join_keys}
         for i, row in enumerate(entity_rows):
             if not isinstance(row, Mapping):
