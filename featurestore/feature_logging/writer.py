@@ -105,13 +105,14 @@ class FeatureLogger:
         queue_size: int = 10_000,
         flush_rows: int = 10_000,
         flush_seconds: float = 5.0,
+        seed: int | None = None,
     ) -> None:
         self._services = service_logs(store.registry, store.root)
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._flush_rows = flush_rows
         self._flush_seconds = flush_seconds
         self._thread: threading.Thread | None = None
-        self._random = random.Random()
+        self._random = random.Random(seed)  # sampling draws; a seed makes them repeatable
         self.dropped = 0
         """Requests not logged because the queue was full."""
         self.written = 0

@@ -83,3 +83,32 @@ def test_replay_finds_no_skew_then_the_skew_of_a_late_row(serving_repo: Served) 
     assert code.exit_code == 1
     assert "driver_hourly_stats:conv_rate" in code.stdout
     assert "33.3333%" in code.stdout
+
+
+SAMPLED = """
+from definitions.drivers import driver_hourly_stats
+from featurestore import FeatureLogging, FeatureService
+
+sampled = FeatureService(
+    name="sampled", features=[driver_hourly_stats[["conv_rate"]]], logging=FeatureLogging(sample_rate=0.25)
+)
+"""
+
+
+def test_sample_rate(serving_repo: Served) -> None:
+    (serving_repo.root / "definitions" / "sampled.py").write_text(SAMPLED)
+    entities = {"driver_id": [1001]}
+    with FeatureStore(serving_repo.root) as store:
+        store.apply()
+        response = store.get_online_features("sampled", entities)
+        served = {"features": ["conv_rate"], "values": response.to_dict(), "statuses": response.statuses()}
+        logger = FeatureLogger(store, seed=7)
+        assert logger.services == ["ranking_logged", "sampled"]
+        logger.start()
+        for _ in range(400):
+            logger.log("sampled", entities, None, served, time.time())
+        logger.close()
+    table = pq.read_table(serving_repo.root / ".featurestore" / "feature_log" / "sampled")
+    assert 60 <= table.num_rows <= 140  # a quarter of 400, give or take
+    assert logger.written == table.num_rows
+    assert logger.dropped == 0
