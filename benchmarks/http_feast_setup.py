@@ -2,8 +2,8 @@
 
     benchmarks/.feast-venv/bin/python -P benchmarks/http_feast_setup.py '<json job>'
 
-Job: ``{"repo", "data", "redis_port", "views"}``. (``-P``: this folder holds ``http.py``, which would
-shadow the standard library's ``http`` package if the folder came first on the import path.)
+Job: ``{"repo", "data", "redis_port", "views"}``. (``-P`` keeps this folder off the import path, so no
+script here can shadow a standard-library module.)
 
 Writes a Feast repo with a Redis online store on the benchmark's Redis, the same two views over the same
 Parquet files, applies it and materializes. Imports only Feast, never featurestore.

@@ -44,7 +44,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 BENCH_DIR = Path(__file__).resolve().parent
-# benchmarks/ holds scripts named like standard modules (http.py): keep it at the end of the path, so
+# benchmarks/ may hold scripts named like standard modules: keep it at the end of the path, so
 # that they cannot shadow them; the training-set benchmark's parts (Feast venv, code snapshot) too.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH_DIR]
 sys.path += [str(BENCH_DIR), str(BENCH_DIR / "tsbench")]

@@ -1,7 +1,7 @@
 """HTTP online-features benchmark: featurestore serve vs a minimal ASGI app vs feast serve, in one run.
 
-    python benchmarks/http.py                  # 10,000 timed requests per run; updates benchmarks/README.md
-    python benchmarks/http.py --quick          # a smoke run; leaves the README alone
+    python benchmarks/serving.py           # 10,000 timed requests per run; updates benchmarks/README.md
+    python benchmarks/serving.py --quick   # a smoke run; leaves the README alone
 
 One redis-server on a free loopback port holds the values of every system (featurestore's and Feast's
 keys side by side). Each server runs with the same number of worker processes; the load generator
@@ -42,7 +42,7 @@ REPO_ROOT = BENCH_DIR.parent
 WORK_DIR = BENCH_DIR / ".work" / "http"
 README = BENCH_DIR / "README.md"
 START, END = "<!-- http:start -->", "<!-- http:end -->"
-SECTION_TITLE = "## Online features over HTTP: `http.py`"
+SECTION_TITLE = "## Online features over HTTP: `serving.py`"
 VIEWS = [
     {"name": "driver_stats", "features": [["conv_rate", "float64"], ["acc_rate", "float64"],
                                           ["avg_daily_trips", "int64"]]},
