@@ -129,40 +129,53 @@ def _running_windows(running: list[WindowedValue]) -> list[timedelta]:
 
 
 def _running_ctes(node: WindowAggregate, running: list[WindowedValue]) -> list[tuple[str, exp.Expr]]:
-    """``ru``: events + probes at t (edge 0) and t - w (edge i); ``rr``: running totals at the probes;
-    ``rp``: one row per entity row, the totals of every edge side by side."""
+    """``cum``: per event, the running non-null count and sum of each column up to its timestamp (a
+    RANGE frame, so events tied on time share their totals); ``rr``: probes at t (edge 0) and t - w
+    (edge i), each ASOF-joined to the totals at the latest event at or before it; ``rp``: one row per
+    entity row, the totals of every edge side by side."""
     windows = _running_windows(running)
     columns = list(dict.fromkeys(a.column for a in running))
     summed = {a.column: a for a in running if a.function in ("sum", "mean")}
-    keys = [col(k) for k in node.keys]
-    events = exp.select(*keys, col(TS), *[col(c) for c in columns]).from_(_table("ev"))
-    probes = [
-        exp.select(*[col(k) for k in node.keys], exp.alias_(col(ENTITY_TS), TS, quoted=True), col(ROW_ID),
-                   exp.alias_(exp.Literal.number(0), EDGE, quoted=True)).from_(_table("ent"))
-    ]  # fmt: skip
-    for i, window in enumerate(windows, 1):
-        edge = exp.Sub(this=col(ENTITY_TS), expression=interval_us(window))
-        probes.append(
-            exp.select(*[col(k) for k in node.keys], exp.alias_(edge, TS, quoted=True), col(ROW_ID),
-                       exp.alias_(exp.Literal.number(i), EDGE, quoted=True)).from_(_table("ent"))
-        )  # fmt: skip
-    order = exp.Order(expressions=[exp.Ordered(this=col(TS)), exp.Ordered(this=col(EDGE), nulls_first=True)])
-    spec = exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW")
 
     def running_total(agg: exp.Expr) -> exp.Window:
         keys = [col(k) for k in node.keys]
-        return exp.Window(this=agg, partition_by=keys, order=order.copy(), spec=spec.copy())
+        return exp.Window(
+            this=agg, partition_by=keys, order=exp.Order(expressions=[exp.Ordered(this=col(TS))])
+        )
 
-    totals: list[exp.Expr] = [col(ROW_ID), col(EDGE)]
+    totals: list[exp.Expr] = [*[col(k) for k in node.keys], col(TS)]
     for j, column in enumerate(columns):
         totals.append(exp.alias_(running_total(exp.Count(this=col(column))), f"__n{j}", quoted=True))
         if column in summed:
             total = running_total(exp.Sum(this=_summand(summed[column], col(column))))
             totals.append(exp.alias_(total, f"__s{j}", quoted=True))
+    cum = exp.select(*totals).from_(_table("ev"))
+    probes = [
+        exp.select(*[col(k) for k in node.keys], col(ENTITY_TS), col(ROW_ID),
+                   exp.alias_(exp.Literal.number(0), EDGE, quoted=True)).from_(_table("ent"))
+    ]  # fmt: skip
+    for i, window in enumerate(windows, 1):
+        edge = exp.Sub(this=col(ENTITY_TS), expression=interval_us(window))
+        probes.append(
+            exp.select(*[col(k) for k in node.keys], exp.alias_(edge, ENTITY_TS, quoted=True), col(ROW_ID),
+                       exp.alias_(exp.Literal.number(i), EDGE, quoted=True)).from_(_table("ent"))
+        )  # fmt: skip
+    at_edges: exp.Query = probes[0]
+    for probe in probes[1:]:
+        at_edges = exp.union(at_edges, probe, distinct=False)
+    totals_at = [
+        col(f"__{kind}{j}", "v")
+        for j, c in enumerate(columns)
+        for kind in ("n", "s")
+        if kind == "n" or c in summed
+    ]
+    on = exp.and_(
+        *_keys_equal(node.keys, "p", "v"), exp.GTE(this=col(ENTITY_TS, "p"), expression=col(TS, "v"))
+    )
     rr = (
-        exp.select(*totals)
-        .from_(exp.Subquery(this=_union_by_name(events, *probes), alias=exp.TableAlias(this=ident("u"))))
-        .qualify(_not_null(col(ROW_ID)))
+        exp.select(col(ROW_ID, "p"), col(EDGE, "p"), *totals_at)
+        .from_(exp.Subquery(this=at_edges, alias=exp.TableAlias(this=ident("p"))))
+        .join(_table("cum", "v"), on=on, join_type="ASOF LEFT")
     )
     pivot: list[exp.Expr] = [col(ROW_ID)]
     for j, column in enumerate(columns):
@@ -174,7 +187,7 @@ def _running_ctes(node: WindowAggregate, running: list[WindowedValue]) -> list[t
                 )
                 pivot.append(exp.alias_(picked, f"{name}_{i}", quoted=True))
     rp = exp.select(*pivot).from_(_table("rr")).group_by(col(ROW_ID))
-    return [("rr", rr), ("rp", rp)]
+    return [("cum", cum), ("rr", rr), ("rp", rp)]
 
 
 def _running_outputs(running: list[WindowedValue]) -> dict[str, exp.Expr]:
