@@ -15,8 +15,9 @@ What a run reads (never the whole history, except the first run of a view with l
   look-back window is re-read each run, rows older than it that land late are missed, as for plain views).
   Each run merges the stored states with the events since.
 
-Pushed events (``store.push(..., to="offline" | "both")``) are read with the source, so they are reflected
-online at the next materialization; aggregates are not updated by a push itself.
+Between runs, online values stay as of the last ``T``: events appended to the source are reflected at the
+next materialization. ``store.push`` refuses aggregation views (their features are derived); rows already
+in a view's push log are read with its source like any event.
 """
 
 from __future__ import annotations
