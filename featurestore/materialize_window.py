@@ -5,11 +5,11 @@ What a run reads (never the whole history, except the first run of a view with l
 
 * Windowed aggregates: the events in ``(T - longest window, T]``.
 * Entities: a full run writes every entity with an event up to ``T`` (from ``start`` on, when given). An
-  incremental run writes only the entities whose windows may have changed since the watermark ``M``:
-  those with an event after ``M - longest window`` (the windows at ``M`` could hold those events, the
-  windows at ``T`` can hold the new ones) and, for a source with a created time, those with a row
-  created after the last run (late arrivals). Any other entity had only empty windows at ``M`` and still
-  has, and its lifetime values did not change.
+  incremental run writes only the entities whose aggregates can differ from those written at the
+  watermark ``M``: an event entered a window (``ts > M``; without a created time, ``ts > M - lookback``),
+  an event left one (``M - w < ts <= T - w`` for a window ``w``), or, with a created time, a row was
+  created after the last run (a late arrival). Every other entity's windows hold the same events at
+  ``T`` as at ``M``, and its lifetime aggregates saw nothing new.
 * Lifetime aggregates: partial states kept by ``registry/partials.py``, taken at ``T`` (a source with a
   created time: rows created later are added as late arrivals) or at ``T - lookback`` (without one: the
   look-back window is re-read each run, rows older than it that land late are missed, as for plain views).
@@ -23,11 +23,11 @@ in a view's push log are read with its source like any event.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from featurestore.namespaces import online_view
-from featurestore.plan.window import AggregatesAt, longest, plan_aggregates_at
+from featurestore.plan.window import AggregatesAt, plan_aggregates_at
 from featurestore.registry.partials import LifetimePartials, PartialStore
 from featurestore.registry.state import Watermark
 from featurestore.sql.window_latest import render_aggregate_stats, render_aggregates_at, render_partials
@@ -44,12 +44,11 @@ def plan_run(
     plan = plan_aggregates_at(rv, m.root, end=end, start=start)
     has_created = bool(rv.view.source.created_timestamp_field)
     mark = m.state.watermark(rv.name, rv.data_fingerprint) if incremental else None
-    touched_since = late_created = None
+    since = new_since = late_created = None
     if mark is not None and mark.event_time <= end:
-        reach = longest(plan.windowed) or timedelta(0)
-        if not has_created:
-            reach = max(reach, m.lookback)  # no created time: re-read the look-back window for late rows
-        touched_since = mark.event_time - reach
+        since = mark.event_time
+        # No created time to spot late rows: the look-back window's events are treated as new.
+        new_since = since if has_created else since - m.lookback
         late_created = mark.created_time if has_created else None
     base = frozen = None
     if plan.lifetime:
@@ -67,7 +66,8 @@ def plan_run(
         aggregates=plan.aggregates,
         end=end,
         start=start,
-        touched_since=touched_since,
+        since=since,
+        new_since=new_since,
         late_created=late_created,
         base=base,
         frozen=frozen,

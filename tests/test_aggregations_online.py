@@ -203,3 +203,13 @@ def test_an_entity_never_written_online_reads_count_zero_like_offline(store: Fea
     }
     assert response.statuses()["amount_count_1h"] == ["NOT_FOUND"]
     assert response.to_arrow().column("amount_count_1h").to_pylist() == [0]
+
+
+def test_an_incremental_run_rewrites_only_entities_whose_windows_changed(store: FeatureStore) -> None:
+    store.materialize(end=T1, views=["pay"])
+    t2 = T1 + 2 * HOUR  # nothing new: only events leaving the 1h or the 1d window change values
+    table = pq.read_table(store.root / "data" / "pay" / "0.parquet").to_pylist()
+    left = {r["customer_id"] for r in table for w in (HOUR, DAY) if T1 - w < r["ts"] <= t2 - w}
+    run = store.materialize_incremental(end=t2, views=["pay"]).runs[0]
+    assert 0 < run.entities_written == len(left) < len({r["customer_id"] for r in table})
+    assert_online_equals_offline(store, "pay", t2)

@@ -85,9 +85,11 @@ class WindowAggregate:
 class AggregatesAt:
     """Every aggregate per entity as of ``end`` (for materialization), with ``end`` as event time.
 
-    Entities written: with ``touched_since`` None, every entity with an event at or before ``end``
-    (from ``start`` on, when set); otherwise those with an event after ``touched_since`` or (late
-    arrivals) created after ``late_created``: exactly the entities whose windows may have changed.
+    Entities written: with ``since`` None (a full run), every entity with an event at or before ``end``
+    (from ``start`` on, when set). Otherwise (``since`` is the previous run's end) only the entities
+    whose aggregates may differ from those written then: with an event after ``new_since`` (new, or
+    re-read in the look-back window), an event that left a window (``since - w < ts <= end - w``), or
+    a row created after ``late_created`` (a late arrival).
     Lifetime aggregates: the partial states in ``frozen`` merged with the events after ``frozen.as_of``,
     or every event when ``frozen`` is None. ``frozen`` itself is made from ``base`` (the previous run's
     states, or none) and the events since ``base.as_of`` (and, with a created column, rows created after
@@ -100,7 +102,8 @@ class AggregatesAt:
     aggregates: tuple[WindowedValue, ...]
     end: datetime
     start: datetime | None = None
-    touched_since: datetime | None = None
+    since: datetime | None = None
+    new_since: datetime | None = None
     late_created: datetime | None = None
     base: LifetimePartials | None = None
     frozen: LifetimePartials | None = None
@@ -216,7 +219,8 @@ def plan_aggregates_at(
     *,
     end: datetime,
     start: datetime | None = None,
-    touched_since: datetime | None = None,
+    since: datetime | None = None,
+    new_since: datetime | None = None,
     late_created: datetime | None = None,
     base: LifetimePartials | None = None,
     frozen: LifetimePartials | None = None,
@@ -236,7 +240,8 @@ def plan_aggregates_at(
         aggregates=aggregates,
         end=end,
         start=start,
-        touched_since=touched_since,
+        since=since,
+        new_since=new_since,
         late_created=late_created,
         base=base,
         frozen=frozen,
@@ -252,8 +257,8 @@ def explain_window(node: WindowAggregate | AggregatesAt) -> str:
     )
     if isinstance(node, AggregatesAt):
         changed = "all entities"
-        if node.touched_since is not None:
-            changed = f"entities changed since {node.touched_since}"
+        if node.since is not None:
+            changed = f"entities whose windows changed since {node.since}"
         if node.frozen is not None:
             changed += f", lifetime from partial aggregates at {node.frozen.as_of}"
         return f"AggregatesAt view={node.view} keys={list(node.keys)} end={node.end}, {changed}: {aggs}"

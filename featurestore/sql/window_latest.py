@@ -279,8 +279,8 @@ def _value_lower(plan: AggregatesAt) -> datetime | None:
     window = longest(plan.windowed)
     if window is not None:
         lowers.append(plan.end - window)
-    if plan.touched_since is not None:
-        lowers.append(plan.touched_since)
+    if plan.since is not None:
+        lowers += [plan.new_since] + ([plan.since - window] if window is not None else [])
     elif plan.start is not None:
         lowers.append(plan.start)
     else:
@@ -288,6 +288,21 @@ def _value_lower(plan: AggregatesAt) -> datetime | None:
     if plan.lifetime:
         lowers.append(None if plan.frozen is None else plan.frozen.as_of)
     return None if any(x is None for x in lowers) else min(x for x in lowers if x is not None)
+
+
+def _changed(plan: AggregatesAt) -> exp.Expr:
+    """Events that change an entity's aggregates between ``since`` and ``end``: new ones, and those
+    that left a window (``since - w < ts <= end - w``)."""
+    assert plan.since is not None  # an incremental run
+    assert plan.new_since is not None
+    conditions: list[exp.Expr] = [exp.GT(this=col(TS), expression=_at(plan.new_since))]
+    for window in sorted({a.window for a in plan.windowed if a.window is not None}):
+        left = exp.and_(
+            exp.GT(this=col(TS), expression=_at(plan.since - window)),
+            exp.LTE(this=col(TS), expression=_at(plan.end - window)),
+        )
+        conditions.append(exp.Paren(this=left))
+    return exp.or_(*conditions)
 
 
 def render_aggregates_at(plan: AggregatesAt) -> str:
@@ -298,8 +313,8 @@ def render_aggregates_at(plan: AggregatesAt) -> str:
     ctes: list[tuple[str, exp.Expr]] = [("ev", _events(plan.scan, columns, _value_lower(plan), plan.end))]
     keys = [col(k) for k in plan.keys]
     touched = exp.select(*keys).distinct().from_(_table("ev"))
-    if plan.touched_since is not None:
-        touched = touched.where(exp.GT(this=col(TS), expression=_at(plan.touched_since)))
+    if plan.since is not None:
+        touched = touched.where(_changed(plan))
     elif plan.start is not None:
         touched = touched.where(exp.GTE(this=col(TS), expression=_at(plan.start)))
     if plan.late_created is not None and plan.scan.created_field:
