@@ -21,6 +21,8 @@ class FeatureView(Definition):
     """A group of features sharing entities, a source and a time-to-live.
 
     ``ttl=None`` means values never expire; otherwise a value is usable for ``ttl`` after its event time.
+    A view over an event source may declare ``aggregations=[Aggregation(...)]`` instead of ``features``
+    (see ``dsl/aggregation.py``): its features are then derived from them, and it takes no ttl.
 
     >>> from featurestore.dsl import Entity, FileSource
     >>> v = FeatureView(name="driver_stats", entities=[Entity(name="driver", join_keys=["driver_id"])],
