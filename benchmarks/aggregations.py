@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import statistics
 import subprocess
@@ -142,19 +141,22 @@ def measure(
 
 def mismatches(system: str, reference: str = "naive") -> str:
     """Values that differ from the reference's (null equals null; floats to a relative 1e-9)."""
+    import pyarrow.compute as pc
+
     a_path, b_path = WORK_DIR / f"result-{system}.parquet", WORK_DIR / f"result-{reference}.parquet"
     if not a_path.exists() or not b_path.exists():
         return "not checked"
     a, b = pq.read_table(a_path), pq.read_table(b_path)
-    if a.num_rows != b.num_rows:
-        return f"{a.num_rows} rows vs {b.num_rows}"
+    if a.num_rows != b.num_rows or a.column_names != b.column_names:
+        return f"shape {a.num_rows}x{a.num_columns} vs {b.num_rows}x{b.num_columns}"
     bad = 0
     for name in b.column_names:
-        for x, y in zip(a.column(name).to_pylist(), b.column(name).to_pylist(), strict=True):
-            same = x == y or (
-                x is not None and y is not None and math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-9)
-            )
-            bad += not same
+        x, y = pc.cast(a.column(name), "float64"), pc.cast(b.column(name), "float64")
+        both_null = pc.and_(pc.is_null(x), pc.is_null(y))
+        scale = pc.max_element_wise(pc.abs(x), pc.abs(y))
+        close = pc.less_equal(pc.abs(pc.subtract(x, y)), pc.max_element_wise(pc.multiply(scale, 1e-9), 1e-9))
+        same = pc.or_kleene(both_null, pc.fill_null(close, False))
+        bad += b.num_rows - pc.sum(pc.cast(same, "int64")).as_py()
     return f"{bad} of {b.num_rows * b.num_columns:,} values differ"
 
 
