@@ -213,3 +213,38 @@ def test_an_incremental_run_rewrites_only_entities_whose_windows_changed(store: 
     run = store.materialize_incremental(end=t2, views=["pay"]).runs[0]
     assert 0 < run.entities_written == len(left) < len({r["customer_id"] for r in table})
     assert_online_equals_offline(store, "pay", t2)
+
+
+PAIR_DEFS = """
+from featurestore import Aggregation
+customer = Entity(name="customer", join_keys=["customer_id"])
+merchant = Entity(name="merchant", join_keys=["merchant"])
+pair = FeatureView(
+    name="pair", entities=[customer, merchant],
+    source=FileSource(name="pair_src", path="data/pay", timestamp_field="ts",
+                      created_timestamp_field="created"),
+    aggregations=[Aggregation("amount", "sum", timedelta(days=1)), Aggregation("amount", "count", None),
+                  Aggregation("amount", "last", None)],
+)
+"""
+
+
+def test_composite_string_keys_and_a_start_bound(tmp_path: Path) -> None:
+    (tmp_path / "data" / "pay").mkdir(parents=True)
+    table = events(6, 300, T1 - 3 * DAY, T1)
+    pq.write_table(table, tmp_path / "data" / "pay" / "0.parquet")
+    with make_repo(tmp_path, PAIR_DEFS) as store:
+        start = T1 - DAY
+        run = store.materialize(start=start, end=T1).runs[0]
+        recent = {(r["customer_id"], r["merchant"]) for r in table.to_pylist() if r["ts"] >= start}
+        assert run.entities_written == len(recent)  # only entities with an event from `start` on
+        pairs = sorted({(r["customer_id"], r["merchant"]) for r in table.to_pylist()})
+        keys = {"customer_id": [c for c, _ in pairs], "merchant": [m for _, m in pairs]}
+        rows = pa.table({**keys, "event_timestamp": pa.array([T1] * len(pairs), pa.timestamp("us"))})
+        offline = store.get_training_set(rows, ["pair:*"]).to_pylist_rows()
+        online = store.get_online_features(["pair:*"], keys, now=T1).to_dict()
+        for i, pair in enumerate(pairs):
+            if pair not in recent:
+                continue
+            for name in ("amount_sum_1d", "amount_count_lifetime", "amount_last_lifetime"):
+                assert same(online[name][i], offline[i][name]), (pair, name)
