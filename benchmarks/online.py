@@ -304,13 +304,12 @@ def write_repo(repo: Path, paths: dict[str, str], port: int) -> None:
 
 
 def namespaces(repo: Path) -> dict[str, str]:
-    """The online namespace (``project:view:version``) of each view, from the applied registry."""
+    """The online namespace (``project:view:version``) each view is served from."""
     from featurestore import FeatureStore
-    from featurestore.namespaces import online_view
 
     with FeatureStore(repo) as store:
-        registry = store.registry
-        return {v.name: online_view(registry.project, registry.view(v.name)).namespace for v in VIEWS}
+        served = store.served_views()
+        return {v.name: served[v.name].current.namespace for v in VIEWS}
 
 
 def redis_keys(ns: dict[str, str], ids: list[int]) -> list[str]:

@@ -160,7 +160,6 @@ OURS_VIEW = """
 def setup_ours(repo: Path, data: Path, redis_port: int) -> dict[str, Any]:
     """Our repo on the benchmark Redis, applied and materialized; the minimal app's key layout."""
     from featurestore import FeatureStore
-    from featurestore.namespaces import online_view
     from featurestore.online import keys
 
     (repo / "definitions").mkdir(parents=True, exist_ok=True)
@@ -181,10 +180,10 @@ def setup_ours(repo: Path, data: Path, redis_port: int) -> dict[str, Any]:
         began = time.perf_counter()
         store.materialize(end=datetime.now(UTC))
         print(f"featurestore materialized in {time.perf_counter() - began:.1f}s", flush=True)
-        registry = store.registry
+        served = store.served_views()
         layout = []
         for v in VIEWS:
-            target = online_view(registry.project, registry.view(v["name"]))
+            target = served[v["name"]].current
             fmt = "<qB" + "".join("d" if d == "float64" else "q" for _, d in v["features"])
             layout.append(
                 {

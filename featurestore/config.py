@@ -16,6 +16,7 @@ password_env = "REDIS_PASSWORD"       # the password is read from this variable,
 [materialize]
 batch_size = 100000
 lookback = "1h"              # re-read window for sources without a created timestamp
+clock_skew = "5m"            # end times and pushed rows later than now plus this are refused
 ```
 """
 
@@ -80,8 +81,9 @@ OnlineConfig = Annotated[
 class MaterializeConfig(_Section):
     batch_size: int = Field(default=100_000, gt=0)
     lookback: timedelta = timedelta(hours=1)
+    clock_skew: timedelta = timedelta(minutes=5)
 
-    @field_validator("lookback", mode="before")
+    @field_validator("lookback", "clock_skew", mode="before")
     @classmethod
     def _lookback(cls, value: Any) -> Any:
         return parse_duration(value) if isinstance(value, str) else value

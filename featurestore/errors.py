@@ -70,6 +70,10 @@ class MaterializationError(FeatureStoreError):
     """A materialization run cannot start or could not complete."""
 
 
+class FutureTimeError(FeatureStoreError):
+    """A time later than now plus the allowed clock skew (an end time, pushed rows): it would pin values."""
+
+
 class OnDemandFeatureError(FeatureStoreError):
     """A request-time (on-demand) feature function raised, or returned something unusable."""
 

@@ -1,30 +1,48 @@
 """The write path: latest values per entity -> the online store, streamed in Arrow batches.
 
-For each view: DuckDB computes the latest row per entity as of ``end`` (same tie rule as training
-sets); batches are written with newer-wins, so reruns and concurrent jobs converge; the view's
-watermark advances only after its last batch is written. A run killed part-way leaves the old
-watermark, and running it again ends in the state of one clean run.
+For each view: the engine computes the latest row per entity as of ``end`` (same tie rule as training
+sets); batches are written with newer-wins, so reruns and concurrent jobs converge. A run writes the
+version of the applied definition (``versions.py``): a pending version is promoted when its run has
+caught up with the active one. The version's watermark advances only after its last batch is written,
+and a marker in the online store records the same, so a store that was flushed, replaced or restored is
+noticed by the next incremental run (which then re-reads what the store lacks). A run killed part-way
+leaves the old watermark, and running it again ends in the state of one clean run.
+
+Time is bounded: an ``end`` later than now plus ``clock_skew`` is refused before anything is written, and
+rows whose ttl has already run out by the wall clock are counted (``rows_expired``), never silently lost.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from featurestore.errors import MaterializationError
-from featurestore.namespaces import online_view
+from featurestore.config import format_duration
+from featurestore.errors import FutureTimeError, MaterializationError
 from featurestore.plan import LatestPerKey, plan_latest
 from featurestore.registry.model import RegisteredView, Registry
-from featurestore.registry.state import StateStore, Watermark
+from featurestore.registry.state import StateStore, Watermark, utcnow
 from featurestore.sql import render_latest, render_latest_stats
+from featurestore.versions import (
+    RunTarget,
+    abort_run,
+    begin_run,
+    delete_retired,
+    finish_run,
+    has_retired,
+    marker_text,
+    store_watermark,
+)
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from featurestore.engines.base import Engine
-    from featurestore.online.base import OnlineStore
+    from featurestore.online.base import OnlineStore, OnlineView
 
 Progress = Callable[[str, int], None]
 """Called with (view name, entities written so far in this view)."""
@@ -39,13 +57,26 @@ class ViewRun:
     end: datetime
     rows_read: int = 0
     rows_skipped: int = 0
+    rows_expired: int = 0
+    """Latest rows whose ttl had already run out by the wall clock: not written (they would read EXPIRED)."""
     entities_written: int = 0
     seconds: float = 0.0
+    version: str = ""
+    promoted: bool = False
+    """The run completed a pending version, which now serves (the version it replaced is deleted)."""
+    pending: bool = False
+    """The version written is pending: it serves once materialized up to the active version's watermark."""
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
 class MaterializeSummary:
     runs: list[ViewRun] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    evicted_keys: int | None = None
+    """Keys the Redis server evicted while the run wrote (None: not known)."""
+    values_deleted: int = 0
+    """Values of retired versions deleted after the run."""
 
     @property
     def entities_written(self) -> int:
@@ -58,6 +89,10 @@ class MaterializeSummary:
     @property
     def rows_skipped(self) -> int:
         return sum(r.rows_skipped for r in self.runs)
+
+    @property
+    def rows_expired(self) -> int:
+        return sum(r.rows_expired for r in self.runs)
 
     @property
     def seconds(self) -> float:
@@ -97,6 +132,8 @@ class Materializer:
         *,
         batch_size: int,
         lookback: timedelta,
+        clock_skew: timedelta = timedelta(minutes=5),
+        overwrite: bool = False,
         progress: Progress | None = None,
     ) -> None:
         self.registry = registry
@@ -106,69 +143,187 @@ class Materializer:
         self.root = root
         self.batch_size = batch_size
         self.lookback = lookback
+        self.clock_skew = clock_skew
+        self.overwrite = overwrite
         self.progress = progress
+        self._marks: dict[str, Watermark | None] = {}
 
     def run(
         self, views: list[RegisteredView], *, start: datetime | None, end: datetime, incremental: bool
     ) -> MaterializeSummary:
         end = to_naive_utc(end)
         start = None if start is None else to_naive_utc(start)
+        check_not_future(end, self.clock_skew, "end")
         if start is not None and start > end:
             raise MaterializationError(f"start {start} is after end {end}; swap them")
         summary = MaterializeSummary()
+        before = self.store.diagnostics()
+        if before.may_evict:
+            summary.warnings.append(
+                f"the Redis server may evict feature values (maxmemory-policy {before.eviction_policy}, "
+                f"maxmemory {before.maxmemory} bytes): evicted values read NOT_FOUND. Set maxmemory-policy "
+                "noeviction (or give it more memory)"
+            )
         for rv in views:
             summary.runs.append(self._run_view(rv, start, end, incremental))
+        after = self.store.diagnostics()
+        if before.evicted_keys is not None and after.evicted_keys is not None:
+            summary.evicted_keys = after.evicted_keys - before.evicted_keys
+            if summary.evicted_keys:
+                summary.warnings.append(
+                    f"the Redis server evicted {summary.evicted_keys:,} keys while this run wrote: some "
+                    "values are missing online. Set maxmemory-policy noeviction and materialize again"
+                )
+        if has_retired(self.state):
+            summary.values_deleted = delete_retired(self.state, self.store)
         return summary
+
+    def watermark_for(self, rv: RegisteredView) -> Watermark | None:
+        """Where an incremental run of ``rv`` starts: its version's watermark, unless the online store
+        holds less than the state says (see ``_start_mark``)."""
+        return self._marks.get(rv.name)
+
+    def _start_mark(self, target: RunTarget, incremental: bool) -> tuple[Watermark | None, str | None]:
+        mark = target.record.watermark
+        if not incremental or mark is None:
+            return None, None
+        stored = store_watermark(self.store, target.record)
+        if stored is None:
+            return None, (
+                f"the online store holds nothing of version {target.record.short} (a new, flushed or "
+                "switched store): full run"
+            )
+        if stored.event_time < mark.event_time:
+            return stored, (
+                f"the online store holds version {target.record.short} only up to {stored.event_time} "
+                f"(the state says {mark.event_time}; restored from an older copy?): re-read from there"
+            )
+        return mark, None
 
     def plan_for(
         self, rv: RegisteredView, start: datetime | None, end: datetime, incremental: bool
     ) -> LatestPerKey:
         """The latest-value plan of one view; incremental runs read only what changed since the watermark."""
         changed_since = None
-        if incremental:
-            mark = self.state.watermark(rv.name, rv.data_fingerprint)
-            if mark is not None:
-                if rv.view.source.created_timestamp_field:
-                    changed_since = (mark.event_time, mark.created_time)
-                else:
-                    # No created time to spot late rows: re-read a look-back window before the mark.
-                    changed_since = (mark.event_time - self.lookback, None)
+        mark = self.watermark_for(rv) if incremental else None
+        if mark is not None:
+            if rv.view.source.created_timestamp_field:
+                changed_since = (mark.event_time, mark.created_time)
+            else:
+                # No created time to spot late rows: re-read a look-back window before the mark.
+                changed_since = (mark.event_time - self.lookback, None)
         return plan_latest(rv, self.root, start=start, end=end, changed_since=changed_since)
 
     def _run_view(
         self, rv: RegisteredView, start: datetime | None, end: datetime, incremental: bool
     ) -> ViewRun:
-        if rv.view.aggregations:  # windowed aggregates as of `end`: materialize_window.py
-            from featurestore.materialize_window import run_aggregation_view
-
-            return run_aggregation_view(self, rv, start, end, incremental)
         began = time.perf_counter()
+        target = begin_run(self.state, self.registry.project, rv, rebuild=self.overwrite)
+        try:
+            mark, note = self._start_mark(target, incremental)
+            self._marks[rv.name] = mark
+            if rv.view.aggregations:  # windowed aggregates as of `end`: materialize_window.py
+                from featurestore.materialize_window import run_aggregation_view
+
+                run = run_aggregation_view(self, rv, target, start, end, incremental)
+            else:
+                run = self._run_latest(rv, target, start, end, incremental)
+        except BaseException:
+            abort_run(self.state, target)
+            raise
+        if note:
+            run.notes.insert(0, note)
+        run.seconds = time.perf_counter() - began
+        return run
+
+    def _run_latest(
+        self, rv: RegisteredView, target: RunTarget, start: datetime | None, end: datetime, incremental: bool
+    ) -> ViewRun:
         plan = self.plan_for(rv, start, end, incremental)
         run = ViewRun(view=rv.name, start=start, end=end)
         stats = self.engine.to_arrow(render_latest_stats(plan)).to_pylist()[0]
         run.rows_read = int(stats["rows_read"] or 0)
         run.rows_skipped = int(stats["rows_skipped"] or 0)
-        target = online_view(self.registry.project, rv)
-        self.state.note_namespace(rv.name, rv.data_fingerprint)
-        batches = (b for b in self.engine.batches(render_latest(plan), self.batch_size) if b.num_rows)
+        self.write(target, self.engine.batches(render_latest(plan), self.batch_size), run)
+        self.finish(target, run, end, stats["max_created"])
+        return run
+
+    def write(self, target: RunTarget, batches: Iterable[pa.RecordBatch], run: ViewRun) -> None:
+        """Write a stream of latest values to the run's version, counting what is written and expired."""
+        live = drop_expired(target.view, (b for b in batches if b.num_rows), run)
         # write_batches keeps one batch in flight, so the query and the store work at the same time.
-        for written in self.store.write_batches(target, batches):
+        for written in self.store.write_batches(target.view, live):
             run.entities_written += written
             if self.progress is not None:
-                self.progress(rv.name, run.entities_written)
-        previous = self.state.watermark(rv.name, rv.data_fingerprint)
-        max_created = stats["max_created"]
-        if previous is not None and previous.created_time is not None:
-            max_created = max(previous.created_time, max_created) if max_created else previous.created_time
-        self.state.advance(
-            rv.name,
-            Watermark(
-                version=rv.data_fingerprint,
-                event_time=end,
-                created_time=max_created,
-                updated_at=datetime.now(UTC).replace(tzinfo=None),
-                entities_written=run.entities_written,
-            ),
+                self.progress(run.view, run.entities_written)
+        if run.rows_expired:
+            ttl = format_duration(target.view.ttl)
+            run.notes.append(f"{run.rows_expired:,} rows already expired by now (ttl {ttl}): not written")
+
+    def finish(self, target: RunTarget, run: ViewRun, end: datetime, max_created: datetime | None) -> None:
+        """Record the completed run: the watermark, the store's marker, and a promotion if it is due."""
+        mark = Watermark(
+            version=target.record.version,
+            event_time=end,
+            created_time=max_created,
+            updated_at=utcnow(),
+            entities_written=run.entities_written,
         )
-        run.seconds = time.perf_counter() - began
-        return run
+        outcome = finish_run(self.state, target, mark)
+        run.version = outcome.record.short
+        if outcome.orphaned:
+            run.notes.append(
+                f"version {outcome.record.short} was retired while this run wrote it (its definition "
+                "changed or was removed): its values are deleted"
+            )
+            return
+        if outcome.record.watermark is not None:
+            self.store.write_marker(target.record.namespace, marker_text(outcome.record.watermark))
+        run.promoted = outcome.promoted
+        run.pending = outcome.record.status == "pending"
+        if outcome.promoted and outcome.replaced is not None:
+            run.notes.append(f"version {outcome.record.short} now serves (replaced {outcome.replaced.short})")
+        elif run.pending:
+            active = self.state.active(target.record.view)
+            upto = None if active is None or active.watermark is None else active.watermark.event_time
+            run.notes.append(
+                f"version {outcome.record.short} stays pending: the active version is materialized up to "
+                f"{upto}; materialize up to there, or run `featurestore promote {run.view}`"
+            )
+
+
+def check_not_future(value: datetime, clock_skew: timedelta, what: str) -> None:
+    """Refuse a time later than now plus ``clock_skew``: values as of the future would pin the online
+    store (newer wins) and a watermark there would make every later incremental run read nothing."""
+    limit = utcnow() + clock_skew
+    if value > limit:
+        raise FutureTimeError(
+            f"{what} {value.isoformat()} (UTC) is later than now plus the allowed clock skew "
+            f"({limit.isoformat(timespec='seconds')} UTC): materialize up to now at most (`--end now`), "
+            "or raise [materialize] clock_skew in featurestore.toml if this host's clock is behind"
+        )
+
+
+def drop_expired(
+    view: OnlineView, batches: Iterable[pa.RecordBatch], run: ViewRun
+) -> Iterator[pa.RecordBatch]:
+    """The batches without the rows whose ttl has run out by the wall clock (counted in ``run``)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from featurestore.online.base import EVENT_TS
+
+    ttl_us = view.ttl_us
+    for batch in batches:
+        if ttl_us is None:
+            yield batch
+            continue
+        now_us = time.time_ns() // 1000
+        ts = batch.column(EVENT_TS).cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
+        keep = pc.greater_equal(pc.add(ts, pa.scalar(ttl_us, pa.int64())), pa.scalar(now_us, pa.int64()))
+        kept = int(pc.sum(keep).as_py() or 0)
+        run.rows_expired += batch.num_rows - kept
+        if kept == batch.num_rows:
+            yield batch
+        elif kept:
+            yield batch.filter(keep)

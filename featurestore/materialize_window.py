@@ -22,19 +22,17 @@ in a view's push log are read with its source like any event.
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from featurestore.namespaces import online_view
 from featurestore.plan.window import AggregatesAt, plan_aggregates_at
 from featurestore.registry.partials import LifetimePartials, PartialStore
-from featurestore.registry.state import Watermark
 from featurestore.sql.window_latest import render_aggregate_stats, render_aggregates_at, render_partials
 
 if TYPE_CHECKING:
     from featurestore.materialize import Materializer, ViewRun
     from featurestore.registry.model import RegisteredView
+    from featurestore.versions import RunTarget
 
 
 def plan_run(
@@ -43,7 +41,7 @@ def plan_run(
     """What one run of ``rv`` reads and writes (see the module docstring)."""
     plan = plan_aggregates_at(rv, m.root, end=end, start=start)
     has_created = bool(rv.view.source.created_timestamp_field)
-    mark = m.state.watermark(rv.name, rv.data_fingerprint) if incremental else None
+    mark = m.watermark_for(rv) if incremental else None
     since = new_since = late_created = None
     if mark is not None and mark.event_time <= end:
         since = mark.event_time
@@ -75,14 +73,18 @@ def plan_run(
 
 
 def run_aggregation_view(
-    m: Materializer, rv: RegisteredView, start: datetime | None, end: datetime, incremental: bool
+    m: Materializer,
+    rv: RegisteredView,
+    target: RunTarget,
+    start: datetime | None,
+    end: datetime,
+    incremental: bool,
 ) -> ViewRun:
     """Materialize one aggregation view as of ``end``; the watermark advances after the last write."""
     from pathlib import Path
 
     from featurestore.materialize import ViewRun
 
-    began = time.perf_counter()
     plan = plan_run(m, rv, start, end, incremental)
     run = ViewRun(view=rv.name, start=start, end=end)
     partials = PartialStore(m.root)
@@ -92,35 +94,20 @@ def run_aggregation_view(
         stats = m.engine.to_arrow(render_aggregate_stats(plan)).to_pylist()[0]
         run.rows_read = int(stats["rows_read"] or 0)
         run.rows_skipped = int(stats["rows_skipped"] or 0)
-        target = online_view(m.registry.project, rv)
-        m.state.note_namespace(rv.name, rv.data_fingerprint)
-        batches = (b for b in m.engine.batches(render_aggregates_at(plan), m.batch_size) if b.num_rows)
-        for written in m.store.write_batches(target, batches):
-            run.entities_written += written
-            if m.progress is not None:
-                m.progress(rv.name, run.entities_written)
+        m.write(target, m.engine.batches(render_aggregates_at(plan), m.batch_size), run)
     except BaseException:
         if plan.frozen is not None:
             partials.discard(Path(plan.frozen.path))
         raise
-    previous = m.state.watermark(rv.name, rv.data_fingerprint)
-    created = _latest(stats["max_created"], None if previous is None else previous.created_time)
-    m.state.advance(
-        rv.name,
-        Watermark(
-            version=rv.data_fingerprint,
-            event_time=end,
-            created_time=created,
-            updated_at=datetime.now(UTC).replace(tzinfo=None),
-            entities_written=run.entities_written,
-        ),
+    previous = m.watermark_for(rv) if incremental else None
+    m.finish(
+        target, run, end, _latest(stats["max_created"], None if previous is None else previous.created_time)
     )
     if plan.frozen is not None:
         mark = _latest(stats["partials_created"], None if plan.base is None else plan.base.created_mark)
         partials.commit(
             rv.name, rv.data_fingerprint, LifetimePartials(plan.frozen.path, plan.frozen.as_of, mark)
         )
-    run.seconds = time.perf_counter() - began
     return run
 
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -25,11 +25,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from featurestore.dsl.dtypes import arrow_type
-from featurestore.errors import FeatureStoreError, SchemaMismatchError, did_you_mean
+from featurestore.errors import FeatureStoreError, FutureTimeError, SchemaMismatchError, did_you_mean
 from featurestore.registry.model import RegisteredView
 
 if TYPE_CHECKING:
-    from featurestore.online.base import OnlineStore
+    from featurestore.online.base import OnlineStore, OnlineView
 
 Target = Literal["online", "offline", "both"]
 TARGETS = ("online", "offline", "both")
@@ -57,11 +57,16 @@ def push_rows(
     rows: Any,
     *,
     to: str,
-    project: str,
     root: Path,
     online: OnlineStore | None,
+    targets: Sequence[OnlineView] = (),
+    clock_skew: timedelta = timedelta(minutes=5),
 ) -> PushResult:
-    """Validate ``rows`` against ``rv`` and write them; see the module docstring."""
+    """Validate ``rows`` against ``rv`` and write them; see the module docstring.
+
+    ``targets``: the online versions to write (the served one, and a pending one being materialized, so
+    that neither misses the pushed values). Rows stamped later than now plus ``clock_skew`` are refused.
+    """
     if to not in TARGETS:
         raise FeatureStoreError(f"push target must be one of {', '.join(TARGETS)}, not {to!r}")
     view = rv.view
@@ -75,20 +80,43 @@ def push_rows(
             f"feature view {view.name!r}{view.where()} has online=False: push to='offline' instead"
         )
     table = normalize(rv, rows)
+    refuse_future(rv, table, clock_skew)
     result = PushResult(rows=table.num_rows)
     if to in ("offline", "both"):
         result = PushResult(rows=table.num_rows, offline_file=append_push_log(rv, table, root))
     if to in ("online", "both"):
-        from featurestore.namespaces import online_view
         from featurestore.online.base import EVENT_TS
 
-        assert online is not None
+        if online is None or not targets:
+            raise FeatureStoreError(f"push to {view.name!r} online needs an online store and a version")
         batch = table.select([*view.join_keys, *view.feature_names]).append_column(
             EVENT_TS, table.column(view.source.timestamp_field)
         )
-        written = online.write(online_view(project, rv), batch)
+        written = 0
+        for i, target in enumerate(targets):
+            if not set(target.feature_names) <= set(batch.column_names):
+                continue  # an older version with other features: it gets the values when it is replaced
+            stored = online.write(target, batch)
+            written = stored if i == 0 else written
         result = PushResult(rows=table.num_rows, online_written=written, offline_file=result.offline_file)
     return result
+
+
+def refuse_future(rv: RegisteredView, table: pa.Table, clock_skew: timedelta) -> None:
+    """Rows stamped later than now plus ``clock_skew`` would pin values forever (newer wins): refuse them."""
+    limit = datetime.now(UTC) + clock_skew
+    source = rv.view.source
+    for column in (source.timestamp_field, source.created_timestamp_field):
+        if column is None or column not in table.column_names or not table.num_rows:
+            continue
+        latest = pc.max(table.column(column)).as_py()
+        if latest is not None and latest > limit:
+            raise FutureTimeError(
+                f"rows pushed to feature view {rv.name!r} have {column} {latest.isoformat()}, later than "
+                f"now plus the allowed clock skew ({limit.isoformat(timespec='seconds')}); a value stamped "
+                "in the future would win over every real one until then. Fix the timestamps (they are "
+                "UTC when naive), or raise [materialize] clock_skew if this host's clock is behind"
+            )
 
 
 def normalize(rv: RegisteredView, rows: Any) -> pa.Table:

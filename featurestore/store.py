@@ -19,10 +19,12 @@ if TYPE_CHECKING:
     from featurestore.online.base import OnlineStore
     from featurestore.push import PushResult
     from featurestore.registry import Definitions, Registry, RegistryDiff
+    from featurestore.registry.state import StateStore
     from featurestore.retrieve.on_demand import OnDemandRequest, OnDemandResponse
     from featurestore.retrieve.online import OnlineRequest, OnlineResponse
     from featurestore.retrieve.training import TrainingSet
     from featurestore.verify import ViewCheck
+    from featurestore.versions import ServedView
 
 
 class FeatureStore:
@@ -42,6 +44,9 @@ class FeatureStore:
         from featurestore.registry.storage import registry_path
 
         self._registry_file = str(registry_path(self.root))
+        self._state_file = str(registry_path(self.root).with_name("state.json"))
+        self._served: Mapping[str, ServedView] | None = None
+        self._served_for: tuple[int, int | None] | None = None
         self._online: OnlineStore | None = None
         self._requests: dict[tuple[Any, ...], OnlineRequest | OnDemandRequest] = {}
 
@@ -79,29 +84,40 @@ class FeatureStore:
         return diff_registries(old, new)
 
     def apply(self) -> RegistryDiff:
-        """Check the definitions against their sources and write the registry atomically."""
+        """Check the definitions against their sources and write the registry atomically.
+
+        A view whose data changed gets a new, pending online version; the active one keeps serving until
+        the new one is materialized (see ``status``). Versions of removed views are deleted online.
+        """
         from featurestore.registry import diff_registries, read_registry, write_registry
         from featurestore.registry.storage import registry_lock
+        from featurestore.versions import sync_versions
 
         with registry_lock(self.root):
             new, _ = self._planned_registry()
             old = read_registry(self.root)
             diff = diff_registries(old, new)
+            sync_versions(new, self.state)  # first: a registry is never served without its versions
             if not diff.empty or old is None:
                 write_registry(self.root, new)
-        self.remove_stale_namespaces(new)
+        self.delete_retired()
         return diff
 
-    def remove_stale_namespaces(self, registry: Registry | None = None) -> int:
-        """Delete online values of removed views and of old versions of changed views."""
-        from featurestore.namespaces import remove_stale_namespaces, stale_namespaces
+    @property
+    def state(self) -> StateStore:
+        """The runtime state: online versions, watermarks, runs in progress."""
         from featurestore.registry.state import StateStore
 
-        state = StateStore(self.root)
-        registry = registry or self.registry
-        if not stale_namespaces(registry, state):  # nothing to do: don't even connect
+        return StateStore(self.root)
+
+    def delete_retired(self) -> int:
+        """Delete the online values of retired versions (replaced, or of removed views) that no run
+        writes any more; return the number of values deleted. Nothing else is ever deleted."""
+        from featurestore.versions import delete_retired, has_retired
+
+        if not has_retired(self.state):  # nothing to do: don't even connect
             return 0
-        return remove_stale_namespaces(registry, state, self.online_store)
+        return delete_retired(self.state, self.online_store)
 
     @property
     def registry(self) -> Registry:
@@ -183,10 +199,16 @@ class FeatureStore:
         end: datetime | None = None,
         views: Iterable[str] | None = None,
         *,
+        overwrite: bool = False,
         progress: Progress | None = None,
     ) -> MaterializeSummary:
-        """Write the latest value per entity as of ``end`` (default: now) of rows from ``start`` on."""
-        return self._materialize(start, end, views, incremental=False, progress=progress)
+        """Write the latest value per entity as of ``end`` (default: now) of rows from ``start`` on.
+
+        ``overwrite=True`` rewrites each view as of ``end`` into a fresh version that replaces the served
+        one when complete (values newer than ``end`` are dropped, the watermark may move back): for
+        backfills and reproductions. Reads never see a half-rewritten view.
+        """
+        return self._materialize(start, end, views, incremental=False, progress=progress, overwrite=overwrite)
 
     def materialize_incremental(
         self,
@@ -206,9 +228,9 @@ class FeatureStore:
         *,
         incremental: bool,
         progress: Progress | None,
+        overwrite: bool = False,
     ) -> MaterializeSummary:
         from featurestore.materialize import Materializer, select_views
-        from featurestore.registry.state import StateStore
 
         registry = self.registry
         chosen = select_views(registry, views)
@@ -216,10 +238,12 @@ class FeatureStore:
             registry,
             self.engine,
             self.online_store,
-            StateStore(self.root),
+            self.state,
             self.root,
             batch_size=self.config.materialize.batch_size,
             lookback=self.config.materialize.lookback,
+            clock_skew=self.config.materialize.clock_skew,
+            overwrite=overwrite,
             progress=progress,
         )
         return materializer.run(chosen, start=start, end=end or datetime.now(UTC), incremental=incremental)
@@ -255,6 +279,7 @@ class FeatureStore:
         from featurestore.dsl import FeatureService
 
         registry = self.registry
+        served = self._serving(registry)
         named: Any = (
             features.name
             if isinstance(features, FeatureService)
@@ -265,9 +290,28 @@ class FeatureStore:
         if request is None:
             from featurestore.retrieve.on_demand import compile_online
 
-            request = compile_online(registry, features, full_feature_names, self.root)
+            request = compile_online(registry, features, full_feature_names, self.root, served)
             self._requests[cache_key] = request
         return request
+
+    def served_views(self) -> Mapping[str, ServedView]:
+        """Per view, the online version of the applied definition and the version serving meanwhile."""
+        return self._serving(self.registry)
+
+    def _serving(self, registry: Registry) -> Mapping[str, ServedView]:
+        """Which version serves each view, re-read only when the registry or the state file changes."""
+        try:
+            stamp = _stat(self._state_file).st_mtime_ns
+        except FileNotFoundError:
+            stamp = None
+        if self._served is not None and self._served_for == (id(registry), stamp):
+            return self._served
+        from featurestore.versions import serving
+
+        self._served = serving(registry, self.state.snapshot())
+        self._served_for = (id(registry), stamp)
+        self._requests.clear()
+        return self._served
 
     def push(self, view: str, rows: Any, *, to: str = "online") -> PushResult:
         """Write fresh rows of ``view`` online (newer-wins), offline (its push log), or ``"both"``.
@@ -281,8 +325,18 @@ class FeatureStore:
         registry = self.registry
         rv = registry.view(view)
         online = self.online_store if to in ("online", "both") else None
-        # The registry's project names the online namespaces (materialize and reads use it too).
-        return push_rows(rv, rows, to=to, project=registry.project, root=self.root, online=online)
+        served = self._serving(registry)[rv.name]
+        # The served version first (its count is reported), then the version being materialized.
+        targets = [served.active, served.current] if served.active is not None else [served.current]
+        return push_rows(
+            rv,
+            rows,
+            to=to,
+            root=self.root,
+            online=online,
+            targets=targets,
+            clock_skew=self.config.materialize.clock_skew,
+        )
 
     def verify(self, sample: int | None = 1000, views: list[str] | None = None) -> list[ViewCheck]:
         """Online vs offline at each view's watermark: mismatches per view (0 expected)."""

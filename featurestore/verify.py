@@ -21,6 +21,7 @@ from featurestore.registry.model import RegisteredView
 from featurestore.sql.duckdb import col, ident, source_table
 
 if TYPE_CHECKING:
+    from featurestore.registry.state import StateStore, Watermark
     from featurestore.store import FeatureStore
 
 
@@ -101,6 +102,14 @@ def close_enough(got: dict[str, Any], want: dict[str, Any]) -> bool:
     return got.keys() == want.keys()
 
 
+def _watermark(state: StateStore, project: str, rv: RegisteredView) -> Watermark | None:
+    """The watermark of the version holding the applied definition of ``rv``."""
+    from featurestore.versions import current_record
+
+    record = current_record(state.snapshot(), project, rv)
+    return None if record is None else record.watermark
+
+
 def verify(store: FeatureStore, sample: int | None, views: list[str] | None = None) -> list[ViewCheck]:
     """Check every materialized view (or the named ones) at its watermark."""
     from featurestore.registry.state import StateStore
@@ -111,7 +120,7 @@ def verify(store: FeatureStore, sample: int | None, views: list[str] | None = No
     checks = []
     for name in names:
         rv = registry.view(name)
-        mark = state.watermark(name, rv.data_fingerprint)
+        mark = _watermark(state, registry.project, rv)
         if mark is None:
             if views:
                 raise MaterializationError(

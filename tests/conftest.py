@@ -6,13 +6,14 @@ import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def copy_example_repo(target: Path, **sizes: int) -> Path:
+def copy_example_repo(target: Path, **sizes: Any) -> Path:
     """``definitions/`` copied to ``target`` with small generated data."""
     shutil.copytree(
         ROOT / "definitions", target / "definitions", ignore=shutil.ignore_patterns("__pycache__")

@@ -13,8 +13,12 @@ Arrow; it knows nothing of plans, registries or definitions beyond feature dtype
   ``EXPIRED`` (a value exactly ``ttl`` old is still ``PRESENT``, as in point-in-time joins). Writes of
   values already expired are skipped. Stores with ``capabilities.supports_ttl_expiry`` (Redis) also
   delete the value at ``event_ts + ttl``; after that it reads as ``NOT_FOUND``.
-* **Namespaces.** Values live under (project, view, version); a new version sees nothing of an old one,
-  and :meth:`OnlineStore.delete_namespaces` removes old versions in batches without blocking the store.
+* **Namespaces.** Values live under (project, view, version); a new version sees nothing of an old one.
+  :meth:`OnlineStore.delete_namespace` removes exactly one namespace (its values and its marker) in
+  batches without blocking the store; nothing is ever deleted by a pattern wider than one namespace.
+* **Markers.** A namespace's marker (:meth:`OnlineStore.write_marker`) records, in the store itself, how
+  far that namespace was materialized. A store that was flushed, replaced or restored from an older
+  backup shows it: the marker is missing or older than the state says.
 * **One round trip per read**, whatever the number of entities and views (Redis Cluster: one per node,
   sent in parallel).
 
@@ -211,6 +215,28 @@ class ViewResult:
 
 
 @dataclass(frozen=True)
+class StoreDiagnostics:
+    """What a store says about its own health, for warnings at materialize and verify."""
+
+    eviction_policy: str | None = None
+    """Redis's ``maxmemory-policy`` (``None``: not applicable or not readable)."""
+    maxmemory: int | None = None
+    """Redis's ``maxmemory`` in bytes (0: no limit, so nothing is evicted)."""
+    evicted_keys: int | None = None
+    """Keys the server has evicted since it started (``INFO stats``)."""
+
+    @property
+    def may_evict(self) -> bool:
+        """True when the server may delete feature values to free memory.
+
+        >>> gb = 1 << 30
+        >>> StoreDiagnostics("allkeys-lru", gb).may_evict, StoreDiagnostics("noeviction", gb).may_evict
+        (True, False)
+        """
+        return bool(self.maxmemory) and self.eviction_policy not in (None, "noeviction")
+
+
+@dataclass(frozen=True)
 class StoreCapabilities:
     """What a store can do, so callers ask ``store.capabilities.x`` instead of checking its class."""
 
@@ -261,9 +287,25 @@ class OnlineStore(Protocol):
         """
         ...
 
-    def delete_namespaces(self, project: str, view_name: str, keep_version: str | None) -> int:
-        """Delete every version of ``view_name`` except ``keep_version`` (``None``: all versions, for a
-        deleted view); return the number of values deleted. Runs in batches, never blocking the store."""
+    def delete_namespace(self, namespace: str) -> int:
+        """Delete every value of exactly ``namespace`` (``<project>:<view>:<version>``) and its marker;
+        return the number of values deleted. Runs in batches, never blocking the store."""
+        ...
+
+    def count_keys(self, namespace: str) -> int:
+        """How many entity values ``namespace`` holds (expired values that are still stored included)."""
+        ...
+
+    def write_marker(self, namespace: str, marker: str) -> None:
+        """Record ``marker`` (a short JSON text) for ``namespace`` in the store itself."""
+        ...
+
+    def read_marker(self, namespace: str) -> str | None:
+        """The marker of ``namespace``, or ``None`` when the store has none (never written, flushed)."""
+        ...
+
+    def diagnostics(self) -> StoreDiagnostics:
+        """Eviction policy and counters where the store has them (see :class:`StoreDiagnostics`)."""
         ...
 
     def close(self) -> None:

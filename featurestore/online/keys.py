@@ -28,8 +28,9 @@ stores one packed value per key
 
 The braces are a Redis Cluster hash tag: only the encoded entity key is hashed, so every view of one
 entity lives in one slot (and a request for one entity is one command on one node). Project and view are
-identifiers and versions are ``[A-Za-z0-9_.-]``, so ``fs:<project>:<view>:*`` is a safe ``SCAN`` pattern
-for all versions of one view.
+identifiers and versions are ``[A-Za-z0-9_.-]``, so ``fs:<namespace>:*`` is a safe ``SCAN`` pattern for
+exactly one namespace. Beside its values, a namespace holds one marker key, ``fs:<namespace>:marker``
+(no hash tag), recording how far that namespace was materialized in this store.
 
     >>> redis_key(namespace("rides", "driver_stats", "a1b2"), "i1001")
     'fs:rides:driver_stats:a1b2:{i1001}'
@@ -155,19 +156,22 @@ def redis_key(ns: str, encoded: str) -> str:
     return f"{REDIS_PREFIX}:{ns}:{{{encoded}}}"
 
 
-def redis_pattern(project: str, view: str) -> str:
-    """The ``SCAN MATCH`` pattern of every version of one view."""
-    return f"{REDIS_PREFIX}:{project}:{view}:*"
+def namespace_pattern(ns: str) -> str:
+    """The ``SCAN MATCH`` pattern of every key of exactly one namespace (its values and its marker).
 
-
-def version_of_redis_key(key: str, project: str, view: str) -> str:
-    """The version part of a key matched by :func:`redis_pattern`.
-
-    >>> version_of_redis_key("fs:p:v:abc:{i1}", "p", "v")
-    'abc'
+    >>> namespace_pattern("rides:driver_stats:a1b2-x9")
+    'fs:rides:driver_stats:a1b2-x9:*'
     """
-    rest = key[len(REDIS_PREFIX) + len(project) + len(view) + 3 :]
-    return rest.split(":", 1)[0]
+    return f"{REDIS_PREFIX}:{ns}:*"
+
+
+def marker_key(ns: str) -> str:
+    """The Redis key of a namespace's marker (what the store holds of the namespace; no hash tag).
+
+    >>> marker_key("rides:driver_stats:a1b2-x9")
+    'fs:rides:driver_stats:a1b2-x9:marker'
+    """
+    return f"{REDIS_PREFIX}:{ns}:marker"
 
 
 def _as_int(value: Any, key: str, dtype: str, view: str, row: int) -> int:

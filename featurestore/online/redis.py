@@ -6,8 +6,9 @@ over up to ``WRITE_CHUNK`` keys per call (the calls streamed down one connection
 that keeps a value only if its event timestamp (the first 8 bytes) is >= the stored one, with ``PXAT
 event_ts + ttl``: ``SET ... GET`` per key, and the old value put back in the rare case it was newer.
 The script runs atomically, so racing writers end newer-wins. Scripts are sent with ``EVAL`` (Redis
-caches them by SHA), so there is no ``NOSCRIPT`` state to recover. Old namespaces go with
-``SCAN MATCH`` + ``UNLINK`` in batches (never ``KEYS``, never a blocking ``DEL``). Needs Redis >= 6.2
+caches them by SHA), so there is no ``NOSCRIPT`` state to recover. A namespace is deleted with ``SCAN
+MATCH fs:<namespace>:*`` + ``UNLINK`` in batches (never ``KEYS``, never a blocking ``DEL``, never a pattern
+wider than one namespace). Needs Redis >= 6.2
 (``SET ... PXAT ... GET``); Redis Cluster needs >= 7.0 (script flags).
 
 Configuration: ``redis://[user:password@]host:port/db`` or ``rediss://`` for TLS (TLS options such as
@@ -39,7 +40,7 @@ from redis.retry import Retry
 
 from featurestore.errors import ConfigError, OnlineStoreError
 from featurestore.online import keys
-from featurestore.online.base import OnlineView, StoreCapabilities, ViewResult
+from featurestore.online.base import OnlineView, StoreCapabilities, StoreDiagnostics, ViewResult
 from featurestore.online.batch import EncodedBatch, encode_batch
 from featurestore.online.readplan import ReadPlan
 
@@ -256,13 +257,31 @@ class RedisOnlineStore:
                 raise
         return plan.results([values[i * n : (i + 1) * n] for i in range(len(plan.views))], now)
 
-    def delete_namespaces(self, project: str, view_name: str, keep_version: str | None) -> int:
-        keys.check_namespace_parts(project, view_name, keep_version)
+    def delete_namespace(self, namespace: str) -> int:
         deleted = 0
-        with translate_errors(self.settings, f"deleting old versions of '{view_name}'"):
-            for found in _scan_pages(self._client, project, view_name, keep_version):
+        with translate_errors(self.settings, f"deleting namespace {namespace}"):
+            for found in scan_namespace(self._client, namespace):
                 deleted += self._client.unlink(*found)
+                deleted -= keys.marker_key(namespace).encode() in found
         return deleted
+
+    def count_keys(self, namespace: str) -> int:
+        marker = keys.marker_key(namespace).encode()
+        with translate_errors(self.settings, f"counting the keys of {namespace}"):
+            return sum(sum(k != marker for k in found) for found in scan_namespace(self._client, namespace))
+
+    def write_marker(self, namespace: str, marker: str) -> None:
+        with translate_errors(self.settings, f"writing the marker of {namespace}"):
+            self._client.set(keys.marker_key(namespace), marker)
+
+    def read_marker(self, namespace: str) -> str | None:
+        with translate_errors(self.settings, f"reading the marker of {namespace}"):
+            found = self._client.get(keys.marker_key(namespace))
+        return None if found is None else bytes(found).decode()
+
+    def diagnostics(self) -> StoreDiagnostics:
+        with translate_errors(self.settings, "reading the server's memory settings"):
+            return server_diagnostics([self._client])
 
     def close(self) -> None:
         with self._held_lock:
@@ -343,16 +362,38 @@ def sum_replies(replies: Sequence[Any]) -> int:
     return sum(int(r) for r in replies)
 
 
-def _scan_pages(client: Any, project: str, view_name: str, keep_version: str | None) -> Iterator[list[bytes]]:
-    """Pages of keys of ``view_name`` not in ``keep_version``, from ``SCAN`` on one server."""
-    pattern = keys.redis_pattern(project, view_name)
+def scan_namespace(client: Any, namespace: str) -> Iterator[list[bytes]]:
+    """Pages of the keys of exactly ``namespace`` (values and marker), from ``SCAN`` on one server."""
+    pattern = keys.namespace_pattern(namespace)
     cursor = 0
     while True:
         cursor, found = client.scan(cursor, match=pattern, count=SCAN_COUNT)
-        stale = [
-            k for k in found if keys.version_of_redis_key(k.decode(), project, view_name) != keep_version
-        ]
-        if stale:
-            yield stale
+        if found:
+            yield found
         if not cursor:
             return
+
+
+def server_diagnostics(clients: Iterable[Any]) -> StoreDiagnostics:
+    """Eviction settings and counters of the servers behind ``clients`` (summed over nodes).
+
+    Managed services may refuse ``CONFIG GET``: the policy then reads as unknown, never as safe.
+    """
+    policy: str | None = None
+    maxmemory: int | None = None
+    evicted = 0
+    for client in clients:
+        try:
+            config = client.config_get("maxmemory*")
+            policy = _text(config.get("maxmemory-policy", config.get(b"maxmemory-policy"))) or policy
+            limit = config.get("maxmemory", config.get(b"maxmemory"))
+            if limit is not None:
+                maxmemory = max(maxmemory or 0, int(limit))
+        except rex.ResponseError:
+            pass
+        evicted += int(client.info("stats").get("evicted_keys", 0))
+    return StoreDiagnostics(eviction_policy=policy, maxmemory=maxmemory, evicted_keys=evicted)
+
+
+def _text(value: Any) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value

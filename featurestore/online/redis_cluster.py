@@ -33,7 +33,7 @@ from redis.cluster import ClusterNode, RedisCluster
 
 from featurestore.errors import ConfigError
 from featurestore.online import keys
-from featurestore.online.base import OnlineView, StoreCapabilities, ViewResult
+from featurestore.online.base import OnlineView, StoreCapabilities, StoreDiagnostics, ViewResult
 from featurestore.online.batch import encode_batch
 from featurestore.online.readplan import ReadPlan
 from featurestore.online.redis import (
@@ -41,10 +41,11 @@ from featurestore.online.redis import (
     WRITE_CHUNK,
     WRITE_SCRIPT,
     RedisSettings,
-    _scan_pages,
     checked_out,
     read_replies,
+    scan_namespace,
     send_commands,
+    server_diagnostics,
     translate_errors,
 )
 
@@ -187,21 +188,43 @@ class RedisClusterOnlineStore:
 
     # -- clean-up -------------------------------------------------------------------------------------
 
-    def delete_namespaces(self, project: str, view_name: str, keep_version: str | None) -> int:
-        keys.check_namespace_parts(project, view_name, keep_version)
+    def delete_namespace(self, namespace: str) -> int:
         deleted = 0
-        with translate_errors(self.settings, f"deleting old versions of '{view_name}'"):
+        marker = keys.marker_key(namespace).encode()
+        with translate_errors(self.settings, f"deleting namespace {namespace}"):
             for node in self.client.get_primaries():
                 conn = self._node_client(node)
-                for found in _scan_pages(conn, project, view_name, keep_version):
+                for found in scan_namespace(conn, namespace):
                     per_slot: dict[int, list[bytes]] = {}
                     for k in found:
-                        per_slot.setdefault(key_slot(k[k.index(b"{") + 1 : -1].decode()), []).append(k)
+                        per_slot.setdefault(self.client.keyslot(k), []).append(k)
                     pipe = conn.pipeline(transaction=False)
                     for slot_keys in per_slot.values():
                         pipe.unlink(*slot_keys)
-                    deleted += sum(pipe.execute())
+                    deleted += sum(pipe.execute()) - (marker in found)
         return deleted
+
+    def count_keys(self, namespace: str) -> int:
+        marker = keys.marker_key(namespace).encode()
+        count = 0
+        with translate_errors(self.settings, f"counting the keys of {namespace}"):
+            for node in self.client.get_primaries():
+                for found in scan_namespace(self._node_client(node), namespace):
+                    count += sum(k != marker for k in found)
+        return count
+
+    def write_marker(self, namespace: str, marker: str) -> None:
+        with translate_errors(self.settings, f"writing the marker of {namespace}"):
+            self.client.set(keys.marker_key(namespace), marker)
+
+    def read_marker(self, namespace: str) -> str | None:
+        with translate_errors(self.settings, f"reading the marker of {namespace}"):
+            found = self.client.get(keys.marker_key(namespace))
+        return None if found is None else bytes(found).decode()
+
+    def diagnostics(self) -> StoreDiagnostics:
+        with translate_errors(self.settings, "reading the servers' memory settings"):
+            return server_diagnostics(self._node_client(n) for n in self.client.get_primaries())
 
     def close(self) -> None:
         if self._cluster is not None:

@@ -10,7 +10,8 @@ One table holds every value::
 ``DO UPDATE`` only fires when ``excluded.event_ts >= event_ts``; each write batch is one ``BEGIN
 IMMEDIATE`` transaction. The file is in WAL mode with a busy timeout, so readers never block and two
 processes may write at once. Each thread uses its own connection. A read is one ``SELECT``. Expired rows
-stay in the file (they read as EXPIRED); ``delete_namespaces`` removes old versions in batches.
+stay in the file (they read as EXPIRED); ``delete_namespace`` removes one namespace in batches. Markers
+live in ``namespace_markers(namespace, marker)``.
 """
 
 from __future__ import annotations
@@ -27,8 +28,7 @@ from typing import Any
 import pyarrow as pa
 
 from featurestore.errors import OnlineStoreError
-from featurestore.online import keys
-from featurestore.online.base import OnlineView, StoreCapabilities, ViewResult
+from featurestore.online.base import OnlineView, StoreCapabilities, StoreDiagnostics, ViewResult
 from featurestore.online.batch import encode_batch
 from featurestore.online.readplan import ReadPlan
 
@@ -40,6 +40,9 @@ CREATE TABLE IF NOT EXISTS online_values (
     value BLOB NOT NULL,
     PRIMARY KEY (namespace, entity_key)
 ) WITHOUT ROWID
+"""
+_MARKERS = """
+CREATE TABLE IF NOT EXISTS namespace_markers (namespace TEXT PRIMARY KEY, marker TEXT NOT NULL)
 """
 _UPSERT = """
 INSERT INTO online_values (namespace, entity_key, event_ts, value) VALUES (?, ?, ?, ?)
@@ -81,6 +84,7 @@ class SqliteOnlineStore:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(_SCHEMA)
+            conn.execute(_MARKERS)
         except sqlite3.Error as exc:
             raise OnlineStoreError(f"cannot open the SQLite online store {self.path}: {exc}") from None
         self._local.conn = conn
@@ -141,27 +145,52 @@ class SqliteOnlineStore:
             raws.append([get((ns, k)) for k in groups[r.key_group]] if n else [])
         return plan.results(raws, now)
 
-    def delete_namespaces(self, project: str, view_name: str, keep_version: str | None) -> int:
-        keys.check_namespace_parts(project, view_name, keep_version)
-        low = keys.namespace(project, view_name, "")  # "<project>:<view>:" ... up to ":" + 1 == ";"
-        high = low[:-1] + ";"
-        keep = keys.namespace(project, view_name, keep_version) if keep_version is not None else ""
+    def delete_namespace(self, namespace: str) -> int:
         sql = (
             "DELETE FROM online_values WHERE (namespace, entity_key) IN (SELECT namespace, entity_key "
-            "FROM online_values WHERE namespace >= ? AND namespace < ? AND namespace != ? LIMIT ?)"
+            "FROM online_values WHERE namespace = ? LIMIT ?)"
         )
         conn = self._connect()
         deleted = 0
         try:
             while True:  # small transactions, so readers and writers of other views are never held up
-                count = conn.execute(sql, (low, high, keep, _DELETE_BATCH)).rowcount
+                count = conn.execute(sql, (namespace, _DELETE_BATCH)).rowcount
                 deleted += count
                 if count < _DELETE_BATCH:
-                    return deleted
+                    break
+            conn.execute("DELETE FROM namespace_markers WHERE namespace = ?", (namespace,))
+        except sqlite3.Error as exc:
+            raise OnlineStoreError(f"deleting namespace {namespace} from {self.path} failed: {exc}") from None
+        return deleted
+
+    def count_keys(self, namespace: str) -> int:
+        return int(self._query("SELECT count(*) FROM online_values WHERE namespace = ?", namespace) or 0)
+
+    def write_marker(self, namespace: str, marker: str) -> None:
+        try:
+            self._connect().execute(
+                "INSERT INTO namespace_markers VALUES (?, ?) ON CONFLICT (namespace) DO UPDATE "
+                "SET marker = excluded.marker",
+                (namespace, marker),
+            )
         except sqlite3.Error as exc:
             raise OnlineStoreError(
-                f"deleting old versions of '{view_name}' from {self.path} failed: {exc}"
+                f"writing the marker of {namespace} to {self.path} failed: {exc}"
             ) from None
+
+    def read_marker(self, namespace: str) -> str | None:
+        found = self._query("SELECT marker FROM namespace_markers WHERE namespace = ?", namespace)
+        return None if found is None else str(found)
+
+    def diagnostics(self) -> StoreDiagnostics:
+        return StoreDiagnostics()  # a local file: nothing evicts values
+
+    def _query(self, sql: str, *args: Any) -> Any:
+        try:
+            row = self._connect().execute(sql, args).fetchone()
+        except sqlite3.Error as exc:
+            raise OnlineStoreError(f"reading the online store {self.path} failed: {exc}") from None
+        return None if row is None else row[0]
 
     def close(self) -> None:
         with self._lock:

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from featurestore.engines.base import Engine
     from featurestore.online.base import OnlineStore
+    from featurestore.versions import ServedView
 
 _UDFS: dict[tuple[str, str, str], Any] = {}
 _UDF_LOCK = threading.Lock()
@@ -368,13 +369,17 @@ class OnDemandResponse:
 
 
 def compile_online(
-    registry: Registry, features: Iterable[str] | FeatureService | str, full_feature_names: bool, root: Path
+    registry: Registry,
+    features: Iterable[str] | FeatureService | str,
+    full_feature_names: bool,
+    root: Path,
+    served: Mapping[str, ServedView] | None = None,
 ) -> OnlineRequest | OnDemandRequest:
     """The compiled request for a feature list, with or without on-demand features."""
     split = split_request(registry, features, full_feature_names, root)
     if split is None:
-        return compile_request(registry, features, full_feature_names)
-    base = compile_request(registry, list(split.base_refs), True) if split.base_refs else None
+        return compile_request(registry, features, full_feature_names, served)
+    base = compile_request(registry, list(split.base_refs), True, served) if split.base_refs else None
     return OnDemandRequest(split, base, base.join_keys if base is not None else ())
 
 

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from featurestore.dsl import FeatureService
 from featurestore.dsl.aggregation import counts_events
 from featurestore.errors import EntityRowsError
-from featurestore.namespaces import online_view
 from featurestore.registry.model import Registry, output_names
+from featurestore.versions import ServedView, online_view
 
 NOT_FOUND = 1  # online.base.Status.NOT_FOUND, without importing pyarrow here
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import polars as pl
     import pyarrow as pa
 
-    from featurestore.online.base import OnlineStore, ViewResult
+    from featurestore.online.base import OnlineStore, OnlineView, ViewResult
     from featurestore.online.readplan import ReadPlan
 
 
@@ -33,24 +33,44 @@ class OnlineRequest:
     # Output columns that read 0, not null, for an entity never written: the counts of aggregation
     # views, which are 0 offline for an entity without events (dsl/aggregation.py).
     zero_when_missing: frozenset[str] = frozenset()
+    # (plan entry, feature index) of every output column in the requested order: one view's features
+    # may be read from two versions (the active one and a pending one) while a change is materialized.
+    order: tuple[tuple[int, int], ...] = ()
 
 
 def compile_request(
-    registry: Registry, features: Iterable[str] | FeatureService | str, full_feature_names: bool
+    registry: Registry,
+    features: Iterable[str] | FeatureService | str,
+    full_feature_names: bool,
+    served: Mapping[str, ServedView] | None = None,
 ) -> OnlineRequest:
+    """Compile a feature list; ``served`` says which version of each view to read (default: the version
+    of the applied definition, as ``verify`` needs)."""
     from featurestore.online.readplan import compile_read_plan
 
     groups = registry.resolve(features)
     outputs = output_names(groups, full_feature_names)
-    plan = compile_read_plan([(online_view(registry.project, rv), feats) for rv, feats in groups])
-    zero = frozenset(
-        out
-        for (rv, feats), outs in zip(groups, outputs, strict=True)
-        for feat, out in zip(feats, outs, strict=True)
-        if counts_events(rv.view, feat)
-    )
+    entries: dict[tuple[str, str], tuple[OnlineView, list[str], list[str]]] = {}
+    order_refs: list[tuple[tuple[str, str], int]] = []
+    zero: set[str] = set()
+    for (rv, feats), outs in zip(groups, outputs, strict=True):
+        view = served.get(rv.name) if served is not None else None
+        for feat, out in zip(feats, outs, strict=True):
+            target = view.version_for(feat) if view is not None else online_view(registry.project, rv)
+            entry = entries.setdefault((rv.name, target.version), (target, [], []))
+            order_refs.append(((rv.name, target.version), len(entry[1])))
+            entry[1].append(feat)
+            entry[2].append(out)
+            if counts_events(rv.view, feat):
+                zero.add(out)
+    index = {key: i for i, key in enumerate(entries)}
+    plan = compile_read_plan([(view, feats) for view, feats, _ in entries.values()])
     return OnlineRequest(
-        plan=plan, outputs=tuple(tuple(o) for o in outputs), join_keys=plan.join_keys, zero_when_missing=zero
+        plan=plan,
+        outputs=tuple(tuple(outs) for _, _, outs in entries.values()),
+        join_keys=plan.join_keys,
+        zero_when_missing=frozenset(zero),
+        order=tuple((index[key], i) for key, i in order_refs),
     )
 
 
@@ -101,9 +121,9 @@ class OnlineResponse:
         return len(self._results[0].status) if self._results else 0
 
     def _columns(self) -> Iterable[tuple[str, ViewResult, int]]:
-        for outs, result in zip(self._request.outputs, self._results, strict=True):
-            for i, name in enumerate(outs):
-                yield name, result, i
+        outputs, results = self._request.outputs, self._results
+        for entry, i in self._request.order:
+            yield outputs[entry][i], results[entry], i
 
     def to_dict(self) -> dict[str, list[Any]]:
         """Join keys and feature values as Python lists."""

@@ -30,6 +30,7 @@ from featurestore.errors import (
     EntityRowsError,
     FeatureNameCollisionError,
     FeatureStoreError,
+    FutureTimeError,
     OnlineStoreError,
     RegistryError,
     SchemaMismatchError,
@@ -86,7 +87,10 @@ def error_status(exc: FeatureStoreError) -> int:
     server side failed (5xx)."""
     if isinstance(exc, UnknownObjectError):
         return 404
-    if isinstance(exc, EntityRowsError | FeatureNameCollisionError | SchemaMismatchError | DefinitionError):
+    if isinstance(
+        exc,
+        EntityRowsError | FeatureNameCollisionError | SchemaMismatchError | DefinitionError | FutureTimeError,
+    ):
         return 422
     if isinstance(exc, OnlineStoreError | RegistryError):
         return 503

@@ -353,24 +353,63 @@ def test_new_version_does_not_see_old(store_under_test: StoreUnderTest) -> None:
     assert values(read(t, v2, {"driver_id": [1]})) == {"rate": [2.0], "trips": [2]}
 
 
-def test_delete_namespaces_removes_old_versions_only(store_under_test: StoreUnderTest) -> None:
+def test_delete_namespace_removes_exactly_one_namespace(store_under_test: StoreUnderTest) -> None:
     t = store_under_test
     ids = list(range(1200))
-    old, old2, new = (make_view(t.project, version=v) for v in ("v1", "v1.1", "v2"))
-    similar = make_view(t.project, name="drivers_daily")  # shares a name prefix; must be untouched
-    for view in (old, old2, new, similar):
+    # "v1" is a prefix of "v1.1" and "v10"; "drivers" a prefix of "drivers_daily": all must survive.
+    old, old2, old10, new = (make_view(t.project, version=v) for v in ("v1", "v1.1", "v10", "v2"))
+    similar = make_view(t.project, name="drivers_daily")
+    for view in (old, old2, old10, new, similar):
         t.store.write(
             view, batch(view, {"driver_id": ids}, [NOW] * len(ids), rate=[1.0] * len(ids), trips=ids)
         )
-    assert t.store.delete_namespaces(t.project, "drivers", keep_version="v2") == 2 * len(ids)
+        t.store.write_marker(view.namespace, '{"event_time": "2026-01-01T00:00:00"}')
+    assert t.store.count_keys(old.namespace) == len(ids)
+    assert t.store.delete_namespace(old.namespace) == len(ids)
+    assert t.store.count_keys(old.namespace) == 0
+    assert t.store.read_marker(old.namespace) is None  # the marker goes with the namespace
     assert set(read(t, old, {"driver_id": ids}).status.to_pylist()) == {"NOT_FOUND"}
-    assert set(read(t, old2, {"driver_id": ids}).status.to_pylist()) == {"NOT_FOUND"}
-    assert set(read(t, new, {"driver_id": ids}).status.to_pylist()) == {"PRESENT"}
-    assert set(read(t, similar, {"driver_id": ids}).status.to_pylist()) == {"PRESENT"}
-    assert t.store.delete_namespaces(t.project, "drivers", keep_version="v2") == 0
-    assert t.store.delete_namespaces(t.project, "drivers", keep_version=None) == len(ids)
-    assert set(read(t, new, {"driver_id": ids}).status.to_pylist()) == {"NOT_FOUND"}
-    assert set(read(t, similar, {"driver_id": ids}).status.to_pylist()) == {"PRESENT"}
+    for kept in (old2, old10, new, similar):
+        assert set(read(t, kept, {"driver_id": ids}).status.to_pylist()) == {"PRESENT"}
+        assert t.store.count_keys(kept.namespace) == len(ids)
+        assert t.store.read_marker(kept.namespace) == '{"event_time": "2026-01-01T00:00:00"}'
+    assert t.store.delete_namespace(old.namespace) == 0  # idempotent
+
+
+def test_markers_are_per_namespace_and_replaced(store_under_test: StoreUnderTest) -> None:
+    t = store_under_test
+    v1, v2 = make_view(t.project, version="v1"), make_view(t.project, version="v2")
+    assert t.store.read_marker(v1.namespace) is None
+    t.store.write_marker(v1.namespace, "first")
+    t.store.write_marker(v1.namespace, "second")
+    assert (t.store.read_marker(v1.namespace), t.store.read_marker(v2.namespace)) == ("second", None)
+    assert t.store.count_keys(v1.namespace) == 0  # a marker is not a value
+
+
+def test_diagnostics_report_eviction_risk(store_under_test: StoreUnderTest) -> None:
+    t = store_under_test
+    diagnostics = t.store.diagnostics()
+    if t.raw is None:  # SQLite: a local file evicts nothing
+        assert diagnostics.eviction_policy is None
+        assert not diagnostics.may_evict
+        return
+    assert diagnostics.evicted_keys is not None
+    assert diagnostics.evicted_keys >= 0
+    assert diagnostics.eviction_policy == "noeviction"
+    assert not diagnostics.may_evict
+    nodes = t.raw.get_primaries() if t.kind == "redis_cluster" else [None]
+    for node in nodes:  # a limit with an evicting policy (1 GB: nothing is actually evicted here)
+        t.raw.config_set("maxmemory-policy", "allkeys-lru", **({"target_nodes": node} if node else {}))
+        t.raw.config_set("maxmemory", str(1 << 30), **({"target_nodes": node} if node else {}))
+    try:
+        risky = t.store.diagnostics()
+        assert risky.may_evict
+        assert risky.eviction_policy == "allkeys-lru"
+        assert risky.maxmemory == 1 << 30
+    finally:
+        for node in nodes:
+            t.raw.config_set("maxmemory-policy", "noeviction", **({"target_nodes": node} if node else {}))
+            t.raw.config_set("maxmemory", "0", **({"target_nodes": node} if node else {}))
 
 
 # -- bad input ----------------------------------------------------------------------------------------

@@ -76,7 +76,8 @@ def test_redis_key_layout() -> None:
     ns = keys.namespace("rides", "driver_stats", "a1b2")
     key = keys.redis_key(ns, keys.encode_key((1001,)))
     assert key == "fs:rides:driver_stats:a1b2:{i1001}"
-    assert keys.version_of_redis_key(key, "rides", "driver_stats") == "a1b2"
+    assert keys.namespace_pattern(ns) == "fs:rides:driver_stats:a1b2:*"
+    assert keys.marker_key(ns) == "fs:rides:driver_stats:a1b2:marker"
 
 
 @pytest.mark.parametrize(

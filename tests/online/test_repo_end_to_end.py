@@ -270,9 +270,7 @@ def test_sigkill_midway_then_rerun_equals_one_clean_run(make_repo: RepoFactory, 
     store.materialize(end=end)  # the rerun
     rerun = _online_dump(store, end)
 
-    clean = make_repo(kind, batch_size=500)  # same repo, fresh namespace contents: wipe and run once
-    for view in clean.registry.views:
-        clean.online_store.delete_namespaces(clean.project, view, None)
+    clean = make_repo(kind, batch_size=500)  # same definitions, a repo (and namespaces) of its own
     clean.materialize(end=end)
     assert _online_dump(clean, end) == rerun
     assert all(c.mismatches == 0 for c in clean.verify(sample=None))
@@ -281,26 +279,43 @@ def test_sigkill_midway_then_rerun_equals_one_clean_run(make_repo: RepoFactory, 
 
 
 @pytest.mark.parametrize("kind", STORE_KINDS)
-def test_apply_removes_what_changed_and_removed_views_left_online(make_repo: RepoFactory, kind: str) -> None:
+def test_a_data_change_keeps_serving_then_switches_and_removed_views_are_deleted(
+    make_repo: RepoFactory, kind: str
+) -> None:
     store = make_repo(kind)
     store.materialize()
-    old_fp = _fp(store)
+    old = store.state.active("driver_hourly_stats")
+    assert old is not None
+    count = store.online_store.count_keys(old.namespace)
+    assert count > 0
+    before = store.get_online_features(["driver_hourly_stats:conv_rate"], [{"driver_id": 1001}]).to_dict()
     drivers = store.root / "definitions" / "drivers.py"
     drivers.write_text(drivers.read_text().replace("timedelta(days=2)", "timedelta(days=3)"))
     store.apply()
-    new_fp = _fp(store)
-    assert new_fp != old_fp
-    # The new namespace is empty until materialized; the old one is gone.
-    assert store.get_online_features(["driver_hourly_stats:conv_rate"], [{"driver_id": 1001}]).statuses()[
-        "conv_rate"
-    ] == ["NOT_FOUND"]
-    assert store.online_store.delete_namespaces(store.project, "driver_hourly_stats", new_fp) == 0
-    # A removed view's values are deleted too.
+    # The changed view's new version is pending: reads keep using the active one, untouched.
+    pending = [r for r in store.state.versions("driver_hourly_stats") if r.status == "pending"]
+    assert len(pending) == 1
+    assert pending[0].fingerprint == _fp(store) != old.fingerprint
+    after = store.get_online_features(["driver_hourly_stats:conv_rate"], [{"driver_id": 1001}])
+    assert after.to_dict() == before
+    assert after.statuses()["conv_rate"] == ["PRESENT"]
+    assert store.online_store.count_keys(old.namespace) == count
+    store.materialize(views=["driver_hourly_stats"])  # complete: the switch, then the old one goes
+    new = store.state.active("driver_hourly_stats")
+    assert new is not None
+    assert new.version == pending[0].version
+    assert store.online_store.count_keys(old.namespace) == 0
+    assert store.online_store.count_keys(new.namespace) == count
+    assert [c.mismatches for c in store.verify(sample=None, views=["driver_hourly_stats"])] == [0]
+    # A removed view's values are deleted, and so are its records.
+    pair = store.state.active("driver_customer_stats")
+    assert pair is not None
+    assert store.online_store.count_keys(pair.namespace) > 0
     (store.root / "definitions" / "services.py").unlink()
     customers = store.root / "definitions" / "customers.py"
     text = customers.read_text()
     customers.write_text(text[: text.index("# A composite key")])
     store.apply()
-    assert store.online_store.delete_namespaces(store.project, "driver_customer_stats", None) == 0
-    assert "driver_customer_stats" not in StateStore(store.root).namespaces()
+    assert store.online_store.count_keys(pair.namespace) == 0
+    assert store.state.versions("driver_customer_stats") == []
     store.close()

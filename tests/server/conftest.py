@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -75,15 +75,17 @@ ranking_logged = FeatureService(
 
 
 def materialized_at() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
+    """Six hours ago, on the hour: the data ends there and is materialized up to there, so tests can push
+    values newer than every source row without stamping them in the future (which is refused)."""
+    return datetime.now(UTC).replace(tzinfo=None, minute=0, second=0, microsecond=0) - timedelta(hours=6)
 
 
 def build_serving_repo(target: Path) -> tuple[Path, datetime]:
     from featurestore import FeatureStore
 
-    copy_example_repo(target, days=5, drivers=30, customers=100, rows=500)
-    (target / "definitions" / "serving.py").write_text(SERVING_DEFINITIONS)
     at = materialized_at()
+    copy_example_repo(target, days=5, drivers=30, customers=100, rows=500, end=at)
+    (target / "definitions" / "serving.py").write_text(SERVING_DEFINITIONS)
     with FeatureStore(target) as store:
         store.apply()
         store.materialize(end=at)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -173,9 +173,15 @@ def test_metrics_and_openapi(server: Server) -> None:
 
 
 def test_push_over_http_then_read(server: Server) -> None:
-    future = "2030-01-01T00:00:00Z"
-    row = {"driver_id": [1030], "event_timestamp": [future], "conv_rate": [0.4242], "acc_rate": [0.5],
-           "avg_daily_trips": [3]}  # fmt: skip
+    now = datetime.now(UTC).replace(microsecond=0)
+    row = {"driver_id": [1030], "event_timestamp": [now.isoformat()], "conv_rate": [0.4242],
+           "acc_rate": [0.5], "avg_daily_trips": [3]}  # fmt: skip
+    # A row stamped in the future would win over every real value until then: refused, nothing written.
+    ahead = {**row, "event_timestamp": ["9000-01-01T00:00:00Z"], "conv_rate": [0.9]}
+    status, body, _ = server.request("POST", "/push", {"view": "driver_hourly_stats", "rows": ahead})
+    assert status == 422, body
+    assert body["error"]["type"] == "FutureTimeError"
+    assert "9000-01-01" in body["error"]["message"]
     status, body, _ = server.request(
         "POST", "/push", {"view": "driver_hourly_stats", "rows": row, "to": "both"}
     )
@@ -186,7 +192,7 @@ def test_push_over_http_then_read(server: Server) -> None:
     )
     assert got["values"]["conv_rate"] == [0.4242]
     # an older push never replaces the newer value (newer wins)
-    older = {**row, "event_timestamp": ["2029-01-01T00:00:00Z"], "conv_rate": [0.1]}
+    older = {**row, "event_timestamp": [(now - timedelta(days=1)).isoformat()], "conv_rate": [0.1]}
     status, body, _ = server.request("POST", "/push", {"view": "driver_hourly_stats", "rows": older})
     assert status == 200
     assert body["online_written"] == 0
