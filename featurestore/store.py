@@ -19,10 +19,11 @@ if TYPE_CHECKING:
     from featurestore.online.base import OnlineStore
     from featurestore.push import PushResult
     from featurestore.registry import Definitions, Registry, RegistryDiff
-    from featurestore.registry.state import StateStore
+    from featurestore.registry.state import StateStore, ViewVersion
     from featurestore.retrieve.on_demand import OnDemandRequest, OnDemandResponse
     from featurestore.retrieve.online import OnlineRequest, OnlineResponse
     from featurestore.retrieve.training import TrainingSet
+    from featurestore.status import VersionStatus
     from featurestore.verify import ViewCheck
     from featurestore.versions import ServedView
 
@@ -337,6 +338,46 @@ class FeatureStore:
             targets=targets,
             clock_skew=self.config.materialize.clock_skew,
         )
+
+    def status(self, views: list[str] | None = None, *, online: bool = True) -> list[VersionStatus]:
+        """Every online version per view: status, watermark, freshness, keys held, problems and their fix.
+
+        ``online=False`` reads only the state (no connection to the online store).
+        """
+        from featurestore.status import view_statuses
+
+        recorded = {r.view for r in self.state.versions()}
+        for name in views or []:
+            if name not in recorded:
+                self.registry.view(name)  # an unknown name is an error that suggests close ones
+        store = self.online_store if online else None
+        return view_statuses(self.state, store, clock_skew=self.config.materialize.clock_skew, views=views)
+
+    def promote(self, view: str, *, force: bool = False) -> tuple[ViewVersion, ViewVersion | None]:
+        """Serve the pending version of ``view`` now; returns (promoted, replaced). Without ``force`` it
+        must have been materialized up to the active version's watermark (``materialize`` promotes it by
+        itself then). The replaced version's values are deleted."""
+        from featurestore.versions import promote
+
+        promoted = promote(self.state, view, force=force)
+        self.delete_retired()
+        return promoted
+
+    def teardown(
+        self, views: list[str] | None = None, *, online: bool = True, state: bool = True
+    ) -> tuple[int, int]:
+        """Remove this repo's online values and/or its state (versions, watermarks, partial states) for
+        ``views`` (default: all); returns (values deleted, versions affected). Nothing of another repo
+        sharing the online store is touched."""
+        from featurestore.registry.partials import PartialStore
+        from featurestore.versions import teardown
+
+        result = teardown(self.state, self.online_store if online else None, views, drop_state=state)
+        if state:
+            partials = PartialStore(self.root)
+            for name in views or [p.name for p in partials.folder.glob("*") if p.is_dir()]:
+                partials.remove(name)
+        return result
 
     def verify(self, sample: int | None = 1000, views: list[str] | None = None) -> list[ViewCheck]:
         """Online vs offline at each view's watermark: mismatches per view (0 expected)."""

@@ -249,6 +249,39 @@ def delete_retired(state: StateStore, store: OnlineStore) -> int:
     return deleted
 
 
+def teardown(
+    state: StateStore, store: OnlineStore | None, views: list[str] | None, *, drop_state: bool
+) -> tuple[int, int]:
+    """Delete this repo's online values (``store`` given) and/or its state (``drop_state``) for ``views``
+    (all when ``None``); return (values deleted, versions affected). Refused while a run writes one.
+
+    Values deleted with the state kept leave the versions recorded without a watermark (so the next
+    materialization is a full one); state dropped with the values kept leaves them unrecorded.
+    """
+    records = [r for r in state.versions() if views is None or r.view in views]
+    busy = [r for r in records if r.live_writers()]
+    if busy:
+        writer = busy[0].live_writers()[0]
+        raise MaterializationError(
+            f"a materialization (pid {writer.pid} on {writer.host}, since {writer.since.isoformat()}) is "
+            f"writing version {busy[0].short} of {busy[0].view!r}: wait for it to finish or stop it, then "
+            "tear down"
+        )
+    deleted = 0
+    if store is not None:
+        for record in records:
+            deleted += store.delete_namespace(record.namespace)
+    with state.edit() as edit:
+        for record in records:
+            if drop_state or record.status == "retired":
+                edit.drop(record.view, record.version)
+            else:
+                now = edit.get(record.view, record.version)
+                if now is not None:
+                    edit.put(replace(now, watermark=None))
+    return deleted, len(records)
+
+
 def has_retired(state: StateStore) -> bool:
     return any(r.status == "retired" for r in state.versions())
 

@@ -34,14 +34,21 @@ WHEN = _When()
 
 
 def _run(
-    ctx: click.Context, incremental: bool, start: datetime | None, end: datetime, views: tuple[str, ...]
+    ctx: click.Context,
+    incremental: bool,
+    start: datetime | None,
+    end: datetime,
+    views: tuple[str, ...],
+    *,
+    overwrite: bool = False,
+    as_json: bool = False,
 ) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
     store = open_store(ctx)
-    console = Console()
+    console = Console(stderr=as_json)
     columns = (
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
@@ -49,7 +56,7 @@ def _run(
         TextColumn("{task.completed:,} entities"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console, transient=True) as progress:
+    with Progress(*columns, console=console, transient=True, disable=as_json) as progress:
         tasks: dict[str, Any] = {}
 
         def report(view: str, written: int) -> None:
@@ -60,61 +67,122 @@ def _run(
         if incremental:
             summary = store.materialize_incremental(end, list(views) or None, progress=report)
         else:
-            summary = store.materialize(start, end, list(views) or None, progress=report)
+            summary = store.materialize(start, end, list(views) or None, overwrite=overwrite, progress=report)
+    if as_json:
+        click.echo(json.dumps(_summary_json(summary, end), indent=2))
+        return
     table = Table(box=None)
-    for name in ("view", "rows read", "skipped (null key/ts)", "entities written", "seconds", "entities/s"):
-        table.add_column(name, justify="left" if name == "view" else "right")
+    heads = ("view", "version", "rows read", "skipped (null key/ts)", "expired (ttl)", "entities written")
+    for name in (*heads, "seconds", "entities/s"):
+        table.add_column(name, justify="left" if name in ("view", "version") else "right")
     for run in summary.runs:
         rate = run.entities_written / run.seconds if run.seconds else 0.0
+        version = run.version + (" (pending)" if run.pending else " (now serving)" if run.promoted else "")
         table.add_row(
             run.view,
+            version,
             f"{run.rows_read:,}",
             f"{run.rows_skipped:,}",
+            f"{run.rows_expired:,}",
             f"{run.entities_written:,}",
             f"{run.seconds:.2f}",
             f"{rate:,.0f}",
         )
     console.print(table)
+    for run in summary.runs:
+        for note in run.notes:
+            console.print(f"  [yellow]{run.view}:[/] {note}", highlight=False)
+    for warning in summary.warnings:
+        console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
+    deleted = (
+        f", {summary.values_deleted:,} values of replaced versions deleted" if summary.values_deleted else ""
+    )
     console.print(
         f"[green]materialized[/] {len(summary.runs)} views up to {end.isoformat()}: "
         f"{summary.entities_written:,} entities written, {summary.rows_read:,} rows read, "
-        f"{summary.rows_skipped:,} skipped, {summary.seconds:.2f}s"
+        f"{summary.rows_skipped:,} skipped, {summary.rows_expired:,} already expired{deleted}, "
+        f"{summary.seconds:.2f}s"
     )
+
+
+def _summary_json(summary: Any, end: datetime) -> dict[str, Any]:
+    return {
+        "end": end.isoformat(),
+        "views": [
+            {
+                "view": r.view,
+                "version": r.version,
+                "status": "pending" if r.pending else "active",
+                "promoted": r.promoted,
+                "rows_read": r.rows_read,
+                "rows_skipped": r.rows_skipped,
+                "rows_expired": r.rows_expired,
+                "entities_written": r.entities_written,
+                "seconds": round(r.seconds, 3),
+                "notes": r.notes,
+            }
+            for r in summary.runs
+        ],
+        "warnings": summary.warnings,
+        "evicted_keys": summary.evicted_keys,
+        "values_deleted": summary.values_deleted,
+    }
 
 
 @cli.command()
 @click.option("--start", type=WHEN, default=None, help="Only rows with event time >= START (default: all).")
 @click.option("--end", type=WHEN, default="now", show_default=True, help="Values as of END (inclusive).")
 @click.option("--view", "views", multiple=True, help="Materialize only this view (repeatable).")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Rewrite each view as of END into a fresh version that replaces the served one when complete "
+    "(newer values and a later watermark are dropped): for backfills and reproductions.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (progress goes nowhere).")
 @click.pass_context
-def materialize(ctx: click.Context, start: datetime | None, end: datetime, views: tuple[str, ...]) -> None:
+def materialize(
+    ctx: click.Context,
+    start: datetime | None,
+    end: datetime,
+    views: tuple[str, ...],
+    overwrite: bool,
+    as_json: bool,
+) -> None:
     """Write the latest value per entity (as of END) into the online store.
 
     Writes are newer-wins, so a rerun, a backfill or a concurrent job never replaces a newer value
-    with an older one. Each view's watermark advances only once it is fully written.
+    with an older one. Each view's watermark advances only once it is fully written. A view whose
+    definition changed is written to its pending version, which starts serving once it has caught
+    up with the active one. END may not be later than now plus [materialize] clock_skew. Rows whose
+    ttl has already run out by now are counted as expired and not written.
 
     \b
-    Example:
-      featurestore materialize --end 2026-11-01T00:00:00
+    Examples:
+      featurestore materialize --end now
+      featurestore materialize --overwrite --end 2026-11-01T00:00:00 --view driver_stats
     """
-    _run(ctx, False, start, end, views)
+    _run(ctx, False, start, end, views, overwrite=overwrite, as_json=as_json)
 
 
 @cli.command(name="materialize-incremental")
 @click.option("--end", type=WHEN, default="now", show_default=True, help="Values as of END (inclusive).")
 @click.option("--view", "views", multiple=True, help="Materialize only this view (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (progress goes nowhere).")
 @click.pass_context
-def materialize_incremental(ctx: click.Context, end: datetime, views: tuple[str, ...]) -> None:
+def materialize_incremental(ctx: click.Context, end: datetime, views: tuple[str, ...], as_json: bool) -> None:
     """Materialize what changed since each view's watermark, up to END.
 
     Rows that arrive late (event time before the watermark) are picked up through the source's
-    created timestamp, or a look-back window ([materialize] lookback) when it has none.
+    created timestamp, or a look-back window ([materialize] lookback) when it has none. A version
+    the online store does not hold (a new, flushed or switched store) is written in full, and the
+    summary says so.
 
     \b
     Example (from a scheduler, every 15 minutes):
       featurestore materialize-incremental --end now
     """
-    _run(ctx, True, None, end, views)
+    _run(ctx, True, None, end, views, as_json=as_json)
 
 
 def _parse_entity(text: str) -> tuple[str, Any]:

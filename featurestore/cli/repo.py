@@ -37,20 +37,33 @@ def init(path: Path) -> None:
 def _print_diff(diff: Any, applied: bool) -> None:
     from rich.console import Console
 
-    console = Console()
+    console = Console(highlight=False)
     if diff.empty:
         console.print("No changes: the registry matches the definitions.")
         return
     marks = {"added": "[green]+[/]", "removed": "[red]-[/]", "data": "[yellow]~[/]", "metadata": "[cyan]~[/]"}
     for change in diff.changes:
         what = {"data": "data change", "metadata": "metadata only"}.get(change.kind, change.kind)
-        detail = f" ({change.detail})" if change.detail else ""
-        console.print(f"  {marks[change.kind]} {change.object_type} [bold]{change.name}[/]: {what}{detail}")
+        console.print(f"  {marks[change.kind]} {change.object_type} [bold]{change.name}[/]: {what}")
+        if change.detail:
+            console.print(f"      {escape(change.detail)}")
+        if change.consequence:
+            console.print(f"      [dim]online:[/] {escape(change.consequence)}")
     counts = ", ".join(
         f"{len(diff.of(k))} {k}" for k in ("added", "data", "metadata", "removed") if diff.of(k)
     )
     verb = "Applied" if applied else "Plan"
     console.print(f"{verb}: {counts}." + ("" if applied else " Run `featurestore apply` to write it."))
+    if applied and diff.of("data") + diff.of("added"):
+        console.print(
+            "Next: `featurestore materialize` (or materialize-incremental) writes the new versions."
+        )
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 @cli.command()
@@ -58,8 +71,9 @@ def _print_diff(diff: Any, applied: bool) -> None:
 def plan(ctx: click.Context) -> None:
     """Show what `apply` would change (added, changed, removed), without writing.
 
-    A data change (source, keys, features, ttl) moves a view to a new online namespace;
-    a metadata-only change (description, owner, tags) does not.
+    Every changed property is shown old -> new. A data change (source, keys, features, ttl, the
+    project) gives a view a new online version, served once materialized; until then the active
+    version keeps serving. A metadata-only change (description, owner, tags) moves nothing.
 
     \b
     Example:

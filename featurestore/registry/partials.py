@@ -93,3 +93,9 @@ class PartialStore:
         """Remove a run's file that was never committed (the run failed)."""
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+
+    def remove(self, view: str) -> None:
+        """Forget every partial state of ``view`` (teardown): the next run rebuilds them from the source."""
+        import shutil
+
+        shutil.rmtree(self.folder / view, ignore_errors=True)
