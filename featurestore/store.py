@@ -380,7 +380,8 @@ class FeatureStore:
         return result
 
     def verify(self, sample: int | None = 1000, views: list[str] | None = None) -> list[ViewCheck]:
-        """Online vs offline at each view's watermark: mismatches per view (0 expected)."""
+        """Online vs offline at each view's watermark, per online view: how many sampled entities
+        match, mismatch, are missing, expired or newer online (failures: mismatch + missing, 0 expected)."""
         from featurestore.verify import verify
 
         return verify(self, sample, views)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from featurestore.cli.app import cli, open_store
+
+if TYPE_CHECKING:
+    from featurestore.verify import ViewCheck
 
 
 class _When(click.ParamType):  # type: ignore[type-arg]
@@ -260,50 +263,101 @@ def get_online(
     type=click.Path(exists=True, path_type=Path),
     help="Replay a feature log (a Parquet file or folder written by feature logging) instead.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per view instead of a table.")
 @click.pass_context
-def verify(ctx: click.Context, sample: int, views: tuple[str, ...], from_log: Path | None) -> None:
-    """Measure online/offline consistency: the mismatch rate per view (0 expected).
+def verify(
+    ctx: click.Context, sample: int, views: tuple[str, ...], from_log: Path | None, as_json: bool
+) -> None:
+    """Measure online/offline consistency: every sampled entity of every view, classified.
 
-    For each materialized view: read sampled entities online as of the view's watermark T, build a
-    training set for the same entities stamped T, and compare value by value. Exits 1 on mismatches.
+    For each online view: read sampled entities online as of the view's watermark T, build a
+    training set for the same entities stamped T, and classify each entity: match; mismatch (a
+    wrong value); missing (offline has a value still valid now, online has none); expired (the
+    offline value's ttl ran out by the wall clock, so it is not served); newer online (pushed after
+    T). Views never materialized, or with a watermark in the future, are listed with the fix.
+    Exits 1 if some view has mismatches or missing values, or a watermark in the future.
     With --from-log: recompute every logged served row offline at its request time and report the
     mismatch rate per feature (training/serving skew).
 
     \b
     Examples:
       featurestore verify --sample 0
+      featurestore verify --view driver_hourly_stats --json
       featurestore verify --from-log .featurestore/feature_log/driver_ranking_v1
     """
-    from rich.console import Console
-    from rich.table import Table
-
     if from_log is not None:
         _verify_log(ctx, from_log)
         return
 
     checks = open_store(ctx).verify(sample or None, list(views) or None)
+    # A future watermark pins values and vouches for nothing: a failure until it is rewritten.
+    failed = any(c.failures or c.status == "future_watermark" for c in checks)
+    if as_json:
+        click.echo(json.dumps([c.to_json() for c in checks], indent=2))
+        if failed:
+            ctx.exit(1)
+        return
+    _print_checks(checks)
+    if failed:
+        ctx.exit(1)
+
+
+_STATUS = {
+    "checked": "[green]checked[/]",
+    "not_materialized": "[dim]not materialized[/]",
+    "future_watermark": "[yellow]future watermark[/]",
+}
+
+
+def _print_checks(checks: list[ViewCheck]) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
     console = Console()
     table = Table(box=None)
-    for name in ("view", "as of", "entities", "mismatches", "rate"):
-        table.add_column(name)
+    for name in ("view", "at", "entities", "match", "mismatch", "missing", "expired", "newer online"):
+        table.add_column(name, justify="left" if name in ("view", "at") else "right")
+    table.add_column("status")
     for c in checks:
-        style = "green" if c.mismatches == 0 else "red"
+        bad = "red" if c.failures else "green"
         table.add_row(
             c.view,
-            c.at.isoformat(),
+            _iso(c.at),
             f"{c.entities:,}",
-            f"[{style}]{c.mismatches:,}[/]",
-            f"[{style}]{c.mismatch_rate:.4%}[/]",
+            f"{c.matches:,}",
+            f"[{bad}]{c.mismatches:,}[/]",
+            f"[{bad}]{c.missing:,}[/]",
+            f"{c.expired:,}",
+            f"{c.newer_online:,}",
+            _STATUS[c.status],
         )
     console.print(table)
     if not checks:
-        console.print("nothing to verify: no view has been materialized (run `featurestore materialize`)")
-    bad = [c for c in checks if c.mismatches]
-    for c in bad:
-        for example in c.examples:
-            console.print(f"  {c.view} {example}", highlight=False)
-    if bad:
-        ctx.exit(1)
+        console.print("nothing to verify: no feature view is online")
+    for c in checks:
+        if c.status == "not_materialized":
+            console.print(
+                f"  {c.view}: never materialized in its current version; run `{c.fix}`", soft_wrap=True
+            )
+        elif c.status == "future_watermark":
+            console.print(
+                f"  {c.view}: watermark {_iso(c.at)} is later than now; fix: `{c.fix}`",
+                highlight=False,
+                soft_wrap=True,
+            )
+        for e in c.examples:
+            key = ",".join(f"{k}={v}" for k, v in e["key"].items())
+            text = (
+                f"{key}: online {e['online']} at {_iso(e['online_event_time'])}, "
+                f"offline {e['offline']} at {_iso(e['offline_event_time'])}"
+            )
+            # Values are data: a string feature holding "[red]" must print as itself.
+            console.print(f"  {c.view} {e['kind']} {escape(text)}", highlight=False, soft_wrap=True)
+
+
+def _iso(value: datetime | None) -> str:
+    return "-" if value is None else value.isoformat()
 
 
 def _verify_log(ctx: click.Context, path: Path) -> None:

@@ -91,7 +91,7 @@ def test_every_entity_online_equals_the_training_set_at_the_watermark(
     assert {c.view for c in checks} == {r.view for r in summary.runs}
     for check in checks:
         assert check.entities > 0, check.view
-        assert check.mismatches == 0, (check.view, check.examples)
+        assert check.failures == 0, (check.view, check.examples)
 
     keys = all_keys(store, "driver_hourly_stats")
     response = store.get_online_features(
@@ -171,7 +171,7 @@ def test_incremental_runs_pick_up_late_rows_and_never_let_older_values_win(make_
     )
     assert after.to_dict()["conv_rate"][0] == 0.5
     assert after.to_dict()["conv_rate"][1] == before_1002.to_dict()["conv_rate"][0]
-    assert all(c.mismatches == 0 for c in store.verify(sample=None, views=["driver_hourly_stats"]))
+    assert all(c.failures == 0 for c in store.verify(sample=None, views=["driver_hourly_stats"]))
     store.close()
 
 
@@ -186,7 +186,7 @@ def test_rows_with_null_keys_or_times_are_skipped_and_counted(make_repo: RepoFac
     _append_rows(source, _driver_rows([None, None, 1003], [now - timedelta(hours=1), None, None], now, 0.9))
     summary = store.materialize(end=now, views=["driver_hourly_stats"])
     assert summary.rows_skipped == 3
-    assert all(c.mismatches == 0 for c in store.verify(sample=None, views=["driver_hourly_stats"]))
+    assert all(c.failures == 0 for c in store.verify(sample=None, views=["driver_hourly_stats"]))
     store.close()
 
 
@@ -222,7 +222,7 @@ def test_an_unreachable_store_fails_fast_and_advances_no_watermark(make_repo: Re
     # The server is back (the fixture's): a rerun completes and the contract holds.
     healthy = FeatureStore(store.root.parent / store.root.name, config=store.config)
     healthy.materialize()
-    assert all(c.mismatches == 0 for c in healthy.verify(sample=200))
+    assert all(c.failures == 0 for c in healthy.verify(sample=200))
     healthy.close()
     broken.close()
 
@@ -273,7 +273,7 @@ def test_sigkill_midway_then_rerun_equals_one_clean_run(make_repo: RepoFactory, 
     clean = make_repo(kind, batch_size=500)  # same definitions, a repo (and namespaces) of its own
     clean.materialize(end=end)
     assert _online_dump(clean, end) == rerun
-    assert all(c.mismatches == 0 for c in clean.verify(sample=None))
+    assert all(c.failures == 0 for c in clean.verify(sample=None))
     store.close()
     clean.close()
 
