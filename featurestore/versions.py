@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from featurestore.errors import MaterializationError, RegistryError
@@ -232,15 +234,25 @@ def promote(state: StateStore, view: str, *, force: bool) -> tuple[ViewVersion, 
 # -- clean-up -----------------------------------------------------------------------------------------
 
 
-def delete_retired(state: StateStore, store: OnlineStore) -> int:
+RETIRE_GRACE = timedelta(seconds=1)
+"""How long a replaced version's values stay after the switch: readers look at the state before every
+read, so a read that started just before the switch finishes on the old values instead of NOT_FOUND."""
+
+
+def delete_retired(state: StateStore, store: OnlineStore, grace: timedelta = RETIRE_GRACE) -> int:
     """Delete the namespaces of retired versions that no run writes any more; return the values deleted.
 
-    The record is dropped only after its namespace is gone, so a failure leaves it to the next clean-up.
+    Versions retired less than ``grace`` ago are waited for. The record is dropped only after its
+    namespace is gone, so a failure leaves it to the next clean-up.
     """
     deleted = 0
     for record in state.versions():
         if record.status != "retired" or record.live_writers():
             continue
+        if record.retired_at is not None:
+            wait = (record.retired_at + grace - utcnow()).total_seconds()
+            if wait > 0:
+                time.sleep(wait)
         deleted += store.delete_namespace(record.namespace)
         with state.edit() as edit:
             now = edit.get(record.view, record.version)
