@@ -28,6 +28,7 @@ from featurestore.registry.model import RegisteredView, Registry
 from featurestore.registry.state import StateStore, Watermark, utcnow
 from featurestore.sql import render_latest, render_latest_stats
 from featurestore.versions import (
+    DefinitionGone,
     RunTarget,
     abort_run,
     begin_run,
@@ -217,8 +218,14 @@ class Materializer:
     def _run_view(
         self, rv: RegisteredView, start: datetime | None, end: datetime, incremental: bool
     ) -> ViewRun:
+        from featurestore.registry import read_registry
+
         began = time.perf_counter()
-        target = begin_run(self.state, self.registry.project, rv, rebuild=self.overwrite)
+        try:
+            applied = read_registry(self.root)
+            target = begin_run(self.state, self.registry.project, rv, rebuild=self.overwrite, applied=applied)
+        except DefinitionGone as exc:
+            return ViewRun(view=rv.name, start=start, end=end, notes=[f"skipped: {exc}"])
         try:
             mark, note = self._start_mark(target, incremental)
             self._marks[rv.name] = mark
@@ -258,7 +265,8 @@ class Materializer:
                 self.progress(run.view, run.entities_written)
         if run.rows_expired:
             ttl = format_duration(target.view.ttl)
-            run.notes.append(f"{run.rows_expired:,} rows already expired by now (ttl {ttl}): not written")
+            rows = f"{run.rows_expired:,} row{'' if run.rows_expired == 1 else 's'}"
+            run.notes.append(f"{rows} already expired by now (ttl {ttl}): not written")
 
     def finish(self, target: RunTarget, run: ViewRun, end: datetime, max_created: datetime | None) -> None:
         """Record the completed run: the watermark, the store's marker, and a promotion if it is due."""

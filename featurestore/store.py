@@ -98,9 +98,11 @@ class FeatureStore:
             new, _ = self._planned_registry()
             old = read_registry(self.root)
             diff = diff_registries(old, new)
-            sync_versions(new, self.state)  # first: a registry is never served without its versions
-            if not diff.empty or old is None:
-                write_registry(self.root, new)
+            # Under the state lock: a run starting now sees both the new registry and its versions.
+            with self.state.edit() as edit:
+                sync_versions(new, edit)
+                if not diff.empty or old is None:
+                    write_registry(self.root, new)
         self.delete_retired()
         return diff
 

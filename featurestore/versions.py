@@ -104,19 +104,19 @@ def _place(edit: StateEdit, project: str, rv: RegisteredView) -> ViewVersion:
     return record
 
 
-def sync_versions(registry: Registry, state: StateStore) -> None:
-    """At apply: a version for every view's definition; pending versions of older definitions and the
-    versions of removed views are retired (their namespaces are deleted by :func:`delete_retired`)."""
-    with state.edit() as edit:
-        for rv in registry.views.values():
-            current = _place(edit, registry.project, rv)
-            for record in edit.versions(rv.name):
-                if record.status == "pending" and record.version != current.version and not record.rebuild:
-                    edit.retire(record)  # superseded before it was ever served
-        for view in {r.view for r in edit.versions()} - registry.views.keys():
-            for record in edit.versions(view):
-                if record.status != "retired":
-                    edit.retire(record)
+def sync_versions(registry: Registry, edit: StateEdit) -> None:
+    """At apply, inside the state edit that also covers the registry write: a version for every view's
+    definition; pending versions of older definitions and the versions of removed views are retired
+    (their namespaces are deleted by :func:`delete_retired`)."""
+    for rv in registry.views.values():
+        current = _place(edit, registry.project, rv)
+        for record in edit.versions(rv.name):
+            if record.status == "pending" and record.version != current.version and not record.rebuild:
+                edit.retire(record)  # superseded before it was ever served
+    for view in {r.view for r in edit.versions()} - registry.views.keys():
+        for record in edit.versions(view):
+            if record.status != "retired":
+                edit.retire(record)
 
 
 # -- materialization runs ---------------------------------------------------------------------------
@@ -131,14 +131,27 @@ class RunTarget:
     view: OnlineView
 
 
-def begin_run(state: StateStore, project: str, rv: RegisteredView, *, rebuild: bool) -> RunTarget:
+class DefinitionGone(MaterializationError):
+    """The view was removed (or changed before it was ever written) since the run read the registry."""
+
+
+def begin_run(
+    state: StateStore, project: str, rv: RegisteredView, *, rebuild: bool, applied: Registry | None = None
+) -> RunTarget:
     """Choose (or create) the version a run of ``rv`` writes and register the run as its writer.
 
     ``rebuild``: a new version of the same definition, written from scratch and promoted when complete
-    (``materialize --overwrite``); an earlier unfinished rebuild is retired.
+    (``materialize --overwrite``); an earlier unfinished rebuild is retired. ``applied``: the registry
+    as it is now (read under the same lock apply writes it under); a view it no longer has, or whose
+    definition changed before this one was ever recorded, raises :class:`DefinitionGone`.
     """
     writer = Writer.this_process()
     with state.edit() as edit:
+        now = None if applied is None else applied.views.get(rv.name)
+        changed = now is not None and now.data_fingerprint != rv.data_fingerprint
+        if applied is not None and (now is None or (changed and current_record(edit, project, rv) is None)):
+            what = "removed" if now is None else "changed"
+            raise DefinitionGone(f"feature view {rv.name!r} was {what} by an apply since this run started")
         if rebuild:
             for record in edit.versions(rv.name):
                 if record.status == "pending" and record.rebuild:

@@ -50,7 +50,11 @@ def _run(
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
+    from featurestore.materialize import check_not_future, to_naive_utc
+
     store = open_store(ctx)
+    # Refused before the progress display starts, so the error is the only line printed.
+    check_not_future(to_naive_utc(end), store.config.materialize.clock_skew, "end")
     console = Console(stderr=as_json)
     columns = (
         SpinnerColumn(),
