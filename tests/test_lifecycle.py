@@ -571,3 +571,37 @@ def test_status_lists_versions_with_freshness_keys_and_json(
     assert result.exit_code == 0, result.output
     assert "active" in result.output
     assert "pending" not in result.output
+
+
+@pytest.mark.redis
+def test_a_redis_that_may_evict_is_warned_about_and_its_evictions_counted(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    require_redis()
+    server = start_redis(tmp_path / "redis", "--maxmemory", "2mb", "--maxmemory-policy", "allkeys-lru")
+    try:
+        repo = tmp_path / "repo"
+        repo.mkdir()
+        (repo / "featurestore.toml").write_text(
+            f'project = "evict"\n[online]\ntype = "redis"\nurl = "{server.url}"\n'
+        )
+        many = {
+            "driver_id": list(range(50_000)),
+            "event_timestamp": [T - H] * 50_000,
+            "rate": [i / 7 for i in range(50_000)],
+            "trips": list(range(50_000)),
+        }
+        store = make_repo(repo, DEFS, {"data/stats.parquet": many})
+        summary = store.materialize(end=T)
+        assert summary.evicted_keys is not None
+        assert summary.evicted_keys > 0
+        assert "maxmemory-policy allkeys-lru" in summary.warnings[0]
+        assert f"evicted {summary.evicted_keys:,} keys" in summary.warnings[1]
+        missing = sum(c.missing for c in store.verify(sample=2000))
+        assert missing > 0  # what was evicted reads NOT_FOUND, and verify says so
+        result = CliRunner().invoke(cli, ["--repo", str(repo), "materialize", "--end", T.isoformat()])
+        assert "warning:" in result.output
+        assert "noeviction" in result.output
+        store.close()
+    finally:
+        server.stop()
