@@ -41,6 +41,7 @@ class FeatureColumn:
     name: str
     dtype: str
     output: str
+    source_type: str = ""  # the source column's engine type, when known (nanosecond times truncate)
 
 
 @dataclass(frozen=True)
