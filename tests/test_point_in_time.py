@@ -935,7 +935,7 @@ def test_as_known_at_ignores_values_created_after_t(repo: Build) -> None:
         (5, "first version", None),
         (7, "created exactly at t", None),
         (None, None, None),  # the only value known at t is older than the ttl
-        (10, "null created", None),  # no created time: known from its event time
+        (None, None, None),  # a null created time is never known to be <= t: no candidate
     ]
 
 

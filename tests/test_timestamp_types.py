@@ -21,7 +21,6 @@ key   feature rows (ts, created, value)         why
 from __future__ import annotations
 
 import datetime as dt
-import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, timedelta
@@ -36,7 +35,7 @@ import pytest
 
 from featurestore import FeatureStore
 from featurestore.errors import SchemaMismatchError
-from tests.pit_repo import make_repo, naive, rows, utc
+from tests.pit_repo import freeze_online_clock, make_repo, naive, rows, utc
 
 T = naive(2024, 1, 1, 12)
 T_NS = 1_704_110_400_000_000_000
@@ -224,16 +223,8 @@ ONLINE_STATUSES = ["PRESENT", "NOT_FOUND", "PRESENT", "PRESENT", "PRESENT", "PRE
 
 @pytest.fixture
 def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Online writes drop values already expired by the wall clock; these tests materialize as of T
-    (in 2024), so the store's clock reads T."""
-    import time
-
-    import featurestore.online.sqlite as sqlite_module
-
-    clock = types.SimpleNamespace(**{k: getattr(time, k) for k in dir(time) if not k.startswith("__")})
-    clock.time_ns = lambda: T_NS
-    clock.time = lambda: T_NS / 1e9
-    monkeypatch.setattr(sqlite_module, "time", clock)
+    """These tests materialize as of T (in 2024): the online store's clock reads T."""
+    freeze_online_clock(monkeypatch, T)
 
 
 @pytest.fixture

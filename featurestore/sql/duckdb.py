@@ -218,9 +218,10 @@ def _ranked_join(join: PointInTimeJoin, entity_table: str) -> exp.Select:
     ts_up, _, created_up, _ = _names(scan)
     conditions: list[exp.Expr] = [exp.EQ(this=col(k, "e"), expression=col(k, "v")) for k in join.keys]
     conditions.append(exp.LTE(this=col(ts_up, "v"), expression=col(ENTITY_TS, "e")))
-    # Without a created time a row is known from its event time.
-    known = exp.Coalesce(this=col(created_up, "v"), expressions=[col(ts_up, "v")])
-    conditions.append(exp.LTE(this=known, expression=col(ENTITY_TS, "e")))
+    if scan.created_field:
+        # A null created time is not known to be <= t, so the row is no candidate (as in Feast, whose
+        # joins drop such rows). A source without a created column is known from its event time.
+        conditions.append(exp.LTE(this=col(created_up, "v"), expression=col(ENTITY_TS, "e")))
     keep = _ttl_ok(join, "v")
     if keep is not None:
         conditions.append(keep)
