@@ -427,3 +427,33 @@ def test_default_mode_keeps_rows_with_any_created_type(tmp_path: Path, frozen_cl
         store.materialize(end=T)
         assert store.get_online_features(["view:v"], {"driver_id": [1, 2]}, now=T).to_dict()["v"] == [2, 4]
         assert [c.mismatches for c in store.verify(sample=None)] == [0]
+
+
+@pytest.mark.parametrize("zone", [None, "UTC"])
+def test_nanosecond_timestamp_features_are_truncated_not_rounded(
+    tmp_path: Path, frozen_clock: None, zone: str | None
+) -> None:
+    # 12:00:00.000000999 is shown as 12:00:00 (a plain cast would round it to 12:00:00.000001).
+    defs = """
+    driver = Entity(name="driver", join_keys=["driver_id"])
+    view = FeatureView(name="view", entities=[driver], ttl=None,
+                       source=FileSource(name="src", path="data/src.parquet", timestamp_field="ts"),
+                       features=[Feature("seen", "timestamp")])
+    """
+    table = pa.table(
+        {
+            "driver_id": [1],
+            "ts": pa.array([T], pa.timestamp("us")),
+            "seen": pa.array([T_NS + 999], pa.timestamp("ns", tz=zone)),
+        }
+    )
+    (tmp_path / "data").mkdir()
+    pq.write_table(table, tmp_path / "data" / "src.parquet")
+    with make_repo(tmp_path, defs) as store:
+        entity = pa.table({"driver_id": [1], "event_timestamp": pa.array([T], pa.timestamp("us"))})
+        out = store.get_training_set(entity, ["view:seen"]).to_arrow()
+        assert out.schema.field("seen").type == pa.timestamp("us", tz="UTC")
+        assert out.column("seen").to_pylist() == [utc(2024, 1, 1, 12)]
+        store.materialize(end=T)
+        online = store.get_online_features(["view:seen"], {"driver_id": [1]}, now=T)
+        assert online.to_dict()["seen"] == [utc(2024, 1, 1, 12)]
