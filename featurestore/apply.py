@@ -7,14 +7,13 @@ from pathlib import Path
 
 from featurestore.dsl import FeatureView, FileSource
 from featurestore.dsl.aggregation import resolve_aggregations
-from featurestore.dsl.dtypes import is_compatible
+from featurestore.dsl.dtypes import TIME_TYPES_ACCEPTED, is_compatible, is_time_type
 from featurestore.engines.base import Engine
 from featurestore.errors import SchemaMismatchError, SourceError
 from featurestore.plan.build import scan_for, source_location
 from featurestore.registry import Definitions, RegisteredView, Registry
 from featurestore.sql.duckdb import source_table
 
-_TIME_TYPES = ("TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATE")
 _KEY_TYPES = (
     "TINYINT",
     "SMALLINT",
@@ -92,10 +91,10 @@ def check_view_schema(view: FeatureView, schema: dict[str, str]) -> None:
         if column is None:
             continue
         actual = need(column, "timestamp")
-        if actual not in _TIME_TYPES:
+        if not is_time_type(actual):
             raise SchemaMismatchError(
-                f"{where}: timestamp column {column!r} has type {actual} in the source; it must be a "
-                "TIMESTAMP or DATE. Convert it in the source (or use a SqlSource that casts it)."
+                f"{where}: timestamp column {column!r} has type {actual} in the source; it must be "
+                f"{TIME_TYPES_ACCEPTED}. {_time_fix(view, column, actual)}"
             )
     for key in view.join_keys:
         actual = need(key, "join key")
@@ -111,3 +110,33 @@ def check_view_schema(view: FeatureView, schema: dict[str, str]) -> None:
                 f"{where}: feature {feature.name!r} is declared {feature.dtype} but the source column "
                 f"has type {actual}. Change the declared dtype or cast the column in the source."
             )
+
+
+_INTEGER_TYPES = frozenset(_KEY_TYPES) - {"VARCHAR"} | {"HUGEINT", "UHUGEINT"}
+
+
+def _time_fix(view: FeatureView, column: str, actual: str) -> str:
+    """How to turn a column of the wrong type into a timestamp: a SqlSource that converts it."""
+    source = view.source
+    if isinstance(source, FileSource):
+        reader = "read_csv" if source.format == "csv" else "read_parquet"
+        origin = f"FROM {reader}('{source.path}')"
+    else:
+        origin = "FROM (<your query>)"
+    if actual in _INTEGER_TYPES:
+        how = f"to_timestamp({column})"
+        note = (
+            f" if it holds seconds since the epoch (epoch_ms({column}) for milliseconds, "
+            f"make_timestamp({column}) for microseconds)"
+        )
+    elif actual == "VARCHAR":
+        how = f"CAST({column} AS TIMESTAMPTZ)"
+        note = f" (strptime({column}, '<format>') for other text formats)"
+    else:
+        how = f"CAST({column} AS TIMESTAMP)"
+        note = ""
+    return (
+        f"Convert it with a SqlSource{note}: "
+        f'SqlSource(name="{source.name}", query="SELECT * REPLACE ({how} AS {column}) {origin}", '
+        f'timestamp_field="{source.timestamp_field}", ...), or write the column as a timestamp.'
+    )

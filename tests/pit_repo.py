@@ -6,14 +6,16 @@
 from __future__ import annotations
 
 import textwrap
+import types
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+import pytest
 
 from featurestore import FeatureStore
 
@@ -123,3 +125,21 @@ def rows(table: pa.Table, *names: str) -> list[tuple[Any, ...]]:
     """The table's rows as tuples, in order, of ``names`` (default: every column)."""
     columns = [table.column(n).to_pylist() for n in (names or table.column_names)]
     return list(zip(*columns, strict=True))
+
+
+def freeze_online_clock(monkeypatch: pytest.MonkeyPatch, instant: datetime) -> None:
+    """Make the SQLite online store's clock read ``instant`` (naive = UTC).
+
+    Online writes drop values already expired by the wall clock; a test that materializes as of a
+    fixed time in the past freezes the clock there so that its ttl boundaries stay hand-checkable.
+    """
+    import time
+
+    import featurestore.online.sqlite as sqlite_module
+
+    aware = instant if instant.tzinfo else instant.replace(tzinfo=UTC)
+    nanos = (aware - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) * 1000
+    clock = types.SimpleNamespace(**{k: getattr(time, k) for k in dir(time) if not k.startswith("__")})
+    clock.time_ns = lambda: nanos
+    clock.time = lambda: nanos / 1e9
+    monkeypatch.setattr(sqlite_module, "time", clock)

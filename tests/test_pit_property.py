@@ -137,10 +137,9 @@ def reference_row(
             continue
         if view.ttl is not None and row["ts"] < t - view.ttl:
             continue
-        # As known at: created <= t; a row without a created time is known from its event time.
-        created = row.get("created")
-        known = created if created is not None else row["ts"]
-        if as_known_at and known > t:
+        # As known at: created <= t. In a view with a created column a null created time is never
+        # known to be <= t (no candidate); a view without one knows each row from its event time.
+        if as_known_at and view.has_created and (row["created"] is None or row["created"] > t):
             continue
         candidates.append(row)
     if not candidates:

@@ -812,7 +812,10 @@ def test_nanosecond_entity_timestamps_are_truncated_to_microseconds(repo: Build)
     ]
 
 
-def test_nanosecond_source_timestamps_are_truncated_to_microseconds(tmp_path: Path) -> None:
+def test_nanosecond_source_timestamps_compare_exactly(tmp_path: Path) -> None:
+    # Feature-row times are compared at full precision with the entity row's time: a row 1 ns
+    # after t is after t, a row 1 ns before t - ttl is too old, and the latest row wins by its
+    # nanoseconds even inside one microsecond.
     defs = """
     driver = Entity(name="driver", join_keys=["driver_id"])
     fine = FeatureView(
@@ -823,26 +826,42 @@ def test_nanosecond_source_timestamps_are_truncated_to_microseconds(tmp_path: Pa
     """
     noon_ns = 1_704_110_400_000_000_000
     hour_ns = 3_600_000_000_000
+    minute_ns = 60_000_000_000
     data = {
-        "data/fine.parquet": pa.table(
-            {
-                "driver_id": [1, 2, 3],
-                "ts": pa.array([noon_ns + 1_500, noon_ns - hour_ns - 500, noon_ns + 999], pa.timestamp("ns")),
-                "f": [1, 2, 3],
-            }
+        "data/fine.parquet": table_of(
+            ("driver_id", "ts", "f"),
+            (1, noon_ns + 1, 1),  # 1 ns after t
+            (1, noon_ns - minute_ns, 10),
+            (2, noon_ns - hour_ns - 500, 2),  # 10:59:59.9999995
+            (3, noon_ns - hour_ns, 3),  # exactly t - ttl
+            (4, noon_ns - hour_ns - 1, 4),  # 1 ns before t - ttl
+            (5, noon_ns - minute_ns + 200, 6),  # three rows within one microsecond
+            (5, noon_ns - minute_ns + 100, 5),
+            (5, noon_ns - minute_ns, 7),
+            (6, -1, 8),  # 1969-12-31 23:59:59.999999999
+            (7, -1_001, 9),  # 1969-12-31 23:59:59.999998999
+            types={"ts": pa.timestamp("ns")},
         )
     }
+    epoch = naive(1970, 1, 1)
     with make_repo(tmp_path, defs, data) as store:
         entity = entity_rows(
             ("driver_id", "event_timestamp"),
-            (1, T),  # the row at .0000015 is .000001 in microseconds: after t
-            (1, T + US),  # ... and exactly at this t
-            (2, T - US),  # 10:59:59.9999995 -> 10:59:59.999999 = exactly t - ttl
-            (2, T),  # 1us too old
-            (3, T),  # .000000999 -> .000000 = exactly t
+            (1, T),  # the row 1 ns after t is not a candidate
+            (1, T + US),  # ... and is one a microsecond later
+            (2, T - US),  # t - ttl = 10:59:59.999999 <= 10:59:59.9999995
+            (2, T),  # 500 ns too old
+            (3, T),  # the ttl bound is inclusive
+            (4, T),  # 1 ns too old
+            (5, T),  # .0000002 is the latest of the three
+            (5, T - MIN),  # the two rows after t - 1 min (by 100 and 200 ns) are not candidates
+            (6, epoch),  # before 1970 too: -1 ns <= 0
+            (6, epoch - US),  # -1 ns > -1000 ns
+            (7, epoch - US),  # -1001 ns <= -1000 ns
         )
-        expected = [(None,), (1,), (2,), (None,), (3,)]
-        assert features_at(store, entity, ["fine:f"], "f") == expected
+        expected = [(10,), (1,), (2,), (None,), (3,), (None,), (6,), (7,), (8,), (None,), (9,)]
+        for as_known_at in (False, True):  # the ASOF join and the range join agree
+            assert features_at(store, entity, ["fine:f"], "f", as_known_at=as_known_at) == expected
         # An entity row's answer never depends on the other rows of the request.
         for i, want in enumerate(expected):
             assert features_at(store, entity.slice(i, 1), ["fine:f"], "f") == [want], i
@@ -916,7 +935,7 @@ def test_as_known_at_ignores_values_created_after_t(repo: Build) -> None:
         (5, "first version", None),
         (7, "created exactly at t", None),
         (None, None, None),  # the only value known at t is older than the ttl
-        (10, "null created", None),  # no created time: known from its event time
+        (None, None, None),  # a null created time is never known to be <= t: no candidate
     ]
 
 

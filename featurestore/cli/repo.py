@@ -17,13 +17,16 @@ from featurestore.config import format_duration
 def init(path: Path) -> None:
     """Create a new feature repo at PATH with a working example.
 
+    Its data ends at the current time, so the example's values are live online after
+    `featurestore materialize --end now`.
+
     \b
     Example:
       featurestore init my_repo && cd my_repo && featurestore apply
     """
     from rich.console import Console
 
-    from featurestore.cli.scaffold import scaffold
+    from featurestore.cli.scaffold import quickstart, scaffold
 
     if (path / "definitions").exists():
         fail(f"{path}/definitions already exists: choose an empty folder for a new repo")
@@ -31,7 +34,9 @@ def init(path: Path) -> None:
     console = Console()
     for file in written:
         console.print(f"  [green]created[/] {file}")
-    console.print(f"\nNext: [bold]cd {path} && featurestore apply[/]")
+    console.print("\nNext:")
+    for command in quickstart(path):
+        console.print(f"  [bold]{command}[/]", soft_wrap=True, highlight=False)
 
 
 def _print_diff(diff: Any, applied: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 CONFIG = """\
@@ -34,8 +35,25 @@ fraud_model_v1 = FeatureService(name="fraud_model_v1", features=[account_daily])
 '''
 
 
-def scaffold(path: Path) -> list[Path]:
-    """Write the starter files and a week of daily data for 50 accounts."""
+def quickstart(path: Path) -> list[str]:
+    """The commands that take a new repo from definitions to online values, one per line."""
+    return [
+        f"cd {path}",
+        "featurestore apply",
+        "featurestore training-set --entities data/entity_rows.parquet --features fraud_model_v1",
+        "featurestore materialize --end now",
+        "featurestore get-online --features fraud_model_v1 --entity account_id=1 --entity account_id=2",
+        "featurestore verify",
+    ]
+
+
+def scaffold(path: Path, now: datetime | None = None) -> list[Path]:
+    """Write the starter files, a week of daily data for 50 accounts and a few entity rows.
+
+    The data ends just before ``now`` (default: the current time), so that with the view's 3-day
+    ttl every account has a live value when the quickstart materializes "now"; a fixed date would
+    have expired long ago. Values are seeded: the same for every run.
+    """
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -51,19 +69,35 @@ def scaffold(path: Path) -> list[Path]:
     }
     for file, text in files.items():
         file.write_text(text)
+    # The last day's rows are stamped on the hour before the last full hour, created 5 minutes
+    # later: everything is in the past, even the created times.
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    last = now.replace(minute=0, second=0, microsecond=0, tzinfo=None) - timedelta(hours=1)
+    days = np.array([last - timedelta(days=6 - d) for d in range(7)], dtype="datetime64[us]")
     rng = np.random.default_rng(0)
-    days = np.arange(np.datetime64("2026-01-01"), np.datetime64("2026-01-08")).astype("datetime64[us]")
     ids = np.repeat(np.arange(1, 51), days.size)
     when = np.tile(days, 50)
     data = pa.table(
         {
             "account_id": ids.astype(np.int64),
-            "event_timestamp": pa.array(when, pa.timestamp("us")),
-            "created": pa.array(when + np.timedelta64(1, "h"), pa.timestamp("us")),
+            "event_timestamp": pa.array(when, pa.timestamp("us", tz="UTC")),
+            "created": pa.array(when + np.timedelta64(5, "m"), pa.timestamp("us", tz="UTC")),
             "balance": np.round(rng.normal(100, 30, ids.size), 2),
             "logins": rng.integers(0, 10, ids.size),
         }
     )
     target = path / "data" / "account_daily.parquet"
     pq.write_table(data, target)
-    return [*files, target]
+    # Labelled rows to build a training set for: three accounts, yesterday and half an hour after
+    # the last day's values.
+    rows_at = [last - timedelta(days=1), last + timedelta(minutes=30)]
+    entity_rows = pa.table(
+        {
+            "account_id": pa.array([a for a in (1, 2, 3) for _ in rows_at], pa.int64()),
+            "event_timestamp": pa.array(rows_at * 3, pa.timestamp("us", tz="UTC")),
+            "label": pa.array([0, 1, 0, 0, 1, 1], pa.int64()),
+        }
+    )
+    entity_target = path / "data" / "entity_rows.parquet"
+    pq.write_table(entity_rows, entity_target)
+    return [*files, target, entity_target]

@@ -36,10 +36,63 @@ _COMPATIBLE: dict[str, frozenset[str]] = {
     "string": frozenset({"VARCHAR"}),
     "bytes": frozenset({"BLOB", "VARCHAR"}),
     "timestamp": frozenset(
-        {"TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATE"}
+        {
+            "TIMESTAMP",
+            "TIMESTAMP WITH TIME ZONE",
+            "TIMESTAMPTZ",
+            "TIMESTAMP_NS",
+            "TIMESTAMPTZ_NS",
+            "TIMESTAMP_MS",
+            "TIMESTAMP_S",
+            "DATE",
+        }
     ),
     "date": frozenset({"DATE"}),
 }
+
+# Source column types accepted as event and created timestamps, as DuckDB names them, and their unit.
+# Parquet's timestamp[s] and timestamp[ms] are read as TIMESTAMP; TIMESTAMP_S and TIMESTAMP_MS come
+# from SQL sources that cast. Zoned columns of every unit below a nanosecond are TIMESTAMP WITH TIME
+# ZONE (microseconds); pandas' timestamp[ns, tz=...] is TIMESTAMPTZ_NS.
+TIME_TYPES: dict[str, str] = {
+    "TIMESTAMP_S": "s",
+    "TIMESTAMP_MS": "ms",
+    "TIMESTAMP": "us",
+    "TIMESTAMP_NS": "ns",
+    "TIMESTAMP WITH TIME ZONE": "us",
+    "TIMESTAMPTZ": "us",
+    "TIMESTAMPTZ_NS": "ns",
+    "DATE": "day",
+}
+TIME_TYPES_ACCEPTED = (
+    "a timestamp of any unit (s, ms, us, ns), naive (read as UTC) or with a time zone, or a date "
+    "(midnight UTC): TIMESTAMP_S, TIMESTAMP_MS, TIMESTAMP, TIMESTAMP_NS, TIMESTAMP WITH TIME ZONE, "
+    "TIMESTAMPTZ_NS or DATE"
+)
+
+
+def is_time_type(duckdb_type: str) -> bool:
+    """Can a source column of ``duckdb_type`` be an event or created timestamp?
+
+    >>> is_time_type("TIMESTAMPTZ_NS"), is_time_type("DATE"), is_time_type("VARCHAR")
+    (True, True, False)
+    """
+    return duckdb_type.upper() in TIME_TYPES
+
+
+def is_nanosecond(duckdb_type: str) -> bool:
+    """Does a time column hold nanoseconds (finer than every time a plan carries)?"""
+    return TIME_TYPES.get(duckdb_type.upper()) == "ns"
+
+
+def is_zoned(duckdb_type: str) -> bool:
+    """Is a time column zoned (an instant DuckDB keeps in UTC)?
+
+    >>> is_zoned("TIMESTAMP WITH TIME ZONE"), is_zoned("TIMESTAMPTZ_NS"), is_zoned("TIMESTAMP_NS")
+    (True, True, False)
+    """
+    kind = duckdb_type.upper()
+    return kind in TIME_TYPES and ("TIME ZONE" in kind or kind.startswith("TIMESTAMPTZ"))
 
 
 def is_compatible(dtype: str, duckdb_type: str) -> bool:

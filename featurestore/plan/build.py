@@ -88,7 +88,9 @@ def plan_training_set(
             joins.append(plan_window_aggregate(rv, feats, outs, root, as_known_at=as_known_at))
             continue
         columns = tuple(
-            FeatureColumn(name=f, dtype=rv.view.feature(f).dtype, output=o)
+            FeatureColumn(
+                name=f, dtype=rv.view.feature(f).dtype, output=o, source_type=rv.source_schema.get(f, "")
+            )
             for f, o in zip(feats, outs, strict=True)
         )
         joins.append(
@@ -116,7 +118,9 @@ def plan_latest(
 ) -> LatestPerKey:
     """The latest value per entity as of ``end`` (considering rows from ``start`` on)."""
     scan = scan_with_pushed(rv, root)
-    features = tuple(FeatureColumn(f.name, f.dtype, f.name) for f in rv.view.features)
+    features = tuple(
+        FeatureColumn(f.name, f.dtype, f.name, rv.source_schema.get(f.name, "")) for f in rv.view.features
+    )
     lower = start
     if rv.view.ttl is not None:
         floor = end - rv.view.ttl

@@ -41,6 +41,7 @@ class FeatureColumn:
     name: str
     dtype: str
     output: str
+    source_type: str = ""  # the source column's engine type, when known (nanosecond times truncate)
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,8 @@ class PointInTimeJoin:
 
     Ties on ``ts`` go to the greatest created time, then to the greatest feature values
     (compared in declared order, nulls lowest). A ``ttl`` nulls values with ``ts < t - ttl``.
-    ``as_known_at`` additionally requires ``created <= t``.
+    ``as_known_at`` additionally requires ``created <= t``: a row whose created time is null is
+    no candidate then (a source without a created column knows rows from their event time).
     """
 
     view: str

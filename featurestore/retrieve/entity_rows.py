@@ -116,7 +116,8 @@ class PreparedRows:
 
 
 def prepare(table: pa.Table, timestamp_column: str, key_columns: list[str]) -> PreparedRows:
-    """Normalize the entity rows' time (naive = UTC, a date = midnight UTC, truncated to µs)."""
+    """Normalize the entity rows' time (naive = UTC, a date = midnight UTC, nanoseconds truncated
+    toward the past to µs): the normalized time is the row's ``t``, and what the output shows."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -124,6 +125,11 @@ def prepare(table: pa.Table, timestamp_column: str, key_columns: list[str]) -> P
     column = table.column(timestamp_column)
     if pa.types.is_date(column.type):
         column = pc.cast(pc.cast(column, pa.date32()), pa.timestamp("s"))
+    elif column.type.unit == "ns":
+        # A cast truncates toward zero, which moves times before 1970 later: floor them first, in
+        # UTC (the same instants; flooring in a local zone would trip over DST folds).
+        utc = pa.timestamp("ns", tz="UTC") if column.type.tz else column.type
+        column = pc.floor_temporal(pc.cast(column, utc), unit="microsecond")
     aware = pc.cast(column, pa.timestamp("us", tz="UTC"), safe=False)
     t = pc.cast(aware, pa.timestamp("us"))
     keys = table.select(key_columns)

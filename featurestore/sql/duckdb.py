@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlglot import exp
 
-from featurestore.dsl.dtypes import DUCKDB_TYPES
-from featurestore.plan.nodes import LatestPerKey, PointInTimeJoin, SourceScan, TrainingSetPlan
+from featurestore.dsl.dtypes import DUCKDB_TYPES, is_nanosecond
+from featurestore.plan.nodes import FeatureColumn, LatestPerKey, PointInTimeJoin, SourceScan, TrainingSetPlan
 from featurestore.plan.window import WindowAggregate
+from featurestore.sql.timestamps import as_micros as as_micros
+from featurestore.sql.timestamps import bound, micros_up, order_key
+from featurestore.sql.timestamps import ts_literal as ts_literal
 
 DIALECT = "duckdb"
 ROW_ID = "__row_id"
 ENTITY_TS = "__t"
-TS = "__ts"
+TS = "__ts"  # event time, naive UTC microseconds (nanoseconds truncated)
 CREATED = "__created"
+# Only for nanosecond sources: the times rounded up (for ``<= t``) and in nanoseconds (for ordering).
+TS_UP = "__ts_up"
+TS_NS = "__ts_ns"
+CREATED_UP = "__created_up"
+CREATED_NS = "__created_ns"
 
 
 def ident(name: str) -> exp.Identifier:
@@ -23,16 +31,6 @@ def ident(name: str) -> exp.Identifier:
 
 def col(name: str, table: str | None = None) -> exp.Column:
     return exp.Column(this=ident(name), table=ident(table) if table else None)
-
-
-def ts_literal(value: datetime, column_type: str) -> exp.Expr:
-    """A timestamp constant typed like the column it is compared with (keeps scan pushdown)."""
-    text = value.strftime("%Y-%m-%d %H:%M:%S.%f")
-    if "TIME ZONE" in column_type.upper() or column_type.upper() == "TIMESTAMPTZ":
-        return exp.cast(exp.Literal.string(text + "+00"), "TIMESTAMPTZ")
-    if column_type.upper() == "DATE":
-        return exp.cast(exp.cast(exp.Literal.string(text), "TIMESTAMP"), "DATE")
-    return exp.cast(exp.Literal.string(text), "TIMESTAMP")
 
 
 def interval_us(delta: timedelta) -> exp.Interval:
@@ -73,51 +71,80 @@ def source_table(scan: SourceScan) -> exp.Expr:
     return exp.Table(this=exp.Anonymous(this=reader, expressions=args))
 
 
-def as_micros(column: exp.Expr, column_type: str) -> exp.Expr:
-    """A source time column as naive UTC microseconds. Nanoseconds are truncated (as the entity
-    rows' are), not rounded as a plain cast would; zoned values convert via the UTC session zone."""
-    if column_type.upper() == "TIMESTAMP_NS":
-        nanos = exp.Anonymous(this="epoch_ns", expressions=[column])
-        micros = exp.IntDiv(this=nanos, expression=exp.Literal.number(1000))
-        return exp.Anonymous(this="make_timestamp", expressions=[micros])
-    return exp.cast(column, "TIMESTAMP")
-
-
 def time_column(scan: SourceScan) -> tuple[exp.Expr, str]:
     """The expression to bound a scan's event time with, and the type its literals must have.
 
-    The raw column keeps Parquet pushdown; a nanosecond column is bounded after truncation so a row
-    at ``t + 0.5µs`` (which is ``t`` in microseconds) is not lost.
+    For the windowed aggregations' scans, which see nanosecond times truncated to microseconds
+    (``as_micros``); the point-in-time scans bound the raw column exactly (``scan_select``).
     """
-    if scan.timestamp_type.upper() == "TIMESTAMP_NS":
+    if is_nanosecond(scan.timestamp_type):
         return as_micros(col(scan.timestamp_field), scan.timestamp_type), "TIMESTAMP"
     return col(scan.timestamp_field), scan.timestamp_type
 
 
-def scan_select(scan: SourceScan, features: list[str]) -> exp.Select:
-    """``keys, ts AS __ts, created AS __created, features`` from the source, filtered and bounded."""
-    ts_col, bound_type = time_column(scan)
+def _exact(scan: SourceScan) -> bool:
+    """Does the scan need the nanosecond columns (``TS_UP``, ``TS_NS``, ...) to compare exactly?"""
+    created_ns = scan.created_field is not None and is_nanosecond(scan.created_type)
+    return is_nanosecond(scan.timestamp_type) or created_ns
+
+
+def scan_select(scan: SourceScan, features: list[str], *, exact: bool = False) -> exp.Select:
+    """``keys, ts AS __ts, created AS __created, features`` from the source, filtered and bounded.
+
+    ``__ts`` and ``__created`` are naive UTC microseconds (nanoseconds truncated). With ``exact``,
+    a nanosecond scan also projects each time rounded up (``__ts_up``, ``__created_up``) and in
+    nanoseconds (``__ts_ns``, ``__created_ns``), and bounds the raw column: the point-in-time
+    renderers then compare and order at full precision (``featurestore/sql/timestamps.py``).
+    """
+    ts_raw, ts_type = col(scan.timestamp_field), scan.timestamp_type
     projections: list[exp.Expr] = [col(k) for k in scan.key_columns]
-    projections.append(exp.alias_(as_micros(col(scan.timestamp_field), scan.timestamp_type), TS, quoted=True))
-    created: exp.Expr = (
-        as_micros(col(scan.created_field), scan.created_type) if scan.created_field else exp.null()
-    )
+    projections.append(exp.alias_(as_micros(ts_raw, ts_type), TS, quoted=True))
+    created_raw = col(scan.created_field) if scan.created_field else None
+    created: exp.Expr = exp.null() if created_raw is None else as_micros(created_raw, scan.created_type)
     projections.append(exp.alias_(exp.cast(created, "TIMESTAMP"), CREATED, quoted=True))
+    if exact and _exact(scan):
+        projections.append(exp.alias_(micros_up(ts_raw.copy(), ts_type), TS_UP, quoted=True))
+        projections.append(exp.alias_(order_key(ts_raw.copy(), ts_type), TS_NS, quoted=True))
+        if created_raw is not None:
+            up = micros_up(created_raw.copy(), scan.created_type)
+            projections.append(exp.alias_(up, CREATED_UP, quoted=True))
+            order = order_key(created_raw.copy(), scan.created_type)
+            projections.append(exp.alias_(order, CREATED_NS, quoted=True))
+        else:
+            projections.append(exp.alias_(exp.cast(exp.null(), "TIMESTAMP"), CREATED_UP, quoted=True))
+            projections.append(exp.alias_(exp.cast(exp.null(), "BIGINT"), CREATED_NS, quoted=True))
     projections.extend(col(f) for f in features)
     conditions: list[exp.Expr] = [
         exp.Not(this=exp.Is(this=c, expression=exp.null()))
-        for c in [*[col(k) for k in scan.key_columns], ts_col.copy()]
+        for c in [*[col(k) for k in scan.key_columns], ts_raw]
     ]
-    if scan.lower is not None:
-        conditions.append(exp.GTE(this=ts_col.copy(), expression=ts_literal(scan.lower, bound_type)))
-    if scan.upper is not None:
-        conditions.append(exp.LTE(this=ts_col.copy(), expression=ts_literal(scan.upper, bound_type)))
+    if exact:
+        if scan.lower is not None:
+            conditions.append(bound(ts_raw.copy(), ts_type, ">=", scan.lower))
+        if scan.upper is not None:
+            conditions.append(bound(ts_raw.copy(), ts_type, "<=", scan.upper))
+    else:
+        ts_col, bound_type = time_column(scan)
+        if scan.lower is not None:
+            conditions.append(exp.GTE(this=ts_col.copy(), expression=ts_literal(scan.lower, bound_type)))
+        if scan.upper is not None:
+            conditions.append(exp.LTE(this=ts_col.copy(), expression=ts_literal(scan.upper, bound_type)))
     return exp.select(*projections).from_(source_table(scan)).where(exp.and_(*conditions))
 
 
-def tie_order(tie_break: tuple[str, ...], table: str | None = None) -> list[exp.Ordered]:
-    """Newest first: greatest ts, then greatest created, then greatest feature values (nulls lowest)."""
-    names = [TS, CREATED, *tie_break]
+def _names(scan: SourceScan) -> tuple[str, str, str, str]:
+    """The columns a scan's point-in-time logic reads: event time for ``ts <= t`` and for ordering,
+    created time for ``created <= t`` and for ordering. All ``__ts``/``__created`` unless nanoseconds."""
+    if _exact(scan):
+        return TS_UP, TS_NS, CREATED_UP, CREATED_NS
+    return TS, TS, CREATED, CREATED
+
+
+def tie_order(scan: SourceScan, tie_break: tuple[str, ...], table: str | None = None) -> list[exp.Ordered]:
+    """Newest first: greatest ts, then greatest created (null lowest), then greatest feature values
+    (nulls lowest)."""
+    _, ts_order, _, created_order = _names(scan)
+    names = [ts_order, created_order, *tie_break]
     return [exp.Ordered(this=col(n, table), desc=True, nulls_first=False) for n in names]
 
 
@@ -125,24 +152,33 @@ def deduped(
     scan: SourceScan, keys: tuple[str, ...], features: list[str], tie_break: tuple[str, ...]
 ) -> exp.Select:
     """One row per (keys, ts): the greatest created time, then the tie rule. ASOF picks arbitrarily
-    among equal timestamps, so ties must be gone before the join."""
+    among equal timestamps, so ties must be gone before the join.
+
+    Nanosecond sources are grouped by their time rounded up to the microsecond (the ASOF key):
+    the latest row of each group, by nanoseconds, is the only one an entity row can choose."""
+    ts_up = _names(scan)[0]
+    order = tie_order(scan, tie_break)
     window = exp.Window(
         this=exp.RowNumber(),
-        partition_by=[col(k) for k in keys] + [col(TS)],
-        order=exp.Order(expressions=tie_order(tie_break)[1:]),
+        partition_by=[col(k) for k in keys] + [col(ts_up)],
+        order=exp.Order(expressions=order if _exact(scan) else order[1:]),
     )
-    return scan_select(scan, features).qualify(exp.EQ(this=window, expression=exp.Literal.number(1)))
+    rows = scan_select(scan, features, exact=True)
+    return rows.qualify(exp.EQ(this=window, expression=exp.Literal.number(1)))
 
 
-def _cast_feature(value: exp.Expr, dtype: str) -> exp.Expr:
-    return exp.cast(value, DUCKDB_TYPES[dtype])
+def _cast_feature(value: exp.Expr, feature: FeatureColumn) -> exp.Expr:
+    if feature.dtype == "timestamp" and is_nanosecond(feature.source_type):
+        value = as_micros(value, feature.source_type)  # truncated, as every nanosecond time
+    return exp.cast(value, DUCKDB_TYPES[feature.dtype])
 
 
 def _ttl_ok(join: PointInTimeJoin, v: str) -> exp.Expr | None:
+    """``ts >= t - ttl``: on ``__ts`` (rounded down), exact for nanoseconds too."""
     if join.ttl is None:
         return None
-    bound = exp.Sub(this=col(ENTITY_TS, "e"), expression=interval_us(join.ttl))
-    return exp.GTE(this=col(TS, v), expression=bound)
+    oldest = exp.Sub(this=col(ENTITY_TS, "e"), expression=interval_us(join.ttl))
+    return exp.GTE(this=col(TS, v), expression=oldest)
 
 
 def _asof_join(join: PointInTimeJoin, entity_table: str) -> exp.Select:
@@ -154,10 +190,10 @@ def _asof_join(join: PointInTimeJoin, entity_table: str) -> exp.Select:
         value: exp.Expr = col(f.name, "v")
         if keep is not None:
             value = exp.Case(ifs=[exp.If(this=keep.copy(), true=value)])
-        values.append(exp.alias_(_cast_feature(value, f.dtype), f.output, quoted=True))
+        values.append(exp.alias_(_cast_feature(value, f), f.output, quoted=True))
     on = exp.and_(
         *[exp.EQ(this=col(k, "e"), expression=col(k, "v")) for k in join.keys],
-        exp.GTE(this=col(ENTITY_TS, "e"), expression=col(TS, "v")),
+        exp.GTE(this=col(ENTITY_TS, "e"), expression=col(_names(join.scan)[0], "v")),
     )
     entity = exp.select(col(ROW_ID), col(ENTITY_TS), *[col(k) for k in join.keys]).from_(
         exp.Table(this=ident(entity_table))
@@ -177,23 +213,24 @@ def _ranked_join(join: PointInTimeJoin, entity_table: str) -> exp.Select:
     """As-known-at: candidates must also satisfy ``created <= t``; the newest candidate by the
     same order as the dedup is chosen. A range join, since no single ASOF key expresses it."""
     features = list(dict.fromkeys([f.name for f in join.features] + list(join.tie_break)))
-    rows = scan_select(join.scan, features)
+    scan = join.scan
+    rows = scan_select(scan, features, exact=True)
+    ts_up, _, created_up, _ = _names(scan)
     conditions: list[exp.Expr] = [exp.EQ(this=col(k, "e"), expression=col(k, "v")) for k in join.keys]
-    conditions.append(exp.LTE(this=col(TS, "v"), expression=col(ENTITY_TS, "e")))
-    # Without a created column a row is known from its event time on.
-    known = exp.Coalesce(this=col(CREATED, "v"), expressions=[col(TS, "v")])
-    conditions.append(exp.LTE(this=known, expression=col(ENTITY_TS, "e")))
+    conditions.append(exp.LTE(this=col(ts_up, "v"), expression=col(ENTITY_TS, "e")))
+    if scan.created_field:
+        # A null created time is not known to be <= t, so the row is no candidate (as in Feast, whose
+        # joins drop such rows). A source without a created column is known from its event time.
+        conditions.append(exp.LTE(this=col(created_up, "v"), expression=col(ENTITY_TS, "e")))
     keep = _ttl_ok(join, "v")
     if keep is not None:
         conditions.append(keep)
     window = exp.Window(
         this=exp.RowNumber(),
         partition_by=[col(ROW_ID, "e")],
-        order=exp.Order(expressions=tie_order(join.tie_break, "v")),
+        order=exp.Order(expressions=tie_order(scan, join.tie_break, "v")),
     )
-    values = [
-        exp.alias_(_cast_feature(col(f.name, "v"), f.dtype), f.output, quoted=True) for f in join.features
-    ]
+    values = [exp.alias_(_cast_feature(col(f.name, "v"), f), f.output, quoted=True) for f in join.features]
     return (
         exp.select(col(ROW_ID, "e"), *values)
         .from_(exp.Table(this=ident(entity_table), alias=exp.TableAlias(this=ident("e"))))
@@ -248,32 +285,32 @@ def render_training_set(plan: TrainingSetPlan) -> str:
 def render_latest(plan: LatestPerKey) -> str:
     """The latest row per entity key as of ``plan.end``: keys, ``__event_ts``, features."""
     features = list(dict.fromkeys([f.name for f in plan.features] + list(plan.tie_break)))
-    rows = scan_select(plan.scan, features)
+    rows = scan_select(plan.scan, features, exact=True)
     window = exp.Window(
         this=exp.RowNumber(),
         partition_by=[col(k) for k in plan.keys],
-        order=exp.Order(expressions=tie_order(plan.tie_break)),
+        order=exp.Order(expressions=tie_order(plan.scan, plan.tie_break)),
     )
     if plan.changed_since is not None:
         rows = rows.where(_changed_since(plan))
     latest = rows.qualify(exp.EQ(this=window, expression=exp.Literal.number(1)))
     out: list[exp.Expr] = [col(k, "l") for k in plan.keys]
     out.append(exp.alias_(exp.cast(col(TS, "l"), "TIMESTAMPTZ"), "__event_ts", quoted=True))
-    out.extend(
-        exp.alias_(_cast_feature(col(f.name, "l"), f.dtype), f.output, quoted=True) for f in plan.features
-    )
+    out.extend(exp.alias_(_cast_feature(col(f.name, "l"), f), f.output, quoted=True) for f in plan.features)
     query = exp.select(*out).from_(exp.Subquery(this=latest, alias=exp.TableAlias(this=ident("l"))))
     return query.sql(dialect=DIALECT, pretty=True)
 
 
 def _changed_since(plan: LatestPerKey) -> exp.Expr:
-    assert plan.changed_since is not None  # checked by the caller
+    """Rows with event time after the event mark, or created after the created mark (exactly, at
+    the columns' own precision)."""
+    if plan.changed_since is None:
+        return exp.true()
     event_mark, created_mark = plan.changed_since
-    ts = as_micros(col(plan.scan.timestamp_field), plan.scan.timestamp_type)
-    condition: exp.Expr = exp.GT(this=ts, expression=ts_literal(event_mark, "TIMESTAMP"))
-    if created_mark is not None and plan.scan.created_field:
-        created = as_micros(col(plan.scan.created_field), plan.scan.created_type)
-        late = exp.GT(this=created, expression=ts_literal(created_mark, "TIMESTAMP"))
+    scan = plan.scan
+    condition: exp.Expr = bound(col(scan.timestamp_field), scan.timestamp_type, ">", event_mark)
+    if created_mark is not None and scan.created_field:
+        late = bound(col(scan.created_field), scan.created_type, ">", created_mark)
         condition = exp.Paren(this=exp.Or(this=condition, expression=late))
     return condition
 
@@ -281,15 +318,15 @@ def _changed_since(plan: LatestPerKey) -> exp.Expr:
 def render_latest_stats(plan: LatestPerKey) -> str:
     """Rows the run considers, rows skipped for a null key or event time, and the greatest created."""
     scan = plan.scan
-    ts, bound_type = time_column(scan)
+    ts, ts_type = col(scan.timestamp_field), scan.timestamp_type
     nulls = exp.or_(
         *[exp.Is(this=c, expression=exp.null()) for c in [*[col(k) for k in plan.keys], ts.copy()]]
     )
     in_range: list[exp.Expr] = []
     if scan.lower is not None:
-        in_range.append(exp.GTE(this=ts.copy(), expression=ts_literal(scan.lower, bound_type)))
+        in_range.append(bound(ts.copy(), ts_type, ">=", scan.lower))
     if scan.upper is not None:
-        in_range.append(exp.LTE(this=ts.copy(), expression=ts_literal(scan.upper, bound_type)))
+        in_range.append(bound(ts.copy(), ts_type, "<=", scan.upper))
     if plan.changed_since is not None:
         in_range.append(_changed_since(plan))
     where = exp.or_(exp.Is(this=ts.copy(), expression=exp.null()), exp.and_(*in_range)) if in_range else None
