@@ -128,13 +128,15 @@ def rows(table: pa.Table, *names: str) -> list[tuple[Any, ...]]:
 
 
 def freeze_online_clock(monkeypatch: pytest.MonkeyPatch, instant: datetime) -> None:
-    """Make the SQLite online store's clock read ``instant`` (naive = UTC).
+    """Make the clock of materialization and of the SQLite online store read ``instant`` (naive = UTC).
 
-    Online writes drop values already expired by the wall clock; a test that materializes as of a
-    fixed time in the past freezes the clock there so that its ttl boundaries stay hand-checkable.
+    Materialization counts and skips values already expired by the wall clock; a test that
+    materializes as of a fixed time in the past freezes the clock there so that its ttl boundaries stay
+    hand-checkable.
     """
     import time
 
+    import featurestore.materialize as materialize_module
     import featurestore.online.sqlite as sqlite_module
 
     aware = instant if instant.tzinfo else instant.replace(tzinfo=UTC)
@@ -143,3 +145,4 @@ def freeze_online_clock(monkeypatch: pytest.MonkeyPatch, instant: datetime) -> N
     clock.time_ns = lambda: nanos
     clock.time = lambda: nanos / 1e9
     monkeypatch.setattr(sqlite_module, "time", clock)
+    monkeypatch.setattr(materialize_module, "time", clock)

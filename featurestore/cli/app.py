@@ -28,6 +28,17 @@ class _Group(click.Group):
             fail("interrupted; nothing half-written is kept, run the command again to finish", code=130)
 
 
+def console(*, stderr: bool = False) -> Any:
+    """A rich console for tables; piped output (no terminal to fit) is 140 columns wide, so names and
+    headers are never cut short in logs and scripts."""
+    from rich.console import Console
+
+    out = Console(stderr=stderr)
+    if not out.is_terminal:
+        out.width = max(out.width, 140)
+    return out
+
+
 def fail(message: str, code: int = 1) -> None:
     from rich.console import Console
 

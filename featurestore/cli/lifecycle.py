@@ -7,6 +7,7 @@ import json
 import click
 
 from featurestore.cli.app import cli, open_store
+from featurestore.cli.app import console as make_console
 
 
 def _when(value: object) -> str:
@@ -41,7 +42,6 @@ def status(ctx: click.Context, views: tuple[str, ...], no_store: bool, as_json: 
       featurestore status
       featurestore status --view driver_stats --json
     """
-    from rich.console import Console
     from rich.table import Table
 
     rows = open_store(ctx).status(list(views) or None, online=not no_store)
@@ -49,7 +49,7 @@ def status(ctx: click.Context, views: tuple[str, ...], no_store: bool, as_json: 
     if as_json:
         click.echo(json.dumps([r.to_json() for r in rows], indent=2))
         ctx.exit(1 if problems else 0)
-    console = Console()
+    console = make_console()
     if not rows:
         console.print(
             "Nothing is materialized yet: run `featurestore apply`, then `featurestore materialize`."

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from featurestore.cli.app import cli, open_store
+from featurestore.cli.app import console as make_console
 
 if TYPE_CHECKING:
     from featurestore.verify import ViewCheck
@@ -46,7 +47,6 @@ def _run(
     overwrite: bool = False,
     as_json: bool = False,
 ) -> None:
-    from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
@@ -55,7 +55,7 @@ def _run(
     store = open_store(ctx)
     # Refused before the progress display starts, so the error is the only line printed.
     check_not_future(to_naive_utc(end), store.config.materialize.clock_skew, "end")
-    console = Console(stderr=as_json)
+    console = make_console(stderr=as_json)
     columns = (
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
@@ -314,20 +314,22 @@ _STATUS = {
 
 
 def _print_checks(checks: list[ViewCheck]) -> None:
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    console = Console()
+    console = make_console()
     table = Table(box=None)
-    for name in ("view", "at", "entities", "match", "mismatch", "missing", "expired", "newer online"):
-        table.add_column(name, justify="left" if name in ("view", "at") else "right")
-    table.add_column("status")
+    # Names and times are never cut short: numbers give way first on a narrow terminal.
+    table.add_column("view", no_wrap=True, min_width=max([4, *(len(c.view) for c in checks)]))
+    table.add_column("at (UTC)", no_wrap=True, min_width=16)
+    for name in ("entities", "match", "mismatch", "missing", "expired", "newer"):
+        table.add_column(name, justify="right")
+    table.add_column("status", no_wrap=True)
     for c in checks:
         bad = "red" if c.failures else "green"
         table.add_row(
             c.view,
-            _iso(c.at),
+            "-" if c.at is None else c.at.strftime("%Y-%m-%d %H:%M"),
             f"{c.entities:,}",
             f"{c.matches:,}",
             f"[{bad}]{c.mismatches:,}[/]",
@@ -365,11 +367,10 @@ def _iso(value: datetime | None) -> str:
 
 
 def _verify_log(ctx: click.Context, path: Path) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     checks = open_store(ctx).verify_log(path)
-    console = Console()
+    console = make_console()
     table = Table(box=None)
     for name in ("service", "feature", "rows", "mismatches", "rate"):
         table.add_column(name)

@@ -51,8 +51,11 @@ def test_the_printed_quickstart_runs_and_serves_present_values(
     assert "50 entities written" in " ".join(outputs["materialize"].split())
     assert "NOT_FOUND" not in outputs["get-online"]
     assert "EXPIRED" not in outputs["get-online"]
-    verify_rows = [line.split() for line in outputs["verify"].splitlines() if "account_daily" in line]
-    assert [row[2:4] for row in verify_rows] == [["50", "0"]]  # 50 entities, 0 mismatches
+    assert "account_daily" in outputs["verify"]
+    checks = json.loads(invoke("verify", "--json").stdout)
+    assert [(c["view"], c["entities"], c["matches"], c["failures"]) for c in checks] == [
+        ("account_daily", 50, 50, 0)
+    ]
 
     # The same read as JSON: every value present, and equal to the last day's row of each account.
     result = invoke(
