@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from featurestore.dsl.dtypes import arrow_type
+from featurestore.dsl.dtypes import arrow_type, is_zoned
 from featurestore.errors import FeatureStoreError, FutureTimeError, SchemaMismatchError, did_you_mean
 from featurestore.registry.model import RegisteredView
 
@@ -176,7 +176,7 @@ def append_push_log(rv: RegisteredView, table: pa.Table, root: Path) -> Path:
         column = table.column(name)
         if kind == "DATE":
             column = pc.cast(pc.cast(column, pa.timestamp("us")), pa.date32())
-        elif "TIME ZONE" not in kind and kind != "TIMESTAMPTZ":
+        elif not is_zoned(kind):
             column = pc.cast(column, pa.timestamp("us"))
         table = table.set_column(table.column_names.index(name), name, column)
     folder = push_log_dir(root, rv.name)
