@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from os import stat as _stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from featurestore.config import RepoConfig, load_config
-from featurestore.errors import RegistryError
+from featurestore.errors import OnlineStoreError, RegistryError
 
 if TYPE_CHECKING:
     from featurestore.dsl import FeatureService
@@ -47,7 +48,7 @@ class FeatureStore:
         self._registry_file = str(registry_path(self.root))
         self._state_file = str(registry_path(self.root).with_name("state.json"))
         self._served: Mapping[str, ServedView] | None = None
-        self._served_for: tuple[int, int | None] | None = None
+        self._served_for: tuple[int | None, int | None] | None = None
         self._online: OnlineStore | None = None
         self._requests: dict[tuple[Any, ...], OnlineRequest | OnDemandRequest] = {}
 
@@ -103,7 +104,12 @@ class FeatureStore:
                 sync_versions(new, edit)
                 if not diff.empty or old is None:
                     write_registry(self.root, new)
-        self.delete_retired()
+        try:
+            self.delete_retired()
+        except OnlineStoreError as exc:  # applied all the same: the next apply or materialize retries
+            diff = replace(
+                diff, warnings=(*diff.warnings, f"old online versions were not deleted yet: {exc}")
+            )
         return diff
 
     @property
@@ -307,12 +313,13 @@ class FeatureStore:
             stamp = _stat(self._state_file).st_mtime_ns
         except FileNotFoundError:
             stamp = None
-        if self._served is not None and self._served_for == (id(registry), stamp):
+        key = (self._registry_stamp, stamp)  # file stamps: an object id could be reused after a reload
+        if self._served is not None and self._served_for == key:
             return self._served
         from featurestore.versions import serving
 
         self._served = serving(registry, self.state.snapshot())
-        self._served_for = (id(registry), stamp)
+        self._served_for = key
         self._requests.clear()
         return self._served
 

@@ -605,3 +605,44 @@ def test_a_redis_that_may_evict_is_warned_about_and_its_evictions_counted(
         store.close()
     finally:
         server.stop()
+
+
+@pytest.mark.redis
+def test_apply_with_the_online_store_down_applies_and_deletes_old_versions_later(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    require_redis()
+    server = start_redis(tmp_path / "redis")
+    port = server.port
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "featurestore.toml").write_text(
+        f'project = "down"\n[online]\ntype = "redis"\nurl = "{server.url}"\nconnect_timeout = 0.5\n'
+    )
+    other = """
+    rider = Entity(name="rider", join_keys=["driver_id"])
+    other_src = FileSource(name="other_src", path="data/stats.parquet", timestamp_field="event_timestamp")
+    other = FeatureView(name="other", entities=[rider], source=other_src, ttl=None,
+                        features=[Feature("rate", "float64")])
+    """
+    store = make_repo(repo, {"defs.py": DEFS, "other.py": other}, {"data/stats.parquet": ROWS})
+    store.materialize(end=T)
+    server.stop()
+    (repo / "definitions" / "other.py").unlink()
+    diff = FeatureStore(repo).apply()  # the registry is applied; the deletion waits for the store
+    assert [(c.kind, c.name) for c in diff.changes] == [
+        ("removed", "rider"),
+        ("removed", "other_src"),
+        ("removed", "other"),
+    ]
+    assert "not deleted yet" in diff.warnings[0]
+    assert "cannot reach Redis" in diff.warnings[0]
+    assert "other" not in FeatureStore(repo).registry.views
+    assert [r.status for r in StateStore(repo).versions("other")] == ["retired"]
+    server = start_redis(tmp_path / "redis2", port=port)
+    try:
+        store = FeatureStore(repo)
+        store.materialize(end=T)  # the next run deletes what is retired
+        assert StateStore(repo).versions("other") == []
+    finally:
+        server.stop()

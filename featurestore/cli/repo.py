@@ -43,6 +43,8 @@ def _print_diff(diff: Any, applied: bool) -> None:
     from rich.console import Console
 
     console = Console(highlight=False)
+    for warning in diff.warnings:
+        console.print(f"[bold yellow]warning:[/] {escape(warning)}")
     if diff.empty:
         console.print("No changes: the registry matches the definitions.")
         return

@@ -32,6 +32,8 @@ class Change:
 @dataclass(frozen=True)
 class RegistryDiff:
     changes: tuple[Change, ...] = field(default_factory=tuple)
+    warnings: tuple[str, ...] = ()
+    """Things the definitions allow but a user should know (for example late events a run will miss)."""
 
     @property
     def empty(self) -> bool:
