@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,7 @@ import pytest
 from featurestore import FeatureStore
 from featurestore.errors import RegistryError
 from featurestore.registry.storage import registry_path
+from tests.pit_repo import make_repo
 
 
 def test_plan_then_apply_then_no_changes(example_repo: Path) -> None:
@@ -112,3 +116,45 @@ def test_a_crash_during_the_write_keeps_the_old_registry(
     assert [p for p in registry_path(example_repo).parent.iterdir() if p.name.endswith(".tmp")] == []
     store.apply()  # a rerun completes
     assert store.plan().empty
+
+
+SMALL = """
+driver = Entity(name="driver", join_keys=["driver_id"])
+src = FileSource(name="stats", path="data/stats.parquet", timestamp_field="event_timestamp")
+stats = FeatureView(name="stats", entities=[driver], source=src, ttl=timedelta(days=3),
+                    features=[Feature("rate", "float64")])
+"""
+
+
+def _small_repo(root: Path) -> FeatureStore:
+    data = {"driver_id": [1], "event_timestamp": [datetime.now(UTC)], "rate": [0.5]}
+    return make_repo(root, SMALL, {"data/stats.parquet": data})
+
+
+def test_an_edit_within_the_same_second_is_applied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Python trusts cached bytecode while the source keeps its size and modification second: the
+    loader must not, or a quick same-size edit (days=3 -> days=2) applies the old definitions."""
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)  # as for users (the test runs may set it)
+    store = _small_repo(tmp_path)
+    defs = tmp_path / "definitions" / "defs.py"
+    stamp = defs.stat().st_mtime_ns
+    defs.write_text(defs.read_text().replace("days=3", "days=2"))
+    os.utime(defs, ns=(stamp, stamp))  # the same second, deterministically
+    assert [(c.kind, c.detail) for c in store.apply().changes] == [("data", "ttl 3d -> 2d")]
+    assert not (tmp_path / "definitions" / "__pycache__").exists()  # nothing is cached in the repo
+
+
+def test_a_file_added_within_the_folders_timestamp_is_loaded(tmp_path: Path) -> None:
+    """The import system re-lists a folder only when its modification time changes, which on a coarse
+    file system it does not for a file added within the same tick."""
+    store = _small_repo(tmp_path)
+    folder = tmp_path / "definitions"
+    stamp = folder.stat().st_mtime_ns
+    (folder / "more.py").write_text(
+        "from definitions.defs import driver, src\n"
+        "from featurestore import Feature, FeatureView\n"
+        'more = FeatureView(name="more", entities=[driver], source=src, ttl=None, '
+        'features=[Feature("rate", "float64")])\n'
+    )
+    os.utime(folder, ns=(stamp, stamp))
+    assert [(c.kind, c.name) for c in store.apply().of("added")] == [("added", "more")]

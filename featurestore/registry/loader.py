@@ -7,11 +7,15 @@ Files and folders whose names start with ``_`` are helpers and are not imported 
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.machinery
 import os
 import sys
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import CodeType, ModuleType
 from typing import Any
 
 from featurestore.dsl import Entity, FeatureService, FeatureView, FileSource, OnDemandFeatureView, SqlSource
@@ -110,6 +114,11 @@ def load_definitions(root: Path) -> Definitions:
     found = Definitions()
     root_str = str(root.resolve())
     _forget_modules()
+    # The import system caches folder listings until the folder's modification time changes: on a file
+    # system with coarse timestamps, a file added just after the previous load would not be found.
+    importlib.invalidate_caches()
+    finder = _DefinitionsFinder()
+    sys.meta_path.insert(0, finder)
     sys.path.insert(0, root_str)
     try:
         for path in files:
@@ -119,9 +128,35 @@ def load_definitions(root: Path) -> Definitions:
                     found.add(value)
     finally:
         sys.path.remove(root_str)
+        sys.meta_path.remove(finder)
         _forget_modules()
     found.check_references()
     return found
+
+
+class _SourceLoader(importlib.machinery.SourceFileLoader):
+    """Compiles a definitions file from its source on every load, never from ``__pycache__``: cached
+    bytecode is trusted while the source keeps its size and modification second, so an edit made
+    within a second of the previous load (``days=3`` -> ``days=2``) would load the old definitions."""
+
+    def get_code(self, fullname: str) -> CodeType:
+        path = self.get_filename(fullname)
+        return self.source_to_code(self.get_data(path), path)
+
+
+class _DefinitionsFinder(importlib.abc.MetaPathFinder):
+    """Finds the ``definitions`` package and its modules where Python would; ``_SourceLoader`` loads them."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != DEFINITIONS_DIR and not fullname.startswith(DEFINITIONS_DIR + "."):
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        loader = None if spec is None else spec.loader
+        if spec is not None and type(loader) is importlib.machinery.SourceFileLoader:
+            spec.loader = _SourceLoader(loader.name, loader.path)
+        return spec
 
 
 def _definition_files(folder: Path) -> list[Path]:
