@@ -276,7 +276,7 @@ def steps() -> list[Step]:
         Step("source", moved, "source.path 'data/stats.parquet' -> 'data/stats_copy.parquet'"),
         # Entities enter the view's data only through their join keys: a renamed entity with the same key
         # means the same values, so it is a metadata change and the served version stays.
-        Step("entity", entity, "entities -'driver(driver_id)' +'chauffeur(driver_id)'", data_change=False),
+        Step("entity", entity, "entities -driver(driver_id) +chauffeur(driver_id)", data_change=False),
     ]
 
 

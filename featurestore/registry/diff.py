@@ -131,6 +131,8 @@ def _list_change(old: list[Any], new: list[Any]) -> str:
 
     >>> _list_change(["a int64", "b int64"], ["a float64", "c int64"])
     '-b +c a int64 -> float64'
+    >>> _list_change(["driver(driver_id)"], ["chauffeur(driver_id)"])
+    '-driver(driver_id) +chauffeur(driver_id)'
     """
     named = all(isinstance(x, str) and " " in x for x in (*old, *new))
     olds = dict(x.split(" ", 1) for x in old) if named else {}
@@ -140,8 +142,8 @@ def _list_change(old: list[Any], new: list[Any]) -> str:
         came = [n for n in news if n not in olds]
         retyped = [f"{n} {olds[n]} -> {news[n]}" for n in olds if n in news and olds[n] != news[n]]
     else:
-        gone = [_show(x) for x in old if x not in new]
-        came = [_show(x) for x in new if x not in old]
+        gone = [x if isinstance(x, str) else _show(x) for x in old if x not in new]
+        came = [x if isinstance(x, str) else _show(x) for x in new if x not in old]
         retyped = []
     words = [*(f"-{x}" for x in gone), *(f"+{x}" for x in came), *retyped]
     return " ".join(words) if words else "reordered"
