@@ -235,7 +235,6 @@ def get_online(
           --entity driver_id=1001 --entity driver_id=1002
       featurestore get-online --features driver_ranking_v1 --entity driver_id=1001,customer_id=5001
     """
-    from rich.console import Console
     from rich.table import Table
 
     refs = [r.strip() for item in features for r in item.split(",") if r.strip()]
@@ -255,7 +254,7 @@ def get_online(
             status = statuses.get(name, ["PRESENT"] * len(response))[i]
             cells.append(str(column[i]) if status == "PRESENT" else f"[dim]{status}[/]")
         table.add_row(*cells)
-    Console().print(table)
+    make_console().print(table)
 
 
 @cli.command()

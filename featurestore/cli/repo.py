@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from featurestore.cli.app import cli, fail, open_store
+from featurestore.cli.app import console as make_console
 from featurestore.config import format_duration
 
 
@@ -113,7 +114,6 @@ def list_(ctx: click.Context, kind: str) -> None:
     Example:
       featurestore list services
     """
-    from rich.console import Console
     from rich.table import Table
 
     registry = open_store(ctx).registry
@@ -158,7 +158,7 @@ def list_(ctx: click.Context, kind: str) -> None:
         table.add_column("where")
         for src in registry.sources.values():
             table.add_row(src.name, src.kind, getattr(src, "path", None) or getattr(src, "query", ""))
-    Console().print(table)
+    make_console().print(table)
 
 
 @cli.command()

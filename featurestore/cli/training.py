@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from featurestore.cli.app import cli, open_store
+from featurestore.cli.app import console as make_console
 
 
 @cli.command(name="training-set")
@@ -66,7 +67,6 @@ def training_set(
       featurestore training-set --entities data/entity_rows.parquet \\
           --features driver_hourly_stats:conv_rate,customer_profile:tier --explain
     """
-    from rich.console import Console
 
     refs: list[str] = [r.strip() for item in features for r in item.split(",") if r.strip()]
     wanted: list[str] | str = refs[0] if len(refs) == 1 and ":" not in refs[0] else refs
@@ -79,7 +79,7 @@ def training_set(
         timestamp_column=timestamp_column,
         as_known_at=as_known_at,
     )
-    console = Console()
+    console = make_console()
     if explain:
         click.echo(result.explain())
         return
