@@ -646,3 +646,23 @@ def test_apply_with_the_online_store_down_applies_and_deletes_old_versions_later
         assert StateStore(repo).versions("other") == []
     finally:
         server.stop()
+
+
+def test_status_reports_a_future_watermark_with_the_command_that_rewrites_it(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    from featurestore.registry.state import Watermark
+    from featurestore.versions import begin_run, finish_run
+
+    store = _repo(tmp_path, "sqlite", request)
+    # What a run before end times were bounded could leave: a watermark a year ahead.
+    target = begin_run(store.state, store.registry.project, store.registry.view("stats"), rebuild=False)
+    finish_run(store.state, target, Watermark(target.record.version, NOW + timedelta(days=365), None, NOW, 0))
+    (row,) = store.status(online=False)  # the state alone (nothing was written to the store)
+    assert row.problems == (
+        f"the watermark {(NOW + timedelta(days=365)).isoformat()} is in the future: values are pinned. "
+        "Run `featurestore materialize --overwrite --end now --view stats`",
+    )
+    store.materialize(end=T, overwrite=True)
+    (row,) = store.status()
+    assert (row.watermark, row.problems) == (T, ())
