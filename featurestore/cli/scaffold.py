@@ -54,7 +54,8 @@ def scaffold(path: Path, now: datetime | None = None) -> list[Path]:
     ttl every account has a live value when the quickstart materializes "now"; a fixed date would
     have expired long ago. Values are seeded: the same for every run.
     """
-    import numpy as np
+    import random
+
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -73,17 +74,19 @@ def scaffold(path: Path, now: datetime | None = None) -> list[Path]:
     # later: everything is in the past, even the created times.
     now = (now or datetime.now(UTC)).astimezone(UTC)
     last = now.replace(minute=0, second=0, microsecond=0, tzinfo=None) - timedelta(hours=1)
-    days = np.array([last - timedelta(days=6 - d) for d in range(7)], dtype="datetime64[us]")
-    rng = np.random.default_rng(0)
-    ids = np.repeat(np.arange(1, 51), days.size)
-    when = np.tile(days, 50)
+    days = [last - timedelta(days=6 - d) for d in range(7)]
+    # A few hundred rows: the standard library draws them (seeded), so `init` needs no numpy.
+    rng = random.Random(0)
+    ids = [account for account in range(1, 51) for _ in days]
+    when = days * 50
+    stamp = pa.timestamp("us", tz="UTC")
     data = pa.table(
         {
-            "account_id": ids.astype(np.int64),
-            "event_timestamp": pa.array(when, pa.timestamp("us", tz="UTC")),
-            "created": pa.array(when + np.timedelta64(5, "m"), pa.timestamp("us", tz="UTC")),
-            "balance": np.round(rng.normal(100, 30, ids.size), 2),
-            "logins": rng.integers(0, 10, ids.size),
+            "account_id": pa.array(ids, pa.int64()),
+            "event_timestamp": pa.array(when, stamp),
+            "created": pa.array([t + timedelta(minutes=5) for t in when], stamp),
+            "balance": pa.array([round(rng.gauss(100, 30), 2) for _ in ids], pa.float64()),
+            "logins": pa.array([rng.randrange(10) for _ in ids], pa.int64()),
         }
     )
     target = path / "data" / "account_daily.parquet"

@@ -118,7 +118,6 @@ class PreparedRows:
 def prepare(table: pa.Table, timestamp_column: str, key_columns: list[str]) -> PreparedRows:
     """Normalize the entity rows' time (naive = UTC, a date = midnight UTC, nanoseconds truncated
     toward the past to µs): the normalized time is the row's ``t``, and what the output shows."""
-    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -133,7 +132,9 @@ def prepare(table: pa.Table, timestamp_column: str, key_columns: list[str]) -> P
     aware = pc.cast(column, pa.timestamp("us", tz="UTC"), safe=False)
     t = pc.cast(aware, pa.timestamp("us"))
     keys = table.select(key_columns)
-    keys = keys.append_column("__row_id", pa.array(np.arange(table.num_rows, dtype=np.int64)))
+    # 0..n-1 computed in Arrow (the positions of n true values): numpy is not a dependency.
+    row_id = pc.indices_nonzero(pa.repeat(pa.scalar(True), table.num_rows)).cast(pa.int64())
+    keys = keys.append_column("__row_id", row_id)
     keys = keys.append_column("__t", t)
     index = table.column_names.index(timestamp_column)
     output = table.set_column(index, pa.field(timestamp_column, aware.type), aware)

@@ -128,8 +128,11 @@ class TrainingSet:
         return f"<TrainingSet {len(self)} rows x {len(self.columns)} columns: {', '.join(self.columns)}>"
 
     def _repr_html_(self) -> str:
-        head = self.preview().to_pandas()
-        html: str = head.to_html(max_rows=10)
+        import polars as pl
+
+        # polars, a core dependency, renders the notebook preview: pandas is only for to_pandas().
+        head = pl.DataFrame(self.preview())
+        html: str = head._repr_html_()
         return f"<p>TrainingSet: {len(self)} rows x {len(self.columns)} columns</p>{html}"
 
 
