@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 FS := $(VENV)/bin/featurestore
 PYTHON ?= python3
 
-.PHONY: install demo test lint typecheck pytest bench clean
+.PHONY: install demo test lint typecheck pytest install-check bench clean
 
 install: $(VENV)/.installed
 
@@ -38,6 +38,11 @@ pytest: install
 	$(VENV)/bin/pytest -q -m "not slow"
 
 test: lint typecheck pytest
+
+# `pip install featurestore` alone runs the quickstart, and the `server` extra serves it: both in fresh
+# virtualenvs built from the wheel (about a minute with a warm pip cache).
+install-check: install
+	$(VENV)/bin/pytest -q -m slow tests/e2e/test_minimal_install.py
 
 bench: install
 	$(PY) benchmarks/training_set.py
