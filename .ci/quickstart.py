@@ -83,6 +83,12 @@ def main() -> None:
     checks = json.loads(run(command, ["verify", "--json"], repo))
     got = [(c["view"], c["entities"], c["matches"], c["failures"]) for c in checks]
     check(got == [("account_daily", 50, 50, 0)], "verify --json: not 50 of 50 matching", checks)
+    build = ["training-set", "--entities", "data/entity_rows.parquet", "--features", "fraud_model_v1"]
+    summary = json.loads(run(command, [*build, "--json"], repo))
+    check(summary["rows"] == 6, "training-set --json: not 6 rows", summary)
+    check(summary["columns"][-2:] == ["balance", "logins"], "training-set --json: columns", summary)
+    plan = json.loads(run(command, ["plan", "--json"], repo))
+    check(plan["changes"] == [], "plan --json after apply: changes", plan)
     print(f"quickstart ok: {repo}")
 
 

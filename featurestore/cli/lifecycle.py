@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from featurestore.cli.app import cli, open_store
 from featurestore.cli.app import console as make_console
+from featurestore.cli.output import json_option, print_json
 
 
 def _when(value: object) -> str:
@@ -28,7 +27,7 @@ def _age(seconds: float | None) -> str:
 @cli.command()
 @click.option("--view", "views", multiple=True, help="Only this view (repeatable).")
 @click.option("--no-store", is_flag=True, help="Read only the state: do not connect to the online store.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per version).")
+@json_option
 @click.pass_context
 def status(ctx: click.Context, views: tuple[str, ...], no_store: bool, as_json: bool) -> None:
     """Show every online version per view: active, pending (being materialized) or retired.
@@ -47,7 +46,7 @@ def status(ctx: click.Context, views: tuple[str, ...], no_store: bool, as_json: 
     rows = open_store(ctx).status(list(views) or None, online=not no_store)
     problems = [p for r in rows for p in r.problems]
     if as_json:
-        click.echo(json.dumps([r.to_json() for r in rows], indent=2))
+        print_json([r.to_json() for r in rows])
         ctx.exit(1 if problems else 0)
     console = make_console()
     if not rows:
@@ -94,11 +93,9 @@ def promote(ctx: click.Context, view: str, force: bool) -> None:
     Example:
       featurestore promote driver_stats
     """
-    from rich.console import Console
-
     promoted, replaced = open_store(ctx).promote(view, force=force)
     was = f" (replaced {replaced.short}, whose values are deleted)" if replaced is not None else ""
-    Console().print(f"[green]promoted[/] {view} {promoted.short}: it serves now{was}")
+    make_console().print(f"[green]promoted[/] {view} {promoted.short}: it serves now{was}")
 
 
 @cli.command()
@@ -121,8 +118,6 @@ def teardown(
       featurestore teardown --view driver_stats --yes
       featurestore teardown --online
     """
-    from rich.console import Console
-
     if online_only and state_only:
         raise click.UsageError("--online and --state together mean everything: pass neither")
     store = open_store(ctx)
@@ -131,6 +126,6 @@ def teardown(
     if not yes:
         click.confirm(f"Remove the {what} of {scope} in {store.root}?", abort=True)
     deleted, versions = store.teardown(list(views) or None, online=not state_only, state=not online_only)
-    Console().print(
+    make_console().print(
         f"[green]removed[/] the {what} of {scope}: {versions} versions, {deleted:,} values deleted"
     )

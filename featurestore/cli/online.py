@@ -11,6 +11,7 @@ import click
 
 from featurestore.cli.app import cli, open_store
 from featurestore.cli.app import console as make_console
+from featurestore.cli.output import json_option, print_json, warn
 
 if TYPE_CHECKING:
     from featurestore.verify import ViewCheck
@@ -76,7 +77,9 @@ def _run(
         else:
             summary = store.materialize(start, end, list(views) or None, overwrite=overwrite, progress=report)
     if as_json:
-        click.echo(json.dumps(_summary_json(summary, end), indent=2))
+        for warning in summary.warnings:
+            warn(warning)
+        print_json(_summary_json(summary, end))
         return
     table = Table(box=None)
     heads = ("view", "version", "rows read", "skipped (null key/ts)", "expired (ttl)", "entities written")
@@ -114,7 +117,7 @@ def _run(
 
 def _summary_json(summary: Any, end: datetime) -> dict[str, Any]:
     return {
-        "end": end.isoformat(),
+        "end": end,
         "views": [
             {
                 "view": r.view,
@@ -146,7 +149,7 @@ def _summary_json(summary: Any, end: datetime) -> dict[str, Any]:
     help="Rewrite each view as of END into a fresh version that replaces the served one when complete "
     "(newer values and a later watermark are dropped): for backfills and reproductions.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (progress goes nowhere).")
+@json_option
 @click.pass_context
 def materialize(
     ctx: click.Context,
@@ -175,7 +178,7 @@ def materialize(
 @cli.command(name="materialize-incremental")
 @click.option("--end", type=WHEN, default="now", show_default=True, help="Values as of END (inclusive).")
 @click.option("--view", "views", multiple=True, help="Materialize only this view (repeatable).")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (progress goes nowhere).")
+@json_option
 @click.pass_context
 def materialize_incremental(ctx: click.Context, end: datetime, views: tuple[str, ...], as_json: bool) -> None:
     """Materialize what changed since each view's watermark, up to END.
@@ -218,7 +221,7 @@ def _parse_entity(text: str) -> tuple[str, Any]:
     help="Join key values of one entity: KEY=VALUE[,KEY=VALUE] (repeatable, one per entity).",
 )
 @click.option("--full-feature-names", is_flag=True, help="Name columns 'view__feature'.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@json_option
 @click.pass_context
 def get_online(
     ctx: click.Context,
@@ -243,7 +246,7 @@ def get_online(
     response = open_store(ctx).get_online_features(wanted, rows, full_feature_names=full_feature_names)
     values, statuses = response.to_dict(), response.statuses()
     if as_json:
-        click.echo(json.dumps({"values": values, "statuses": statuses}, default=str, indent=2))
+        print_json({"values": values, "statuses": statuses})
         return
     table = Table(box=None)
     for name in values:
@@ -266,7 +269,7 @@ def get_online(
     type=click.Path(exists=True, path_type=Path),
     help="Replay a feature log (a Parquet file or folder written by feature logging) instead.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per view instead of a table.")
+@json_option
 @click.pass_context
 def verify(
     ctx: click.Context, sample: int, views: tuple[str, ...], from_log: Path | None, as_json: bool
@@ -289,14 +292,14 @@ def verify(
       featurestore verify --from-log .featurestore/feature_log/driver_ranking_v1
     """
     if from_log is not None:
-        _verify_log(ctx, from_log)
+        _verify_log(ctx, from_log, as_json)
         return
 
     checks = open_store(ctx).verify(sample or None, list(views) or None)
     # A future watermark pins values and vouches for nothing: a failure until it is rewritten.
     failed = any(c.failures or c.status == "future_watermark" for c in checks)
     if as_json:
-        click.echo(json.dumps([c.to_json() for c in checks], indent=2))
+        print_json([c.to_json() for c in checks])
         if failed:
             ctx.exit(1)
         return
@@ -365,10 +368,28 @@ def _iso(value: datetime | None) -> str:
     return "-" if value is None else value.isoformat()
 
 
-def _verify_log(ctx: click.Context, path: Path) -> None:
+def _verify_log(ctx: click.Context, path: Path, as_json: bool) -> None:
     from rich.table import Table
 
     checks = open_store(ctx).verify_log(path)
+    bad = [c for c in checks if c.mismatches]
+    if as_json:
+        print_json(
+            [
+                {
+                    "service": c.service,
+                    "feature": c.feature,
+                    "rows": c.rows,
+                    "mismatches": c.mismatches,
+                    "mismatch_rate": c.mismatch_rate,
+                    "examples": c.examples,
+                }
+                for c in checks
+            ]
+        )
+        if bad:
+            ctx.exit(1)
+        return
     console = make_console()
     table = Table(box=None)
     for name in ("service", "feature", "rows", "mismatches", "rate"):
@@ -383,7 +404,6 @@ def _verify_log(ctx: click.Context, path: Path) -> None:
             f"[{style}]{c.mismatch_rate:.4%}[/]",
         )
     console.print(table)
-    bad = [c for c in checks if c.mismatches]
     for c in bad:
         for example in c.examples:
             console.print(f"  {c.feature} {example}", highlight=False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +10,7 @@ import click
 
 from featurestore.cli.app import cli, fail, open_store
 from featurestore.cli.app import console as make_console
+from featurestore.cli.output import json_option, print_json, warn
 from featurestore.config import format_duration
 
 
@@ -25,14 +26,12 @@ def init(path: Path) -> None:
     Example:
       featurestore init my_repo && cd my_repo && featurestore apply
     """
-    from rich.console import Console
-
     from featurestore.cli.scaffold import quickstart, scaffold
 
     if (path / "definitions").exists():
         fail(f"{path}/definitions already exists: choose an empty folder for a new repo")
     written = scaffold(path)
-    console = Console()
+    console = make_console()
     for file in written:
         console.print(f"  [green]created[/] {file}")
     console.print("\nNext:")
@@ -40,32 +39,56 @@ def init(path: Path) -> None:
         console.print(f"  [bold]{command}[/]", soft_wrap=True, highlight=False)
 
 
-def _print_diff(diff: Any, applied: bool) -> None:
-    from rich.console import Console
+def _print_diff(diff: Any, applied: bool, as_json: bool) -> None:
+    if as_json:
+        for warning in diff.warnings:
+            warn(warning)
+        print_json(_diff_json(diff, applied))
+        return
+    console = make_console()
 
-    console = Console(highlight=False)
+    def say(text: str) -> None:
+        # Whole lines, however long: a piped plan is read by scripts and reviewers, never re-wrapped.
+        console.print(text, highlight=False, soft_wrap=True)
+
     for warning in diff.warnings:
-        console.print(f"[bold yellow]warning:[/] {escape(warning)}")
+        say(f"[bold yellow]warning:[/] {escape(warning)}")
     if diff.empty:
-        console.print("No changes: the registry matches the definitions.")
+        say("No changes: the registry matches the definitions.")
         return
     marks = {"added": "[green]+[/]", "removed": "[red]-[/]", "data": "[yellow]~[/]", "metadata": "[cyan]~[/]"}
     for change in diff.changes:
         what = {"data": "data change", "metadata": "metadata only"}.get(change.kind, change.kind)
-        console.print(f"  {marks[change.kind]} {change.object_type} [bold]{change.name}[/]: {what}")
+        say(f"  {marks[change.kind]} {change.object_type} [bold]{escape(change.name)}[/]: {what}")
         if change.detail:
-            console.print(f"      {escape(change.detail)}")
+            say(f"      {escape(change.detail)}")
         if change.consequence:
-            console.print(f"      [dim]online:[/] {escape(change.consequence)}")
+            say(f"      [dim]online:[/] {escape(change.consequence)}")
     counts = ", ".join(
         f"{len(diff.of(k))} {k}" for k in ("added", "data", "metadata", "removed") if diff.of(k)
     )
     verb = "Applied" if applied else "Plan"
-    console.print(f"{verb}: {counts}." + ("" if applied else " Run `featurestore apply` to write it."))
+    say(f"{verb}: {counts}." + ("" if applied else " Run `featurestore apply` to write it."))
     if applied and diff.of("data") + diff.of("added"):
-        console.print(
-            "Next: `featurestore materialize` (or materialize-incremental) writes the new versions."
-        )
+        say("Next: `featurestore materialize` (or materialize-incremental) writes the new versions.")
+
+
+def _diff_json(diff: Any, applied: bool) -> dict[str, Any]:
+    return {
+        "applied": applied,
+        "changes": [
+            {
+                "kind": c.kind,
+                "object_type": c.object_type,
+                "name": c.name,
+                "detail": c.detail,
+                "consequence": c.consequence,
+            }
+            for c in diff.changes
+        ],
+        "counts": {k: len(diff.of(k)) for k in ("added", "data", "metadata", "removed")},
+        "warnings": list(diff.warnings),
+    }
 
 
 def escape(text: str) -> str:
@@ -75,8 +98,9 @@ def escape(text: str) -> str:
 
 
 @cli.command()
+@json_option
 @click.pass_context
-def plan(ctx: click.Context) -> None:
+def plan(ctx: click.Context, as_json: bool) -> None:
     """Show what `apply` would change (added, changed, removed), without writing.
 
     Every changed property is shown old -> new. A data change (source, keys, features, ttl, the
@@ -84,87 +108,114 @@ def plan(ctx: click.Context) -> None:
     version keeps serving. A metadata-only change (description, owner, tags) moves nothing.
 
     \b
-    Example:
+    Examples:
       featurestore plan
+      featurestore plan --json | jq '.changes[] | select(.kind == "data") | .name'
     """
-    _print_diff(open_store(ctx).plan(), applied=False)
+    _print_diff(open_store(ctx).plan(), applied=False, as_json=as_json)
 
 
 @cli.command()
+@json_option
 @click.pass_context
-def apply(ctx: click.Context) -> None:
+def apply(ctx: click.Context, as_json: bool) -> None:
     """Check definitions against their sources and write the registry (atomically).
 
     \b
-    Example:
+    Examples:
       featurestore apply
+      featurestore apply --json
     """
-    _print_diff(open_store(ctx).apply(), applied=True)
+    _print_diff(open_store(ctx).apply(), applied=True, as_json=as_json)
 
 
 @cli.command(name="list")
 @click.argument(
     "kind", type=click.Choice(["views", "on-demand", "services", "entities", "sources"]), default="views"
 )
+@json_option
 @click.pass_context
-def list_(ctx: click.Context, kind: str) -> None:
+def list_(ctx: click.Context, kind: str, as_json: bool) -> None:
     """List registered feature views (default), services, entities or sources.
 
     \b
-    Example:
+    Examples:
       featurestore list services
+      featurestore list views --json
     """
     from rich.table import Table
 
-    registry = open_store(ctx).registry
+    rows = _listing(open_store(ctx).registry, kind)
+    if as_json:
+        print_json(rows)
+        return
     table = Table(box=None)
-    if kind == "views":
-        for col in ("view", "entities", "features", "ttl", "source", "version"):
-            table.add_column(col)
-        for rv in registry.views.values():
-            v = rv.view
-            table.add_row(
-                v.name,
-                ", ".join(e.name for e in v.entities),
-                ", ".join(v.feature_names),
-                format_duration(v.ttl),
-                v.source.name,
-                rv.data_fingerprint,
-            )
-    elif kind == "services":
-        table.add_column("service")
-        table.add_column("features")
-        for s in registry.services.values():
-            table.add_row(s.name, ", ".join(s.feature_refs()))
-    elif kind == "on-demand":
-        for col in ("on-demand view", "inputs", "features", "function", "version"):
-            table.add_column(col)
-        for odfv in registry.on_demand_views.values():
-            table.add_row(
-                odfv.name,
-                ", ".join(name for name, _, _ in odfv.inputs),
-                ", ".join(odfv.feature_names),
-                odfv.function_name,
-                odfv.data_fingerprint(),
-            )
-    elif kind == "entities":
-        table.add_column("entity")
-        table.add_column("join keys")
-        for e in registry.entities.values():
-            table.add_row(e.name, ", ".join(e.join_keys))
-    else:
-        table.add_column("source")
-        table.add_column("kind")
-        table.add_column("where")
-        for src in registry.sources.values():
-            table.add_row(src.name, src.kind, getattr(src, "path", None) or getattr(src, "query", ""))
+    for column in _COLUMNS[kind]:
+        table.add_column(column)
+    for row in rows:
+        shown = dict(row)
+        if kind == "views":
+            ttl = row["ttl_seconds"]
+            shown["ttl_seconds"] = format_duration(None if ttl is None else timedelta(seconds=ttl))
+            del shown["online"]  # the table lists online and offline views alike, as it always has
+        table.add_row(*(", ".join(v) if isinstance(v, list) else str(v) for v in shown.values()))
     make_console().print(table)
+
+
+_COLUMNS = {
+    "views": ("view", "entities", "features", "ttl", "source", "version"),
+    "services": ("service", "features"),
+    "on-demand": ("on-demand view", "inputs", "features", "function", "version"),
+    "entities": ("entity", "join keys"),
+    "sources": ("source", "kind", "where"),
+}
+
+
+def _listing(registry: Any, kind: str) -> list[dict[str, Any]]:
+    """One dict per registered object of ``kind``: the JSON of `list --json`, and the table's rows."""
+    if kind == "views":
+        return [
+            {
+                "view": rv.view.name,
+                "entities": [e.name for e in rv.view.entities],
+                "features": list(rv.view.feature_names),
+                "ttl_seconds": None if rv.view.ttl is None else rv.view.ttl.total_seconds(),
+                "source": rv.view.source.name,
+                "version": rv.data_fingerprint,
+                "online": rv.view.online,
+            }
+            for rv in registry.views.values()
+        ]
+    if kind == "services":
+        return [{"service": s.name, "features": list(s.feature_refs())} for s in registry.services.values()]
+    if kind == "on-demand":
+        return [
+            {
+                "view": odfv.name,
+                "inputs": [name for name, _, _ in odfv.inputs],
+                "features": list(odfv.feature_names),
+                "function": odfv.function_name,
+                "version": odfv.data_fingerprint(),
+            }
+            for odfv in registry.on_demand_views.values()
+        ]
+    if kind == "entities":
+        return [{"entity": e.name, "join_keys": list(e.join_keys)} for e in registry.entities.values()]
+    return [
+        {
+            "source": src.name,
+            "kind": src.kind,
+            "location": getattr(src, "path", None) or getattr(src, "query", ""),
+        }
+        for src in registry.sources.values()
+    ]
 
 
 @cli.command()
 @click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Accepted for scripts: describe always prints JSON.")
 @click.pass_context
-def describe(ctx: click.Context, name: str) -> None:
+def describe(ctx: click.Context, name: str, as_json: bool) -> None:
     """Show one registered object (view, service, entity or source) as JSON.
 
     \b
@@ -190,4 +241,4 @@ def describe(ctx: click.Context, name: str) -> None:
         known = [*registry.views, *registry.services, *registry.entities, *registry.sources]
         known += list(registry.on_demand_views)
         raise UnknownObjectError(f"nothing named {name!r} is registered. " + did_you_mean(name, known))
-    click.echo(json.dumps(found, indent=2, default=str))
+    print_json(found)

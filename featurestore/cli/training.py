@@ -9,6 +9,7 @@ import click
 
 from featurestore.cli.app import cli, open_store
 from featurestore.cli.app import console as make_console
+from featurestore.cli.output import print_json
 
 
 @cli.command(name="training-set")
@@ -44,6 +45,12 @@ from featurestore.cli.app import console as make_console
     help="Also require created <= t, so values back-filled after t cannot leak.",
 )
 @click.option("--explain", is_flag=True, help="Print the plan and the SQL without running it.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print a summary as one JSON document (rows, columns, schema, out, seconds) instead of a preview.",
+)
 @click.pass_context
 def training_set(
     ctx: click.Context,
@@ -54,6 +61,7 @@ def training_set(
     full_feature_names: bool,
     as_known_at: bool,
     explain: bool,
+    as_json: bool,
 ) -> None:
     """Build a point-in-time-correct training set for the entity rows.
 
@@ -66,6 +74,8 @@ def training_set(
           --features driver_ranking_v1 --out training.parquet
       featurestore training-set --entities data/entity_rows.parquet \\
           --features driver_hourly_stats:conv_rate,customer_profile:tier --explain
+      featurestore training-set --entities data/entity_rows.parquet \\
+          --features driver_ranking_v1 --out training.parquet --json
     """
 
     refs: list[str] = [r.strip() for item in features for r in item.split(",") if r.strip()]
@@ -79,22 +89,41 @@ def training_set(
         timestamp_column=timestamp_column,
         as_known_at=as_known_at,
     )
-    console = make_console()
+    # With --json, stdout holds the summary alone: the spinner and the closing line go to stderr.
+    console = make_console(stderr=as_json)
     if explain:
         click.echo(result.explain())
         return
     if out is not None:
+        import pyarrow.parquet as pq
+
         with console.status(f"building training set for {len(result):,} entity rows..."):
             result.to_parquet(out)
-        seconds = time.perf_counter() - started
-        console.print(
-            f"[green]wrote[/] {out}: {len(result):,} rows x {len(result.columns)} columns "
-            f"in {seconds:.2f}s ({len(result) / max(seconds, 1e-9):,.0f} rows/s)"
+        schema = pq.read_schema(out)
+        rows = pq.read_metadata(out).num_rows
+    else:
+        table = result.to_arrow()
+        schema, rows = table.schema, table.num_rows
+    seconds = time.perf_counter() - started
+    if as_json:
+        print_json(
+            {
+                "rows": rows,
+                "columns": schema.names,
+                "schema": {field.name: str(field.type) for field in schema},
+                "out": None if out is None else str(out),
+                "seconds": round(seconds, 3),
+            }
         )
         return
-    table = result.to_polars()
+    if out is not None:
+        console.print(
+            f"[green]wrote[/] {out}: {rows:,} rows x {len(schema.names)} columns "
+            f"in {seconds:.2f}s ({rows / max(seconds, 1e-9):,.0f} rows/s)"
+        )
+        return
     import polars as pl
 
     with pl.Config(tbl_rows=10, tbl_cols=-1, tbl_width_chars=160):
-        click.echo(table)
-    console.print(f"{table.height:,} rows x {table.width} columns in {time.perf_counter() - started:.2f}s")
+        click.echo(pl.DataFrame(table))
+    console.print(f"{rows:,} rows x {len(schema.names)} columns in {seconds:.2f}s")

@@ -1,0 +1,65 @@
+"""What commands print for scripts: one JSON document on stdout (``--json``), never mixed with progress.
+
+Every command that prints a table takes ``--json`` and prints the same facts with ``print_json``: one
+document, keys that are always present (null when there is nothing), times as ISO 8601 in UTC.
+Progress, warnings and logs go to stderr, so ``featurestore plan --json | jq`` always parses.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import click
+
+JSON_HELP = "Print one JSON document to stdout instead of a table (warnings go to stderr)."
+
+
+def json_option(func: Any) -> Any:
+    """The ``--json`` flag, passed to the command as ``as_json``."""
+    return click.option("--json", "as_json", is_flag=True, help=JSON_HELP)(func)
+
+
+def plain(value: Any) -> Any:
+    """``value`` as JSON values: times as ISO 8601 in UTC (naive ones are UTC already), durations in
+    seconds, bytes as hex, NaN and infinities as null (JSON has neither).
+
+    >>> plain({"at": datetime(2024, 1, 1, 12), "ttl": timedelta(hours=1), "key": b"\\x01", "x": [1.5]})
+    {'at': '2024-01-01T12:00:00+00:00', 'ttl': 3600.0, 'key': '01', 'x': [1.5]}
+    >>> plain(datetime.fromisoformat("2024-01-01T14:00:00+02:00"))
+    '2024-01-01T12:00:00+00:00'
+    """
+    if isinstance(value, datetime):
+        return (value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def print_json(document: Any) -> None:
+    """Write ``document`` to stdout as one indented JSON document."""
+    click.echo(json.dumps(plain(document), indent=2, ensure_ascii=False, allow_nan=False, default=str))
+
+
+def warn(message: str) -> None:
+    """One yellow warning line on stderr (stdout may be a JSON document)."""
+    from rich.markup import escape
+
+    from featurestore.cli.app import console
+
+    console(stderr=True).print(f"[bold yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
