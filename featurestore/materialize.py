@@ -14,6 +14,7 @@ rows whose ttl has already run out by the wall clock are counted (``rows_expired
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str, int], None]
 """Called with (view name, entities written so far in this view)."""
+
+log = logging.getLogger("featurestore.materialize")
 
 
 @dataclass
@@ -225,7 +228,9 @@ class Materializer:
             applied = read_registry(self.root)
             target = begin_run(self.state, self.registry.project, rv, rebuild=self.overwrite, applied=applied)
         except DefinitionGone as exc:
-            return ViewRun(view=rv.name, start=start, end=end, notes=[f"skipped: {exc}"])
+            skipped = ViewRun(view=rv.name, start=start, end=end, notes=[f"skipped: {exc}"])
+            _log_run(skipped, "skipped", incremental, began, reason=str(exc))
+            return skipped
         try:
             mark, note = self._start_mark(target, incremental)
             self._marks[rv.name] = mark
@@ -235,12 +240,15 @@ class Materializer:
                 run = run_aggregation_view(self, rv, target, start, end, incremental)
             else:
                 run = self._run_latest(rv, target, start, end, incremental)
-        except BaseException:
+        except BaseException as exc:
             abort_run(self.state, target)
+            failed = ViewRun(view=rv.name, start=start, end=end, version=target.record.short)
+            _log_run(failed, "failed", incremental, began, reason=f"{type(exc).__name__}: {exc}")
             raise
         if note:
             run.notes.insert(0, note)
         run.seconds = time.perf_counter() - began
+        _log_run(run, "written", incremental, began)
         return run
 
     def _run_latest(
@@ -298,6 +306,54 @@ class Materializer:
                 f"version {outcome.record.short} stays pending: the active version is materialized up to "
                 f"{upto}; materialize up to there, or run `featurestore promote {run.view}`"
             )
+
+
+def _log_run(run: ViewRun, status: str, incremental: bool, began: float, reason: str = "") -> None:
+    """One log line per view and run, its numbers as structured fields (``extra``) for JSON logs.
+
+    ``status``: written, skipped (the definition went away before the run began) or failed.
+    """
+    seconds = round(time.perf_counter() - began, 3)
+    watermark = run.end.replace(tzinfo=UTC).isoformat() if status == "written" else None
+    fields = {
+        "view": run.view,
+        "version": run.version,
+        "status": status,
+        "mode": "incremental" if incremental else "full",
+        "rows_read": run.rows_read,
+        "rows_skipped": run.rows_skipped,
+        "rows_expired": run.rows_expired,
+        "entities_written": run.entities_written,
+        "seconds": seconds,
+        "watermark": watermark,
+        "pending": run.pending,
+        "promoted": run.promoted,
+    }
+    if status == "written":
+        log.info(
+            "materialized %s version %s: %s rows read, %s skipped, %s expired, %s entities written in %.2fs; "
+            "watermark %s",
+            run.view,
+            run.version,
+            f"{run.rows_read:,}",
+            f"{run.rows_skipped:,}",
+            f"{run.rows_expired:,}",
+            f"{run.entities_written:,}",
+            seconds,
+            watermark,
+            extra=fields,
+        )
+    elif status == "skipped":
+        log.info("skipped %s: %s", run.view, reason, extra={**fields, "reason": reason})
+    else:
+        log.error(
+            "materializing %s version %s failed after %.2fs (watermark unchanged): %s",
+            run.view,
+            run.version,
+            seconds,
+            reason,
+            extra={**fields, "error": reason},
+        )
 
 
 def check_not_future(value: datetime, clock_skew: timedelta, what: str) -> None:

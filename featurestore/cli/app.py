@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from featurestore.cli.output import log_options
 from featurestore.errors import FeatureStoreError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -63,6 +64,7 @@ def _escape(text: str) -> str:
     help="The feature repo: a folder with definitions/ (and optionally featurestore.toml).",
 )
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@log_options
 @click.version_option(package_name="featurestore")
 @click.pass_context
 def cli(ctx: click.Context, repo: Path, debug: bool) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 JSON_HELP = "Print one JSON document to stdout instead of a table (warnings go to stderr)."
+_LOGS = "featurestore.logs"  # where the group's log options meet in ``ctx.meta``
 
 
 def json_option(func: Any) -> Any:
@@ -63,3 +64,42 @@ def warn(message: str) -> None:
     from featurestore.cli.app import console
 
     console(stderr=True).print(f"[bold yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def log_options(func: Any) -> Any:
+    """``--log-level`` and ``--log-format`` for the command group; they configure logging as they are
+    parsed (``featurestore.logs.configure``), before any command runs."""
+    from featurestore.logs import FORMATS, LEVELS
+
+    func = click.option(
+        "--log-format",
+        type=click.Choice(FORMATS),
+        default="text",
+        show_default=True,
+        envvar="FEATURESTORE_LOG_FORMAT",
+        expose_value=False,
+        callback=_configure_logs,
+        help="Log lines as text, or as JSON lines (time, level, logger, message and the record's fields). "
+        "Env: FEATURESTORE_LOG_FORMAT.",
+    )(func)
+    return click.option(
+        "--log-level",
+        type=click.Choice(LEVELS, case_sensitive=False),
+        default="warning",
+        show_default=True,
+        envvar="FEATURESTORE_LOG_LEVEL",
+        expose_value=False,
+        callback=_configure_logs,
+        help="Log records at this level and above go to stderr (info: one line per view per "
+        "materialize run). Env: FEATURESTORE_LOG_LEVEL.",
+    )(func)
+
+
+def _configure_logs(ctx: click.Context, param: click.Parameter, value: str) -> None:
+    from featurestore.logs import configure
+
+    # Click runs one callback per option in command-line order: each records its value and
+    # reconfigures, so the last one leaves both applied.
+    chosen = ctx.meta.setdefault(_LOGS, {"log_level": "warning", "log_format": "text"})
+    chosen[param.name or ""] = value
+    configure(chosen["log_level"], chosen["log_format"])
