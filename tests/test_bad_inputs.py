@@ -100,3 +100,108 @@ def test_the_red_line_prints_the_message_literally(repo: FeatureStore) -> None:
     line = one_red_line(*run_cli(repo.root, "apply")[::2])
     assert ":x: [bold]not bold[/bold] :thumbs_up:" in line
     assert re.search(r"definitions/views\.py:16\b", line), line
+
+
+# -- featurestore.toml -------------------------------------------------------------------------------
+
+BAD_CONFIG = {
+    "memory limit that is not a size": (
+        '[offline]\nmemory_limit = "lots"\n',
+        [r"featurestore\.toml", r"offline\.memory_limit", r"'lots'", r"4GB"],
+    ),
+    "negative threads": (
+        "[offline]\nthreads = -1\n",
+        [r"featurestore\.toml", r"offline\.threads", r"at least 1"],
+    ),
+    "zero threads": ("[offline]\nthreads = 0\n", [r"offline\.threads", r"at least 1"]),
+    "a port that is not a number": (
+        '[online]\ntype = "redis"\nurl = "redis://localhost:notaport/0"\n',
+        [r"featurestore\.toml", r"online\.url", r"port", r"'notaport'"],
+    ),
+    "a port out of range": (
+        '[online]\ntype = "redis"\nurl = "redis://localhost:70000/0"\n',
+        [r"online\.url", r"port", r"65535"],
+    ),
+    "a database that is not a number": (
+        '[online]\ntype = "redis"\nurl = "redis://localhost:6379/cache"\n',
+        [r"online\.url", r"database", r"'cache'", r"redis://localhost:6379/0"],
+    ),
+    "not UTF-8": ('project = "caf\xe9"\n', [r"featurestore\.toml", r"UTF-8"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CONFIG))
+def test_a_bad_config_value_names_the_key(repo: FeatureStore, case: str) -> None:
+    from featurestore.errors import ConfigError
+
+    text, patterns = BAD_CONFIG[case]
+    config = repo.root / "featurestore.toml"
+    config.write_bytes(text.encode("latin-1"))
+    before = snapshot(repo.root)
+    with pytest.raises(ConfigError) as info:
+        FeatureStore(repo.root)
+    for pattern in patterns:
+        assert re.search(pattern, str(info.value)), f"{pattern!r} not in: {info.value}"
+    line = one_red_line(
+        *run_cli(repo.root, "training-set", "--entities", "x.parquet", "--features", "model")[::2]
+    )
+    assert "ConfigError" in line
+    assert snapshot(repo.root) == before
+
+
+def test_a_memory_limit_duckdb_refuses_at_open_names_the_key(repo: FeatureStore) -> None:
+    from featurestore.config import DuckDBConfig, RepoConfig
+    from featurestore.errors import ConfigError
+
+    # Well-formed, but more than DuckDB can count: refused when the engine opens.
+    config = RepoConfig(project="p", offline=DuckDBConfig(memory_limit="99999999999999999999TB"))
+    store = FeatureStore(repo.root, config=config)
+    with pytest.raises(
+        ConfigError, match=r"featurestore\.toml: offline\.memory_limit = .99999999999999999999TB. is refused"
+    ):
+        _ = store.engine
+
+
+SECRET = "s3cr@t"  # an '@' in a password once cut the redaction short
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"redis://user:{SECRET}@localhost:notaport/0",
+        f"redis://:{SECRET}@localhost:6379/x",
+        f"rediss://user:{SECRET}@localhost:1234567/0",
+    ],
+)
+def test_a_bad_redis_url_never_shows_its_password(repo: FeatureStore, url: str) -> None:
+    from featurestore.errors import ConfigError
+
+    (repo.root / "featurestore.toml").write_text(f'[online]\ntype = "redis"\nurl = "{url}"\n')
+    with pytest.raises(ConfigError) as info:
+        FeatureStore(repo.root)
+    message = str(info.value)
+    assert "online.url" in message
+    assert "s3cr" not in message, message
+    assert "@t" not in message, message
+    assert "***" in message
+
+
+def test_a_password_in_the_url_query_is_refused_not_shown(repo: FeatureStore) -> None:
+    from featurestore.errors import ConfigError
+
+    config = repo.root / "featurestore.toml"
+    config.write_text(f'[online]\ntype = "redis"\nurl = "redis://localhost:6379/0?password={SECRET}"\n')
+    with pytest.raises(ConfigError, match=r"online\.url.*password.*query.*password_env") as info:
+        FeatureStore(repo.root)
+    assert "s3cr" not in str(info.value)
+
+
+def test_a_bad_url_in_the_environment_names_the_variable(
+    repo: FeatureStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from featurestore.errors import ConfigError
+
+    monkeypatch.setenv("FEATURESTORE_ONLINE_URL", f"redis://:{SECRET}@localhost:notaport")
+    with pytest.raises(ConfigError, match=r"FEATURESTORE_ONLINE_URL.*port") as info:
+        FeatureStore(repo.root)
+    assert "s3cr" not in str(info.value)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from featurestore.engines.base import Capabilities
-from featurestore.errors import SourceError
+from featurestore.errors import ConfigError, SourceError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -40,8 +40,12 @@ class DuckDBEngine:
         self._tables: dict[str, pa.Table] = {}
         self._con = duckdb.connect(":memory:")
         for key, value in settings.items():
-            # GLOBAL: every cursor (a connection of its own) must see the UTC zone and search path.
-            self._con.execute(f"SET GLOBAL {key} = ?", [value])
+            try:
+                # GLOBAL: every cursor (a connection of its own) must see the UTC zone and search path.
+                self._con.execute(f"SET GLOBAL {key} = ?", [value])
+            except duckdb.Error as exc:
+                self._con.close()
+                raise _setting_error(key, value, root, exc) from None
         # ASOF needs no preserved order; ORDER BY row id restores it at the end.
         self._con.execute("SET preserve_insertion_order = false")
 
@@ -129,6 +133,29 @@ def _quote_path(path: Path) -> str:
     return str(path).replace("'", "''")
 
 
+def _setting_error(key: str, value: object, root: Path, exc: Exception) -> ConfigError:
+    """A setting DuckDB refused, named as the key of ``featurestore.toml`` it comes from."""
+    from featurestore.config import CONFIG_FILE
+
+    fixes = {
+        "memory_limit": "a size like '4GB' or '50%'",
+        "threads": "a number of threads >= 1",
+        "temp_directory": "a folder this process may write",
+    }
+    if key in fixes:
+        return ConfigError(
+            f"{root / CONFIG_FILE}: offline.{key} = {value!r} is refused by DuckDB ({_first_line(exc)}); "
+            f"set offline.{key} to {fixes[key]}"
+        )
+    return ConfigError(f"the DuckDB engine refused its setting {key} = {value!r}: {_first_line(exc)}")
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
 def _source_error(exc: Exception) -> SourceError:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    first = _first_line(exc)
+    if first.startswith("Out of Memory Error"):
+        first += " (raise offline.memory_limit in featurestore.toml, or lower offline.threads)"
     return SourceError(f"the engine could not run the query: {first}")
