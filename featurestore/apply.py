@@ -9,6 +9,7 @@ from featurestore.dsl import FeatureView, FileSource
 from featurestore.dsl.aggregation import resolve_aggregations
 from featurestore.dsl.dtypes import TIME_TYPES_ACCEPTED, is_compatible, is_time_type
 from featurestore.engines.base import Engine
+from featurestore.engines.queries import QueryRefused, parse_query
 from featurestore.errors import SchemaMismatchError, SourceError
 from featurestore.plan.build import scan_for, source_location
 from featurestore.registry import Definitions, RegisteredView, Registry
@@ -61,6 +62,15 @@ def source_schema(view: FeatureView, engine: Engine, root: Path) -> dict[str, st
                 f"source {source.name!r} of feature view {view.name!r}{view.where()}: no file matches "
                 f"{source.path!r} (looked for {location}). Create the data or fix the path."
             )
+    else:
+        try:
+            parse_query(source.query)
+        except QueryRefused as exc:
+            raise SourceError(
+                f"source {source.name!r} of feature view {view.name!r}{view.where()}: its query is "
+                f"refused: {exc}. Fix the query: it is used as a subquery, so it must be one SELECT, WITH or "
+                "VALUES query."
+            ) from None
     rv = RegisteredView(view=view, data_fingerprint="", metadata_fingerprint="", source_schema={})
     scan = scan_for(rv, root)
     from sqlglot import exp

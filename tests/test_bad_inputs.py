@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from featurestore import FeatureStore
 from featurestore.cli import cli
+from featurestore.errors import FeatureStoreError
 from tests.pit_repo import make_repo, write_definitions
 
 VIEWS = """\
@@ -205,3 +206,74 @@ def test_a_bad_url_in_the_environment_names_the_variable(
     with pytest.raises(ConfigError, match=r"FEATURESTORE_ONLINE_URL.*port") as info:
         FeatureStore(repo.root)
     assert "s3cr" not in str(info.value)
+
+
+# -- definitions -------------------------------------------------------------------------------------
+
+SQL_VIEW = """\
+
+from featurestore import SqlSource
+
+sql_stats = FeatureView(
+    name="sql_stats",
+    entities=[driver],
+    ttl=None,
+    source=SqlSource(name="sql_src", query={query!r}, timestamp_field="ts"),
+    features=[Feature("trips", "int64")],
+)
+"""
+
+BROKEN_DEFINITIONS: dict[str, tuple[str, type[Exception], list[str]]] = {
+    "a SqlSource query that does not parse": (
+        VIEWS + SQL_VIEW.format(query="SELECT driver_id, ts, trips FROM WHERE ((("),
+        "SourceError",
+        [
+            r"source 'sql_src'",
+            r"feature view 'sql_stats'",
+            r"views\.py:18\b",
+            r"not valid DuckDB SQL",
+            r"WHERE",
+        ],
+    ),
+    "a SqlSource query with an unterminated string": (
+        VIEWS + SQL_VIEW.format(query="SELECT 'x FROM t"),
+        "SourceError",
+        [r"source 'sql_src'", r"views\.py:18\b", r"not valid DuckDB SQL"],
+    ),
+    "a SqlSource with two statements": (
+        VIEWS + SQL_VIEW.format(query="SELECT * FROM 'data/stats.parquet'; SELECT 1"),
+        "SourceError",
+        [r"source 'sql_src'", r"views\.py:18\b", r"2 statements", r"one query"],
+    ),
+    "a SqlSource that is not a query": (
+        VIEWS + SQL_VIEW.format(query="CREATE TABLE t AS SELECT 1"),
+        "SourceError",
+        [r"source 'sql_src'", r"views\.py:18\b", r"CREATE", r"one query"],
+    ),
+    "a definitions file calling sys.exit()": (
+        VIEWS + "\nimport sys\n\nsys.exit()\n",
+        "DefinitionLoadError",
+        [r"definitions/views\.py:18\b", r"sys\.exit", r"remove"],
+    ),
+    "a definitions file calling sys.exit(3)": (
+        VIEWS + "\nimport sys\n\nif True:\n    sys.exit(3)\n",
+        "DefinitionLoadError",
+        [r"definitions/views\.py:19\b", r"sys\.exit"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN_DEFINITIONS))
+def test_broken_definitions_are_one_error_and_nothing_is_written(repo: FeatureStore, case: str) -> None:
+    text, error, patterns = BROKEN_DEFINITIONS[case]
+    write_definitions(repo.root, {"views.py": text}, prelude=False)
+    before = snapshot(repo.root)
+    for attempt in (repo.plan, repo.apply):
+        with pytest.raises(FeatureStoreError) as info:
+            attempt()
+        assert type(info.value).__name__ == error
+        for pattern in patterns:
+            assert re.search(pattern, str(info.value)), f"{pattern!r} not in: {info.value}"
+    line = one_red_line(*run_cli(repo.root, "apply")[::2])
+    assert error in line
+    assert snapshot(repo.root) == before
