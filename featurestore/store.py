@@ -91,17 +91,33 @@ class FeatureStore:
         A view whose data changed gets a new, pending online version; the active one keeps serving until
         the new one is materialized (see ``status``). Versions of removed views are deleted online.
         """
-        from featurestore.registry import diff_registries, read_registry, write_registry
-        from featurestore.registry.storage import registry_lock
+        from featurestore.apply import build_registry
+        from featurestore.registry import diff_registries, write_registry
+        from featurestore.registry.storage import (
+            keep_unreadable_registry,
+            read_registry_for_apply,
+            registry_lock,
+        )
         from featurestore.versions import sync_versions
 
         with registry_lock(self.root):
-            new, _ = self._planned_registry()
-            old = read_registry(self.root)
+            new = build_registry(self.load_definitions(), self.engine, self.root, self.project)
+            # An unreadable registry is replaced (apply is the fix its error names), its bytes kept.
+            old, problem = read_registry_for_apply(self.root)
             diff = diff_registries(old, new)
             # Under the state lock: a run starting now sees both the new registry and its versions.
             with self.state.edit() as edit:
                 sync_versions(new, edit)
+                if problem is not None:
+                    aside = keep_unreadable_registry(self.root)
+                    diff = replace(
+                        diff,
+                        warnings=(
+                            *diff.warnings,
+                            f"the registry {self._registry_file} was unreadable ({problem}): it is replaced "
+                            f"by the applied definitions, and the unreadable file kept as {aside}",
+                        ),
+                    )
                 if not diff.empty or old is None:
                     write_registry(self.root, new)
         try:

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -277,3 +278,97 @@ def test_broken_definitions_are_one_error_and_nothing_is_written(repo: FeatureSt
     line = one_red_line(*run_cli(repo.root, "apply")[::2])
     assert error in line
     assert snapshot(repo.root) == before
+
+
+# -- the registry and the state files ----------------------------------------------------------------
+
+UNREADABLE_REGISTRIES = {
+    "not JSON": b"{not json",
+    "not UTF-8": b'{"project": "caf\xe9"}',
+    "a list": b"[]",
+    "a wrong field": b'{"project": 5, "views": {}}',
+    "empty": b"",
+}
+
+
+@pytest.mark.parametrize("case", list(UNREADABLE_REGISTRIES))
+def test_an_unreadable_registry_is_an_error_that_apply_resolves(repo: FeatureStore, case: str) -> None:
+    from featurestore.errors import RegistryError
+    from featurestore.registry.storage import registry_path
+
+    path = registry_path(repo.root)
+    good = path.read_bytes()
+    versions = [(r.view, r.version, r.status) for r in repo.state.versions()]
+    path.write_bytes(UNREADABLE_REGISTRIES[case])
+    before = snapshot(repo.root)
+    for attempt in (lambda: FeatureStore(repo.root).registry, FeatureStore(repo.root).plan):
+        with pytest.raises(RegistryError, match=r"registry\.json.*featurestore apply.*replaces") as info:
+            attempt()
+        assert "Error:" not in str(info.value)  # no Python exception names in the message
+    assert "RegistryError" in one_red_line(*run_cli(repo.root, "list")[::2])
+    assert snapshot(repo.root) == before
+
+    # apply replaces it, says so, and keeps the unreadable bytes beside it.
+    diff = FeatureStore(repo.root).apply()
+    aside = [p for p in path.parent.iterdir() if p.name.startswith("registry.json.corrupt-")]
+    assert len(aside) == 1
+    assert aside[0].read_bytes() == UNREADABLE_REGISTRIES[case]
+    assert any(aside[0].name in w and "unreadable" in w for w in diff.warnings), diff.warnings
+    assert path.read_bytes() == good
+    assert [(r.view, r.version, r.status) for r in repo.state.versions()] == versions
+    assert FeatureStore(repo.root).plan().empty
+
+
+def test_apply_on_the_command_line_replaces_an_unreadable_registry(repo: FeatureStore) -> None:
+    from featurestore.registry.storage import registry_path
+
+    registry_path(repo.root).write_bytes(b"\xff\xfe garbage")
+    code, out, _ = run_cli(repo.root, "apply")
+    assert code == 0, out
+    assert "registry.json.corrupt-" in out
+    assert run_cli(repo.root, "list")[0] == 0
+
+
+def _full_disk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every file written through ``os.fdopen`` (the atomic writes of registry and state) fails as on a
+    full disk."""
+    import errno
+    import os
+
+    real = os.fdopen
+
+    class Full:
+        def __init__(self, handle: Any) -> None:
+            self.handle = handle
+
+        def __enter__(self) -> Full:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.handle.close()
+
+        def write(self, data: bytes) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.handle, name)
+
+    monkeypatch.setattr(os, "fdopen", lambda fd, *a, **k: Full(real(fd, *a, **k)))
+
+
+def test_a_full_disk_during_apply_keeps_the_previous_files(
+    repo: FeatureStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from featurestore.errors import RegistryError
+
+    write_definitions(repo.root, {"views.py": VIEWS.replace("hours=1", "hours=2")}, prelude=False)
+    before = snapshot(repo.root)
+    _full_disk(monkeypatch)
+    with pytest.raises(RegistryError, match=r"registry\.json.*disk is full.*Free space.*unchanged"):
+        FeatureStore(repo.root).apply()
+    line = one_red_line(*run_cli(repo.root, "apply")[::2])
+    assert "disk is full" in line
+    monkeypatch.undo()
+    assert snapshot(repo.root) == before
+    assert not [p for p in (repo.root / ".featurestore").iterdir() if p.name.endswith(".tmp")]
+    assert [c.kind for c in FeatureStore(repo.root).apply().changes] == ["data"]  # a rerun completes
