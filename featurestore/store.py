@@ -259,6 +259,7 @@ class FeatureStore:
 
         registry = self.registry
         chosen = select_views(registry, views)
+        self.state.snapshot()  # a state file it cannot read is refused before the online store is opened
         materializer = Materializer(
             registry,
             self.engine,

@@ -372,3 +372,93 @@ def test_a_full_disk_during_apply_keeps_the_previous_files(
     assert snapshot(repo.root) == before
     assert not [p for p in (repo.root / ".featurestore").iterdir() if p.name.endswith(".tmp")]
     assert [c.kind for c in FeatureStore(repo.root).apply().changes] == ["data"]  # a rerun completes
+
+
+def _record(**changes: Any) -> dict[str, Any]:
+    """A well-formed version record of the state file, with ``changes`` applied."""
+    record: dict[str, Any] = {
+        "view": "stats",
+        "version": "abc-1",
+        "project": "repo",
+        "fingerprint": "abc",
+        "status": "active",
+        "created_at": "2024-01-01T00:00:00",
+        "definition": None,
+        "watermark": None,
+        "promoted_at": None,
+        "retired_at": None,
+        "writers": [],
+        "rebuild": False,
+    }
+    record.update(changes)
+    return record
+
+
+def _state(record: Any) -> Any:
+    return {"format": 2, "views": {"stats": {"abc-1": record}}}
+
+
+BAD_STATES: dict[str, tuple[Any, list[str]]] = {
+    "a list": ([], [r"the file is a list"]),
+    "null": (None, [r"the file is null"]),
+    "views is a list": ({"format": 2, "views": []}, [r"\bviews is a list"]),
+    "a view's versions are a list": ({"format": 2, "views": {"stats": []}}, [r"views\.stats", r"a list"]),
+    "a record is a string": (_state("active"), [r"views\.stats\.abc-1", r"a string"]),
+    "a record lacks its status": (
+        _state({k: v for k, v in _record().items() if k != "status"}),
+        [r"views\.stats\.abc-1", r"'status' is missing"],
+    ),
+    "an unknown status": (_state(_record(status="serving")), [r"'status'", r"'serving'", r"pending, active"]),
+    "a time that is a number": (_state(_record(created_at=5)), [r"'created_at'", r"ISO time", r"a number"]),
+    "a time that is not a time": (_state(_record(created_at="yesterday")), [r"'created_at'", r"'yesterday'"]),
+    "a watermark that is a list": (_state(_record(watermark=[])), [r"abc-1\.watermark is a list"]),
+    "a watermark without its time": (
+        _state(_record(watermark={"version": "abc-1", "updated_at": "2024-01-01T00:00:00"})),
+        [r"watermark", r"'event_time' is missing"],
+    ),
+    "writers that are not a list": (_state(_record(writers={"pid": 1})), [r"abc-1\.writers is an object"]),
+    "a writer without a pid": (
+        _state(_record(writers=[{"host": "h", "since": "2024-01-01T00:00:00"}])),
+        [r"writers\[0\]", r"'pid' is missing"],
+    ),
+    "a record filed under another view": (
+        {"format": 2, "views": {"other": {"abc-1": _record()}}},
+        [r"views\.other\.abc-1", r"'stats'"],
+    ),
+    "a newer format": ({"format": 3, "views": {}}, [r"format 3", r"newer"]),
+    "a format that is not a number": ({"format": "x", "views": {}}, [r"format 'x'"]),
+    "first format with watermarks as a list": ({"watermarks": []}, [r"\bwatermarks is a list"]),
+    "first format with a number of namespaces": ({"namespaces": {"a": 5}}, [r"namespaces\.a", r"a number"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_STATES))
+def test_a_state_file_of_the_wrong_shape_is_one_clear_error(repo: FeatureStore, case: str) -> None:
+    import json
+
+    from featurestore.errors import RegistryError
+
+    content, patterns = BAD_STATES[case]
+    state = repo.root / ".featurestore" / "state.json"
+    state.write_text(json.dumps(content))
+    before = snapshot(repo.root)
+    store = FeatureStore(repo.root)
+    for attempt in (store.state.versions, store.status, store.apply, lambda: store.materialize(end=T)):
+        with pytest.raises(RegistryError) as info:
+            attempt()
+        message = str(info.value)
+        assert "state.json" in message
+        assert "Move it aside" in message
+        assert not re.search(r"\w+Error\b", message), message  # what is wrong, not a Python exception
+        for pattern in patterns:
+            assert re.search(pattern, message), f"{pattern!r} not in: {message}"
+    assert "RegistryError" in one_red_line(*run_cli(repo.root, "status")[::2])
+    assert snapshot(repo.root) == before
+
+
+def test_a_state_file_that_is_not_utf8_is_one_clear_error(repo: FeatureStore) -> None:
+    from featurestore.errors import RegistryError
+
+    (repo.root / ".featurestore" / "state.json").write_bytes(b'{"format": 2, "views": {"caf\xe9": {}}}')
+    with pytest.raises(RegistryError, match=r"state\.json.*not UTF-8.*Move it aside"):
+        FeatureStore(repo.root).state.versions()
