@@ -7,7 +7,9 @@ the store keeps (registry, state, online store) still hold their previous bytes.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +22,7 @@ from click.testing import CliRunner
 from featurestore import FeatureStore
 from featurestore.cli import cli
 from featurestore.errors import FeatureStoreError
-from tests.pit_repo import make_repo, write_definitions
+from tests.pit_repo import freeze_online_clock, make_repo, write_definitions
 
 VIEWS = """\
 from datetime import timedelta
@@ -462,3 +464,39 @@ def test_a_state_file_that_is_not_utf8_is_one_clear_error(repo: FeatureStore) ->
     (repo.root / ".featurestore" / "state.json").write_bytes(b'{"format": 2, "views": {"caf\xe9": {}}}')
     with pytest.raises(RegistryError, match=r"state\.json.*not UTF-8.*Move it aside"):
         FeatureStore(repo.root).state.versions()
+
+
+# -- the online store --------------------------------------------------------------------------------
+
+
+def test_a_full_sqlite_online_store_is_reported_as_full(
+    repo: FeatureStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from featurestore.errors import OnlineStoreError
+    from featurestore.online.sqlite import SqliteOnlineStore
+
+    freeze_online_clock(monkeypatch, T)
+    repo.materialize(end=T)
+    served = repo.get_online_features(["stats:trips"], [{"driver_id": 1}], now=T).to_dict()
+    active = repo.state.active("stats")
+    online = repo.online_store
+    assert isinstance(online, SqliteOnlineStore)
+    # The file may not grow any more, and its free pages are used up: SQLite reports SQLITE_FULL, as on a
+    # full disk.
+    conn = online._connect()
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages}")
+    filler = "INSERT INTO online_values VALUES ('filler', ?, 0, zeroblob(100))"
+    with contextlib.suppress(sqlite3.OperationalError):
+        for i in range(10_000):
+            conn.execute(filler, (str(i),))
+    with pytest.raises(OnlineStoreError) as info:
+        repo.materialize(end=T, overwrite=True)
+    message = str(info.value)
+    assert "full" in message, message
+    assert "rollback" not in message, message
+    assert "online.db" in message
+    assert "stats" in message
+    assert repo.state.active("stats") == active  # the served version and its watermark did not move
+    assert served["trips"] == [3]
+    assert repo.get_online_features(["stats:trips"], [{"driver_id": 1}], now=T).to_dict() == served
