@@ -58,6 +58,11 @@ class EntityRowsError(FeatureStoreError):
     """The entity rows of a request (entity_df or entity_rows) are unusable."""
 
 
+class CallerQueryError(EntityRowsError):
+    """Entity rows given as SQL that is not one read-only query over its own values (see the README's
+    trust model): refused before it runs."""
+
+
 class FeatureNameCollisionError(FeatureStoreError):
     """Two requested features would produce the same output column."""
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from featurestore.engines.base import Capabilities
+from featurestore.engines.queries import DIALECT, QueryRefused, check_self_contained, parse_query
 from featurestore.errors import ConfigError, SourceError
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ class DuckDBEngine:
         if config.threads:
             settings["threads"] = config.threads
         self._tables: dict[str, pa.Table] = {}
+        self._limits = {k: v for k, v in settings.items() if k in ("memory_limit", "threads")}
         self._con = duckdb.connect(":memory:")
         for key, value in settings.items():
             try:
@@ -75,6 +77,35 @@ class DuckDBEngine:
             raise _source_error(exc) from exc
         finally:
             cur.close()
+
+    def query_caller_sql(self, sql: str) -> pa.Table:
+        tree = parse_query(sql)
+        check_self_contained(tree)
+        # What runs is the checked tree, rendered again: never text the check did not see.
+        checked = tree.sql(dialect=DIALECT)
+        duckdb = self._duckdb
+        # A connection of its own, to an empty database: no registered table, no file, no network, no
+        # extension, and settings no query can change back. The check above gives the clear message;
+        # this is what holds if the check and DuckDB ever read a query differently.
+        con = duckdb.connect(
+            ":memory:",
+            config={
+                "enable_external_access": False,
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+                **{k: str(v) for k, v in self._limits.items()},
+            },
+        )
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            con.execute("SET lock_configuration = true")
+            return utc_labels(con.sql(checked).to_arrow_table())
+        except duckdb.PermissionException as exc:
+            raise QueryRefused(f"it tried what this connection does not allow ({_first_line(exc)})") from None
+        except duckdb.Error as exc:
+            raise QueryRefused(f"DuckDB could not run it: {_first_line(exc)}") from None
+        finally:
+            con.close()
 
     def batches(self, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
         cur = self.cursor()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from featurestore.errors import EntityRowsError
+from featurestore.errors import CallerQueryError, EntityRowsError
 from featurestore.registry.model import RegisteredView
 
 if TYPE_CHECKING:
@@ -42,11 +42,26 @@ def to_arrow_table(entity_df: Any, engine: Engine) -> pa.Table:
         except (OSError, pa.ArrowInvalid) as exc:
             raise EntityRowsError(f"entity rows file {str(path)!r} is not readable Parquet: {exc}") from None
     if isinstance(entity_df, str):
-        return engine.to_arrow(entity_df)
+        return _query(entity_df, engine)
     raise EntityRowsError(
         f"entity rows of type {type(entity_df).__name__} are not supported: pass a polars or pandas "
         "DataFrame, a pyarrow Table, a Parquet path or a SQL query string"
     )
+
+
+def _query(sql: str, engine: Engine) -> pa.Table:
+    """Entity rows given as SQL: caller input, so one read-only query over its own values (see the
+    README's trust model), run where it can reach no file and no network."""
+    from featurestore.engines.queries import QueryRefused
+
+    try:
+        return engine.query_caller_sql(sql)
+    except QueryRefused as exc:
+        raise CallerQueryError(
+            f"entity rows SQL is refused: {exc}. Entity rows SQL must be one read-only query over its own "
+            "values (SELECT, WITH or VALUES; range(...) and unnest(...) included); it may not read files or "
+            "tables. To use a file of entity rows, pass its path instead (a Parquet file)."
+        ) from None
 
 
 def _looks_like_path(text: str) -> bool:
