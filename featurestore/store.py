@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from featurestore.materialize import MaterializeSummary, Progress
     from featurestore.online.base import OnlineStore
     from featurestore.push import PushResult
-    from featurestore.registry import Definitions, Registry, RegistryDiff
+    from featurestore.registry import Definitions, RegisteredView, Registry, RegistryDiff
     from featurestore.registry.state import StateStore, ViewVersion
     from featurestore.retrieve.on_demand import OnDemandRequest, OnDemandResponse
     from featurestore.retrieve.online import OnlineRequest, OnlineResponse
@@ -259,6 +259,7 @@ class FeatureStore:
 
         registry = self.registry
         chosen = select_views(registry, views)
+        _check_reach(chosen, end)
         self.state.snapshot()  # a state file it cannot read is refused before the online store is opened
         materializer = Materializer(
             registry,
@@ -431,3 +432,24 @@ class FeatureStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _check_reach(views: Iterable[RegisteredView], end: datetime | None) -> None:
+    """Refuse an end so early that a view's look-back (ttl or window) from it falls before year 1."""
+    if end is None:
+        return
+    for rv in views:
+        reach = rv.view.lookback
+        if reach is None:
+            continue
+        try:
+            end - reach
+        except OverflowError:
+            from featurestore.config import format_duration
+            from featurestore.errors import MaterializationError
+
+            raise MaterializationError(
+                f"end {end.replace(tzinfo=None)} is too early for feature view {rv.name!r}{rv.view.where()}, "
+                f"which looks back {format_duration(reach)} from it, to before year 1; give a real end time "
+                "(or leave it out: now)"
+            ) from None

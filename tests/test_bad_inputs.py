@@ -500,3 +500,132 @@ def test_a_full_sqlite_online_store_is_reported_as_full(
     assert repo.state.active("stats") == active  # the served version and its watermark did not move
     assert served["trips"] == [3]
     assert repo.get_online_features(["stats:trips"], [{"driver_id": 1}], now=T).to_dict() == served
+
+
+# -- entity rows -------------------------------------------------------------------------------------
+
+
+def _write_rows(path: Path) -> Path:
+    """``ROWS`` as a file of the format its name says."""
+    import json
+
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    records = [
+        {"driver_id": r["driver_id"], "event_timestamp": r["event_timestamp"].isoformat()}
+        for r in ROWS.to_pylist()
+    ]
+    if path.suffix == ".csv":
+        pacsv.write_csv(ROWS, path)
+    elif path.suffix in (".ndjson", ".jsonl"):
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    elif path.suffix == ".json":
+        path.write_text(json.dumps(records))
+    else:
+        pq.write_table(ROWS, path)
+    return path
+
+
+@pytest.mark.parametrize("name", ["rows.csv", "rows.ndjson", "rows.jsonl", "rows.json", "rows.parquet"])
+def test_entity_rows_files_are_read_by_their_format(
+    repo: FeatureStore, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _write_rows(repo.root / "data" / name)
+    expected = repo.get_training_set(ROWS, ["stats:trips"]).to_arrow()
+    for given in (path, str(path)):
+        out = repo.get_training_set(given, ["stats:trips"]).to_arrow()
+        assert out.column("trips").to_pylist() == [3, None]
+        assert out.column("event_timestamp").to_pylist() == expected.column("event_timestamp").to_pylist()
+    # On the command line, relative to where it runs, like any path.
+    monkeypatch.chdir(repo.root)
+    code, out_text, err = run_cli(
+        repo.root, "training-set", "--entities", f"data/{name}", "--features", "stats:trips"
+    )
+    assert code == 0, err
+    assert "trips" in out_text
+
+
+@pytest.mark.parametrize(
+    ("text", "patterns"),
+    [
+        ("data/missing.csv", [r"missing\.csv'", r"does not exist"]),
+        ("data/rows.txt", [r"data/rows\.txt'", r"\.csv", r"\.parquet", r"\.json"]),
+        ("data/rows.xlsx", [r"data/rows\.xlsx'", r"\.csv"]),
+    ],
+)
+def test_an_entity_rows_path_is_never_run_as_sql(repo: FeatureStore, text: str, patterns: list[str]) -> None:
+    from featurestore.errors import EntityRowsError
+
+    (repo.root / "data" / "rows.txt").write_text("driver_id,event_timestamp\n1,2024-01-01 12:00:00\n")
+    (repo.root / "data" / "rows.xlsx").write_bytes(b"PK\x03\x04")
+    with pytest.raises(EntityRowsError) as info:
+        repo.get_training_set(str(repo.root / text), ["stats:trips"])
+    message = str(info.value)
+    assert "SQL" not in message, message
+    for pattern in patterns:
+        assert re.search(pattern, message), f"{pattern!r} not in: {message}"
+
+
+def test_a_broken_entity_rows_file_is_named_without_its_content(repo: FeatureStore) -> None:
+    from featurestore.errors import EntityRowsError
+
+    bad = repo.root / "data" / "secret.csv"
+    bad.write_text("driver_id,event_timestamp\n1,2024-01-01 12:00:00\nhunter2-the-password\n")
+    with pytest.raises(EntityRowsError, match=r"secret\.csv.*CSV") as info:
+        repo.get_training_set(bad, ["stats:trips"])
+    assert "hunter2" not in str(info.value)
+    passwd = repo.root / "data" / "passwd.csv"
+    passwd.write_text("root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n")
+    with pytest.raises(EntityRowsError, match=r"passwd\.csv") as info:
+        repo.get_training_set(passwd, ["stats:trips"])
+    assert "root" not in str(info.value).replace(str(repo.root), "")
+
+
+def test_entity_rows_too_early_for_a_views_ttl_are_refused(repo: FeatureStore) -> None:
+    from featurestore.errors import EntityRowsError
+
+    early = pa.table(
+        {
+            "driver_id": pa.array([1, 2], pa.int64()),
+            "event_timestamp": pa.array([T, datetime(1, 1, 1, 0, 30)], pa.timestamp("us")),
+        }
+    )
+    with pytest.raises(EntityRowsError) as info:
+        repo.get_training_set(early, ["stats:trips"])
+    message = str(info.value)
+    for pattern in [r"'event_timestamp'", r"0001-01-01 00:30:00", r"feature view 'stats'", r"1h", r"drop"]:
+        assert re.search(pattern, message), f"{pattern!r} not in: {message}"
+    # As late as a timestamp goes is fine (nothing is added to an entity row's time); the value expired.
+    late = early.set_column(
+        1, "event_timestamp", pa.array([T, datetime(9999, 12, 31, 23, 59)], pa.timestamp("us"))
+    )
+    assert repo.get_training_set(late, ["stats:trips"]).to_arrow().column("trips").to_pylist() == [3, None]
+
+
+def test_entity_rows_in_year_one_are_one_red_line(repo: FeatureStore) -> None:
+    import pyarrow.parquet as pq
+
+    path = repo.root / "data" / "year_one.parquet"
+    pq.write_table(
+        pa.table({"driver_id": pa.array([1], pa.int64()), "event_timestamp": pa.array([datetime(1, 1, 1)])}),
+        path,
+    )
+    line = one_red_line(
+        *run_cli(repo.root, "training-set", "--entities", str(path), "--features", "stats:trips")[::2]
+    )
+    assert "EntityRowsError" in line
+
+
+def test_a_materialize_end_too_early_for_a_views_ttl_is_refused(repo: FeatureStore) -> None:
+    from featurestore.errors import MaterializationError
+
+    before = snapshot(repo.root)
+    with pytest.raises(MaterializationError, match=r"end 0001-01-01 00:00:00.*feature view 'stats'.*1h"):
+        repo.materialize(end=datetime(1, 1, 1))
+    line = one_red_line(*run_cli(repo.root, "materialize", "--end", "0001-01-01")[::2])
+    assert "MaterializationError" in line
+    line = one_red_line(*run_cli(repo.root, "materialize-incremental", "--end", "0001-01-01T00:10:00")[::2])
+    assert "MaterializationError" in line
+    assert snapshot(repo.root) == before

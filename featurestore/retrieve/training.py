@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from featurestore.dsl import FeatureService
 from featurestore.plan import EntityRows, TrainingSetPlan, explain, plan_training_set
 from featurestore.registry.model import Registry, column_order, output_names
-from featurestore.retrieve.entity_rows import PreparedRows, prepare, to_arrow_table, validate
+from featurestore.retrieve.entity_rows import PreparedRows, check_reach, prepare, to_arrow_table, validate
 from featurestore.sql import render_training_set
 
 if TYPE_CHECKING:
@@ -152,6 +152,7 @@ def build_training_set(
     outputs = output_names(groups, full_feature_names, taken=table.column_names)
     keys = list(dict.fromkeys(k for rv, _ in groups for k in rv.view.join_keys))
     rows = prepare(table, timestamp_column, keys)
+    check_reach(rows, timestamp_column, groups)
     entity = EntityRows(
         table=f"__entity_rows_{next(_counter)}",
         columns=tuple(table.column_names),
