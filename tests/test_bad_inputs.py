@@ -629,3 +629,60 @@ def test_a_materialize_end_too_early_for_a_views_ttl_is_refused(repo: FeatureSto
     line = one_red_line(*run_cli(repo.root, "materialize-incremental", "--end", "0001-01-01T00:10:00")[::2])
     assert "MaterializationError" in line
     assert snapshot(repo.root) == before
+
+
+# -- training set files ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["under a file", "in /proc"])
+def test_a_training_set_out_where_nothing_can_be_written(
+    repo: FeatureStore, tmp_path: Path, where: str
+) -> None:
+    from featurestore.errors import OutputError
+
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file, not a folder")
+    target = blocker / "ts.parquet" if where == "under a file" else Path("/proc/featurestore-ts.parquet")
+    ran: list[str] = []
+    engine = repo.engine
+    original = engine.batches
+
+    def spy(sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
+        ran.append(sql)
+        return original(sql, batch_size)
+
+    repo.engine.batches = spy  # type: ignore[method-assign]
+    with pytest.raises(OutputError, match=rf"cannot be written to {re.escape(str(target))}: ") as info:
+        repo.get_training_set(ROWS, ["stats:trips"]).to_parquet(target)
+    assert "Error" not in str(info.value).split(":", 1)[1]  # no Python exception names
+    assert ran == []  # refused before the training set was computed
+    assert blocker.read_text() == "a file, not a folder"
+    rows = str(_write_rows(tmp_path / "rows.parquet"))
+    code, _, err = run_cli(
+        repo.root, "training-set", "--entities", rows, "--features", "stats:trips", "--out", str(target)
+    )
+    line = one_red_line(code, err)
+    assert "OutputError" in line
+
+
+def test_a_full_disk_while_writing_a_training_set_keeps_the_previous_file(
+    repo: FeatureStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import pyarrow.parquet as pq
+
+    from featurestore.errors import OutputError
+
+    target = tmp_path / "out" / "ts.parquet"
+    repo.get_training_set(ROWS, ["stats:trips"]).to_parquet(target)
+    before = target.read_bytes()
+
+    def full(self: Any, table: pa.Table, *args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", full)
+    with pytest.raises(OutputError, match=r"ts\.parquet.*disk is full.*Free space.*unchanged"):
+        repo.get_training_set(ROWS, ["stats:conv_rate"]).to_parquet(target)
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in target.parent.iterdir()) == ["ts.parquet"]  # no temp file left

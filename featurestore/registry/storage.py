@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import os
 import shutil
@@ -15,7 +14,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from featurestore.config import STATE_DIR
-from featurestore.errors import RegistryError
+from featurestore.errors import RegistryError, write_problem
 from featurestore.registry.model import Registry
 
 REGISTRY_FILE = "registry.json"
@@ -146,13 +145,4 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def _write_problem(exc: OSError, path: Path) -> str:
-    """What went wrong writing ``path`` and the fix, for an error message."""
-    unchanged = f"The previous {path.name} is unchanged"
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return (
-            f"the disk is full ({exc.strerror}). Free space on the disk holding {path.parent} and run the "
-            f"command again. {unchanged}"
-        )
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return f"{exc.strerror}. Make {path.parent} writable and run the command again. {unchanged}"
-    return f"{exc.strerror or exc}. {unchanged}"
+    return f"{write_problem(exc, path)}. The previous {path.name} is unchanged"

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from featurestore.dsl import FeatureService
+from featurestore.errors import OutputError, write_problem
 from featurestore.plan import EntityRows, TrainingSetPlan, explain, plan_training_set
 from featurestore.registry.model import Registry, column_order, output_names
 from featurestore.retrieve.entity_rows import PreparedRows, check_reach, prepare, to_arrow_table, validate
@@ -102,10 +103,17 @@ class TrainingSet:
         import pyarrow.parquet as pq
 
         target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.tmp")
         try:
-            writer = None
+            # Before anything runs: a place that cannot be written is refused without computing anything.
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp.touch()
+        except OSError as exc:
+            raise OutputError(
+                f"the training set cannot be written to {target}: {write_problem(exc, target)}"
+            ) from None
+        writer = None
+        try:
             for table in self.to_batches():
                 if writer is None:
                     writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
@@ -115,7 +123,17 @@ class TrainingSet:
             else:
                 writer.close()
             os.replace(tmp, target)
+        except OSError as exc:
+            unchanged = (
+                f"the previous {target.name} is unchanged" if target.exists() else "nothing was written"
+            )
+            raise OutputError(
+                f"the training set cannot be written to {target}: {write_problem(exc, target)}; {unchanged}"
+            ) from None
         finally:
+            if writer is not None:
+                with contextlib.suppress(OSError):
+                    writer.close()
             if tmp.exists():
                 tmp.unlink()
         return target
