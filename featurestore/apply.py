@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+from collections.abc import Iterable
 from pathlib import Path
 
 from featurestore.dsl import FeatureView, FileSource
@@ -10,7 +11,7 @@ from featurestore.dsl.aggregation import resolve_aggregations
 from featurestore.dsl.dtypes import TIME_TYPES_ACCEPTED, is_compatible, is_time_type
 from featurestore.engines.base import Engine
 from featurestore.engines.queries import QueryRefused, parse_query
-from featurestore.errors import SchemaMismatchError, SourceError
+from featurestore.errors import FeatureStoreError, SchemaMismatchError, SourceError
 from featurestore.plan.build import scan_for, source_location
 from featurestore.registry import Definitions, RegisteredView, Registry
 from featurestore.sql.duckdb import source_table
@@ -150,3 +151,52 @@ def _time_fix(view: FeatureView, column: str, actual: str) -> str:
         f'SqlSource(name="{source.name}", query="SELECT * REPLACE ({how} AS {column}) {origin}", '
         f'timestamp_field="{source.timestamp_field}", ...), or write the column as a timestamp.'
     )
+
+
+def explain_run_error(
+    views: Iterable[RegisteredView], engine: Engine, root: Path, error: SourceError, doing: str
+) -> FeatureStoreError:
+    """What to tell the user when the engine fails while ``doing`` something with ``views`` (build a
+    training set, materialize): a source that changed since apply, named with its view and columns, or
+    else the views and sources involved. Runs only after a failure: it reads each source's schema again."""
+    views = list(views)
+    for rv in views:
+        try:
+            now = source_schema(rv.view, engine, root)
+        except SourceError as exc:  # gone or unreadable: that message already names view and source
+            return exc
+        changed = [
+            f"{column!r} is {now.get(column, 'gone')} (was {was} at apply)"
+            for column, was in rv.source_schema.items()
+            if column in _read_columns(rv.view) and now.get(column) != was
+        ]
+        if changed:
+            source = rv.view.source
+            return SchemaMismatchError(
+                f"feature view {rv.name!r}{rv.view.where()}: its source {source.name!r} changed since apply: "
+                f"{'; '.join(changed)}. Fix the data, or change the definition to match and run "
+                "`featurestore apply` again"
+            )
+    involved = ", ".join(
+        f"{rv.name!r} ({rv.view.defined_at}, source {rv.view.source.name!r})"
+        if rv.view.defined_at
+        else f"{rv.name!r} (source {rv.view.source.name!r})"
+        for rv in views
+    )
+    first = str(error).removeprefix("the engine could not run the query: ")
+    return SourceError(
+        f"{doing} from feature view{'s' if len(views) != 1 else ''} {involved} failed: {first}"
+    )
+
+
+def _read_columns(view: FeatureView) -> set[str]:
+    """The source columns a view reads."""
+    source = view.source
+    columns = {*view.join_keys, source.timestamp_field}
+    if source.created_timestamp_field:
+        columns.add(source.created_timestamp_field)
+    if view.aggregations:
+        columns.update(a.column for a in view.aggregations)
+    else:
+        columns.update(f.name for f in view.features)
+    return columns

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from featurestore.config import RepoConfig, load_config
-from featurestore.errors import OnlineStoreError, RegistryError
+from featurestore.errors import OnlineStoreError, RegistryError, SourceError
 
 if TYPE_CHECKING:
     from featurestore.dsl import FeatureService
@@ -273,7 +273,14 @@ class FeatureStore:
             overwrite=overwrite,
             progress=progress,
         )
-        return materializer.run(chosen, start=start, end=end or datetime.now(UTC), incremental=incremental)
+        try:
+            return materializer.run(
+                chosen, start=start, end=end or datetime.now(UTC), incremental=incremental
+            )
+        except SourceError as exc:
+            from featurestore.apply import explain_run_error
+
+            raise explain_run_error(chosen, self.engine, self.root, exc, "materializing") from None
 
     def get_online_features(
         self,

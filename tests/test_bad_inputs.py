@@ -686,3 +686,85 @@ def test_a_full_disk_while_writing_a_training_set_keeps_the_previous_file(
         repo.get_training_set(ROWS, ["stats:conv_rate"]).to_parquet(target)
     assert target.read_bytes() == before
     assert sorted(p.name for p in target.parent.iterdir()) == ["ts.parquet"]  # no temp file left
+
+
+# -- sources that changed after apply, and engine errors at run time ---------------------------------
+
+
+def _drift(root: Path) -> None:
+    """``trips`` becomes text in the source file, after apply."""
+    import pyarrow.parquet as pq
+
+    pq.write_table(STATS.set_column(3, "trips", pa.array(["three", "four"])), root / "data" / "stats.parquet")
+
+
+def test_a_source_column_whose_type_drifted_is_named_at_training_time(repo: FeatureStore) -> None:
+    from featurestore.errors import SchemaMismatchError
+
+    _drift(repo.root)
+    for attempt in (
+        lambda: repo.get_training_set(ROWS, ["stats:trips"]).to_arrow(),
+        lambda: list(repo.get_training_set(ROWS, ["stats:trips"]).to_batches()),
+        lambda: repo.get_training_set(ROWS, ["stats:trips"]).to_parquet(repo.root / "ts.parquet"),
+    ):
+        with pytest.raises(SchemaMismatchError) as info:
+            attempt()
+        message = str(info.value)
+        for pattern in [
+            r"feature view 'stats'",
+            r"views\.py:7\b",
+            r"'stats_src'",
+            r"'trips'",
+            r"VARCHAR",
+            r"BIGINT",
+        ]:
+            assert re.search(pattern, message), f"{pattern!r} not in: {message}"
+        assert "featurestore apply" in message
+        assert "three" not in message  # never a value of the file
+    assert not (repo.root / "ts.parquet").exists()
+    rows = _write_rows(repo.root / "rows.parquet")
+    line = one_red_line(
+        *run_cli(repo.root, "training-set", "--entities", str(rows), "--features", "stats:trips")[::2]
+    )
+    assert "SchemaMismatchError" in line
+
+
+def test_a_source_column_whose_type_drifted_is_named_at_materialize(
+    repo: FeatureStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from featurestore.errors import SchemaMismatchError
+
+    freeze_online_clock(monkeypatch, T)
+    _drift(repo.root)
+    before = snapshot(repo.root)
+    with pytest.raises(
+        SchemaMismatchError, match=r"feature view 'stats'.*'stats_src'.*'trips'.*VARCHAR.*apply"
+    ):
+        repo.materialize(end=T)
+    assert repo.state.active("stats") is None or repo.state.active("stats").watermark is None  # type: ignore[union-attr]
+    assert [r.writers for r in repo.state.versions()] == [()]
+    line = one_red_line(*run_cli(repo.root, "materialize", "--end", T.isoformat())[::2])
+    assert "SchemaMismatchError" in line
+    assert {k for k in snapshot(repo.root) if not k.startswith("online.db")} == {
+        k for k in before if not k.startswith("online.db")
+    }
+
+
+def test_an_engine_error_at_run_time_names_the_view_and_source(repo: FeatureStore) -> None:
+    import pyarrow.parquet as pq
+
+    from featurestore.errors import SourceError
+
+    pq.write_table(
+        pa.table({"driver_id": pa.array([1, 2]), "ts": pa.array([T, T]), "n": pa.array(["lots", "many"])}),
+        repo.root / "data" / "counts.parquet",
+    )
+    cast = "SELECT driver_id, ts, CAST(n AS BIGINT) AS trips FROM read_parquet('data/counts.parquet')"
+    write_definitions(repo.root, {"views.py": VIEWS + SQL_VIEW.format(query=cast)}, prelude=False)
+    repo.apply()  # the types are right; one value is not
+    with pytest.raises(SourceError) as info:
+        repo.get_training_set(ROWS, ["stats:trips", "sql_stats:trips"], full_feature_names=True).to_arrow()
+    message = str(info.value)
+    assert "feature view 'sql_stats'" in message or "'sql_stats'" in message, message
+    assert "'sql_src'" in message
+    assert "lots" not in message  # never a value of the file

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -186,7 +187,8 @@ def _first_line(exc: Exception) -> str:
 
 
 def _source_error(exc: Exception) -> SourceError:
-    first = _first_line(exc)
+    # A value DuckDB quotes ("Could not convert string 'x'") is data from a file: never shown.
+    first = re.sub(r"\b(string|value) '[^']*'", r"\1 '...'", _first_line(exc))
     if first.startswith("Out of Memory Error"):
         first += " (raise offline.memory_limit in featurestore.toml, or lower offline.threads)"
     return SourceError(f"the engine could not run the query: {first}")
