@@ -11,7 +11,7 @@ from featurestore.dsl.aggregation import resolve_aggregations
 from featurestore.dsl.dtypes import TIME_TYPES_ACCEPTED, is_compatible, is_time_type
 from featurestore.engines.base import Engine
 from featurestore.engines.queries import QueryRefused, parse_query
-from featurestore.errors import FeatureStoreError, SchemaMismatchError, SourceError
+from featurestore.errors import FeatureStoreError, SchemaMismatchError, SourceError, looks_like_column_names
 from featurestore.plan.build import scan_for, source_location
 from featurestore.registry import Definitions, RegisteredView, Registry
 from featurestore.sql.duckdb import source_table
@@ -89,13 +89,20 @@ def source_schema(view: FeatureView, engine: Engine, root: Path) -> dict[str, st
 def check_view_schema(view: FeatureView, schema: dict[str, str]) -> None:
     """Every key, timestamp and feature column must exist with a compatible type."""
     where = f"feature view {view.name!r}{view.where()}"
-    available = ", ".join(f"{k} {v}" for k, v in schema.items())
+    source = view.source
+    origin = f"source {source.name!r}" + (f" ({source.path})" if isinstance(source, FileSource) else "")
+    if looks_like_column_names(schema):
+        available = f"Source columns: {', '.join(f'{k} {v}' for k, v in schema.items())}."
+    else:
+        # The names came from the file's first line, which may be anything: never shown.
+        available = (
+            f"The names of its {len(schema)} column(s) do not look like a header: is it a table (Parquet, "
+            "or CSV whose first line names the columns)?"
+        )
 
     def need(column: str, role: str) -> str:
         if column not in schema:
-            raise SchemaMismatchError(
-                f"{where}: its source has no {role} column {column!r}. Source columns: {available}."
-            )
+            raise SchemaMismatchError(f"{where}: its {origin} has no {role} column {column!r}. {available}")
         return schema[column].upper()
 
     for column in (view.source.timestamp_field, view.source.created_timestamp_field):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import errno
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -103,6 +104,20 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
     prefix = f"Did you mean '{close[0]}'? " if close else ""
     return f"{prefix}Known: {shown}."
+
+
+# What a column name looks like (``driver_id``, ``Event Time``), unlike a line of data taken for a header.
+_COLUMN_NAME = re.compile(r"^[\w .\-#%()\[\]]{1,128}$")
+
+
+def looks_like_column_names(names: Iterable[str]) -> bool:
+    """Whether names read from a file look like column names rather than a line of its data (a file
+    without a header line, or not a table at all), which a message must not echo.
+
+    >>> looks_like_column_names(["driver_id", "Event Time"]), looks_like_column_names(["root:x:0:0"])
+    (True, False)
+    """
+    return all(_COLUMN_NAME.match(name) for name in names)
 
 
 def write_problem(exc: OSError, path: Path | str) -> str:

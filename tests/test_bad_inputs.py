@@ -768,3 +768,28 @@ def test_an_engine_error_at_run_time_names_the_view_and_source(repo: FeatureStor
     assert "feature view 'sql_stats'" in message or "'sql_stats'" in message, message
     assert "'sql_src'" in message
     assert "lots" not in message  # never a value of the file
+
+
+PASSWD = "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n"
+
+
+@pytest.mark.parametrize("declared", ["", ', file_format="csv"'])
+def test_a_source_that_is_not_a_table_is_named_without_its_content(
+    repo: FeatureStore, tmp_path: Path, declared: str
+) -> None:
+    secret = tmp_path / "passwd"
+    secret.write_text(PASSWD)
+    text = VIEWS.replace('path="data/stats.parquet"', f'path="{secret}"{declared}')
+    write_definitions(repo.root, {"views.py": text}, prelude=False)
+    before = snapshot(repo.root)
+    with pytest.raises(FeatureStoreError) as info:
+        repo.apply()
+    message = str(info.value)
+    assert str(secret) in message
+    assert re.search(r"feature view 'stats'", message)
+    for leaked in ("root:", ":x:", "/bin/bash", "daemon", "nologin"):
+        assert leaked not in message, message
+    line = one_red_line(*run_cli(repo.root, "apply")[::2])
+    for leaked in ("root:", "\u274c", "/bin/bash"):
+        assert leaked not in line, line
+    assert snapshot(repo.root) == before

@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from featurestore.errors import EntityRowsError
+from featurestore.errors import EntityRowsError, looks_like_column_names
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -93,7 +93,7 @@ def _read(path: Path, fmt: str) -> pa.Table:
         import pyarrow.csv as pacsv
 
         table = pacsv.read_csv(path)
-        if not all(_HEADER_NAME.match(name) for name in table.column_names):
+        if not looks_like_column_names(table.column_names):
             # Whatever the first line holds becomes the column names: never echo it.
             raise EntityRowsError(
                 f"entity rows file {str(path)!r}: its first line does not look like a header of column "
@@ -125,10 +125,6 @@ def _read_json_list(path: Path) -> pa.Table:
     lines = "".join(json.dumps(r) + "\n" for r in rows).encode()
     table: pa.Table = pajson.read_json(io.BytesIO(lines))
     return table
-
-
-# What a column name in a header looks like (``driver_id``, ``Event Time``), unlike a line of data.
-_HEADER_NAME = re.compile(r"^[\w .\-#%()\[\]]{1,128}$")
 
 
 def _first_byte(path: Path) -> bytes:
