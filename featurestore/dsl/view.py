@@ -95,9 +95,10 @@ class FeatureView(Definition):
         """How far before a request's time (an entity row's, a materialization's end) the view reads:
         its ttl, or its longest aggregation window. ``None``: no limit (no ttl, or a lifetime window).
 
-        >>> from featurestore import Entity, FileSource
+        >>> from featurestore import Entity, Feature, FileSource
         >>> FeatureView(name="v", entities=[Entity(name="e", join_keys=["k"])], ttl=timedelta(hours=2),
-        ...             source=FileSource(name="s", path="s.parquet"), features=[]).lookback
+        ...             source=FileSource(name="s", path="s.parquet"),
+        ...             features=[Feature("a", "int64")]).lookback
         datetime.timedelta(seconds=7200)
         """
         windows = [a.window for a in self.aggregations]
