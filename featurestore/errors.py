@@ -71,6 +71,10 @@ class FeatureNameCollisionError(FeatureStoreError):
     """Two requested features would produce the same output column."""
 
 
+class InvalidArgumentError(FeatureStoreError):
+    """An argument of the wrong kind for a public method (``features=None``, ``end="yesterday"``)."""
+
+
 class OutputError(FeatureStoreError):
     """A result cannot be written where it was asked to go (a missing or read-only folder, a full disk)."""
 

@@ -793,3 +793,115 @@ def test_a_source_that_is_not_a_table_is_named_without_its_content(
     for leaked in ("root:", "\u274c", "/bin/bash"):
         assert leaked not in line, line
     assert snapshot(repo.root) == before
+
+
+# -- SDK mistakes ------------------------------------------------------------------------------------
+
+
+def _sdk_mistakes(store: FeatureStore) -> dict[str, tuple[Any, str, list[str]]]:
+    """name -> (call, error class name, patterns in its message)."""
+    import sys
+
+    sys.path.insert(0, str(store.root))
+    try:
+        from featurestore.registry.loader import load_definitions
+
+        defs = load_definitions(store.root)
+    finally:
+        sys.path.remove(str(store.root))
+    view, driver = defs.views["stats"], defs.entities["driver"]
+    row = [{"driver_id": 1}]
+    return {
+        "features=None (training)": (
+            lambda: store.get_training_set(ROWS, None),  # type: ignore[arg-type]
+            "InvalidArgumentError",
+            [r"features is None", r"'view:feature'", r"FeatureService"],
+        ),
+        "features=None (online)": (
+            lambda: store.get_online_features(None, row),  # type: ignore[arg-type]
+            "InvalidArgumentError",
+            [r"features is None", r"'view:feature'"],
+        ),
+        "features=5": (
+            lambda: store.get_training_set(ROWS, 5),  # type: ignore[arg-type]
+            "InvalidArgumentError",
+            [r"features is an int"],
+        ),
+        "features=a view object": (
+            lambda: store.get_online_features(view, row),  # type: ignore[arg-type]
+            "InvalidArgumentError",
+            [r"feature view 'stats'", r"\['stats:\*'\]"],
+        ),
+        "features=[a view object]": (
+            lambda: store.get_training_set(ROWS, [view]),  # type: ignore[list-item]
+            "InvalidArgumentError",
+            [r"feature view 'stats'", r"'stats:\*'"],
+        ),
+        "end='yesterday'": (
+            lambda: store.materialize(end="yesterday"),  # type: ignore[arg-type]
+            "InvalidArgumentError",
+            [r"end='yesterday'", r"ISO", r"'now'"],
+        ),
+        "start=5": (
+            lambda: store.materialize(start=5, end=T),  # type: ignore[arg-type]
+            "InvalidArgumentError",
+            [r"start is an int", r"datetime"],
+        ),
+        "views='sta' (a string)": (
+            lambda: store.materialize(end=T, views="sta"),
+            "UnknownViewError",
+            [r"'sta'", r"Did you mean 'stats'"],
+        ),
+        "views=5": (
+            lambda: store.materialize(end=T, views=5),  # type: ignore[arg-type]
+            "InvalidArgumentError",
+            [r"views is an int", r"\['stats'\]"],
+        ),
+        "entity_rows=an entity": (
+            lambda: store.get_online_features(["stats:trips"], driver),
+            "EntityRowsError",
+            [r"entity 'driver'", r"\[\{'driver_id': "],
+        ),
+        "entity_rows=None": (
+            lambda: store.get_online_features(["stats:trips"], None),
+            "EntityRowsError",
+            [r"NoneType|None", r"\[\{'driver_id': "],
+        ),
+        "entity_rows=a number": (
+            lambda: store.get_online_features(["stats:trips"], 1),
+            "EntityRowsError",
+            [r"\[\{'driver_id': "],
+        ),
+        "push to a view named by an object": (
+            lambda: store.push(view, [{"driver_id": 1}]),  # type: ignore[arg-type]
+            "InvalidArgumentError",
+            [r"view is a FeatureView", r"'stats'"],
+        ),
+    }
+
+
+def test_sdk_mistakes_are_the_projects_errors_with_the_fix(repo: FeatureStore) -> None:
+    before = snapshot(repo.root)
+    for name, (call, error, patterns) in _sdk_mistakes(repo).items():
+        with pytest.raises(FeatureStoreError) as info:
+            call()
+        assert type(info.value).__name__ == error, f"{name}: {info.value!r}"
+        for pattern in patterns:
+            assert re.search(pattern, str(info.value)), f"{name}: {pattern!r} not in: {info.value}"
+    assert snapshot(repo.root) == before
+
+
+def test_sdk_conveniences_that_are_unambiguous_are_accepted(
+    repo: FeatureStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    freeze_online_clock(monkeypatch, T)
+    # One view named by a string is that view, not a list of its characters.
+    assert [r.view for r in repo.materialize(end=T, views="stats").runs] == ["stats"]
+    # ISO strings and "now" are times (naive = UTC).
+    assert repo.materialize(end="2024-01-01T12:00:00", views=["stats"]).runs[0].end == T
+    assert repo.materialize_incremental(end="2024-01-01T12:00:00Z", views="stats").runs[0].view == "stats"
+    monkeypatch.undo()
+    assert repo.materialize(end="now").runs[0].view == "stats"
+    # One entity row given as a dict of values.
+    one = repo.get_online_features(["stats:trips"], {"driver_id": 1}, now=T).to_dict()
+    assert one["driver_id"] == [1]
