@@ -81,8 +81,8 @@ class RedisOnlineConfig(_Section):
     type: Literal["redis"] = "redis"
     url: str = "redis://localhost:6379/0"
     password_env: str | None = None
-    connect_timeout: float = 2.0
-    read_timeout: float = 2.0
+    connect_timeout: float = Field(default=2.0, gt=0)
+    read_timeout: float = Field(default=2.0, gt=0)
 
     @field_validator("url")
     @classmethod

@@ -131,6 +131,10 @@ BAD_CONFIG = {
         [r"online\.url", r"database", r"'cache'", r"redis://localhost:6379/0"],
     ),
     "not UTF-8": ('project = "caf\xe9"\n', [r"featurestore\.toml", r"UTF-8"]),
+    "a negative timeout": (
+        '[online]\ntype = "redis"\nconnect_timeout = -1\n',
+        [r"online\.connect_timeout", r"greater than 0"],
+    ),
 }
 
 
