@@ -327,7 +327,7 @@ class FeatureStore:
             named = features.name
         elif isinstance(features, str):
             named = features
-        elif isinstance(features, list | tuple):
+        elif isinstance(features, list | tuple | set | frozenset):
             named = tuple(features)
         request = None
         if named is not None:
