@@ -14,10 +14,12 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from featurestore.errors import EntityRowsError, InvalidArgumentError
+from featurestore.config import format_duration
+from featurestore.errors import EntityRowsError, InvalidArgumentError, MaterializationError
 
 if TYPE_CHECKING:
     from featurestore.dsl import FeatureService
+    from featurestore.registry import RegisteredView, Registry
 
 FEATURES_FIX = (
     "pass a list of 'view:feature' references (['driver_stats:conv_rate'], or ['driver_stats:*'] for every "
@@ -129,3 +131,26 @@ def entity_rows(value: Any, join_keys: Iterable[str]) -> Any:
 def _is_column(value: Any) -> bool:
     """Whether a value in a dict of entity rows is a column of values rather than one value."""
     return not isinstance(value, str | bytes) and (isinstance(value, Iterable) or hasattr(value, "__len__"))
+
+
+def check_end_reach(views: Iterable[RegisteredView], end: datetime | None) -> None:
+    """Refuse an end so early that a view's look-back (ttl or window) from it falls before year 1."""
+    if end is None:
+        return
+    for rv in views:
+        reach = rv.view.lookback
+        if reach is None:
+            continue
+        try:
+            end - reach
+        except OverflowError:
+            raise MaterializationError(
+                f"end {end.replace(tzinfo=None)} is too early for feature view {rv.name!r}{rv.view.where()}, "
+                f"which looks back {format_duration(reach)} from it, to before year 1; give a real end time "
+                "(or leave it out: now)"
+            ) from None
+
+
+def example_view(registry: Registry) -> str:
+    """A view name of this repo, for the examples in messages."""
+    return next(iter(registry.views), "driver_stats")

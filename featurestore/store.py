@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from featurestore.materialize import MaterializeSummary, Progress
     from featurestore.online.base import OnlineStore
     from featurestore.push import PushResult
-    from featurestore.registry import Definitions, RegisteredView, Registry, RegistryDiff
+    from featurestore.registry import Definitions, Registry, RegistryDiff
     from featurestore.registry.state import StateStore, ViewVersion
     from featurestore.retrieve.on_demand import OnDemandRequest, OnDemandResponse
     from featurestore.retrieve.online import OnlineRequest, OnlineResponse
@@ -109,15 +109,8 @@ class FeatureStore:
             with self.state.edit() as edit:
                 sync_versions(new, edit)
                 if problem is not None:
-                    aside = keep_unreadable_registry(self.root)
-                    diff = replace(
-                        diff,
-                        warnings=(
-                            *diff.warnings,
-                            f"the registry {self._registry_file} was unreadable ({problem}): it is replaced "
-                            f"by the applied definitions, and the unreadable file kept as {aside}",
-                        ),
-                    )
+                    kept = keep_unreadable_registry(self.root, problem)
+                    diff = replace(diff, warnings=(*diff.warnings, kept))
                 if not diff.empty or old is None:
                     write_registry(self.root, new)
         try:
@@ -262,8 +255,8 @@ class FeatureStore:
 
         start, end = arguments.times("start", start), arguments.times("end", end)
         registry = self.registry
-        chosen = select_views(registry, arguments.names("views", views, _example(registry)))
-        _check_reach(chosen, end)
+        chosen = select_views(registry, arguments.names("views", views, arguments.example_view(registry)))
+        arguments.check_end_reach(chosen, end)
         self.state.snapshot()  # a state file it cannot read is refused before the online store is opened
         materializer = Materializer(
             registry,
@@ -373,11 +366,11 @@ class FeatureStore:
         the source's event-timestamp column and every feature (the created-timestamp column is optional).
         They are checked against the view's schema first: on a mismatch nothing is written.
         """
-        from featurestore.arguments import view_name
+        from featurestore.arguments import example_view, view_name
         from featurestore.push import push_rows
 
         registry = self.registry
-        rv = registry.view(view_name(view, _example(registry)))
+        rv = registry.view(view_name(view, example_view(registry)))
         online = self.online_store if to in ("online", "both") else None
         served = self._serving(registry)[rv.name]
         # The served version first (its count is reported), then the version being materialized.
@@ -463,29 +456,3 @@ class FeatureStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _check_reach(views: Iterable[RegisteredView], end: datetime | None) -> None:
-    """Refuse an end so early that a view's look-back (ttl or window) from it falls before year 1."""
-    if end is None:
-        return
-    for rv in views:
-        reach = rv.view.lookback
-        if reach is None:
-            continue
-        try:
-            end - reach
-        except OverflowError:
-            from featurestore.config import format_duration
-            from featurestore.errors import MaterializationError
-
-            raise MaterializationError(
-                f"end {end.replace(tzinfo=None)} is too early for feature view {rv.name!r}{rv.view.where()}, "
-                f"which looks back {format_duration(reach)} from it, to before year 1; give a real end time "
-                "(or leave it out: now)"
-            ) from None
-
-
-def _example(registry: Registry) -> str:
-    """A view name of this repo, for the examples in messages."""
-    return next(iter(registry.views), "driver_stats")

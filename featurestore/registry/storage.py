@@ -65,9 +65,9 @@ def read_registry_for_apply(root: Path) -> tuple[Registry | None, str | None]:
         )
 
 
-def keep_unreadable_registry(root: Path) -> Path:
+def keep_unreadable_registry(root: Path, problem: str) -> str:
     """Keep the bytes of an unreadable registry beside it, as ``registry.json.corrupt-<UTC time>``, before
-    ``apply`` replaces it; returns that file."""
+    ``apply`` replaces it; returns the warning that says so."""
     path = registry_path(root)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     aside = path.with_name(f"{path.name}.corrupt-{stamp}")
@@ -86,7 +86,10 @@ def keep_unreadable_registry(root: Path) -> Path:
                 f"cannot keep a copy of the unreadable registry {path} as {aside.name} ({exc.strerror}); "
                 f"move {path} aside yourself and run `featurestore apply` again"
             ) from None
-    return aside
+    return (
+        f"the registry {path} was unreadable ({problem}): it is replaced by the applied definitions, and "
+        f"the unreadable file kept as {aside}"
+    )
 
 
 @contextlib.contextmanager
