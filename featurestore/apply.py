@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import glob
+from collections.abc import Iterable
 from pathlib import Path
 
 from featurestore.dsl import FeatureView, FileSource
 from featurestore.dsl.aggregation import resolve_aggregations
 from featurestore.dsl.dtypes import TIME_TYPES_ACCEPTED, is_compatible, is_time_type
 from featurestore.engines.base import Engine
-from featurestore.errors import SchemaMismatchError, SourceError
+from featurestore.engines.queries import QueryRefused, parse_query
+from featurestore.errors import FeatureStoreError, SchemaMismatchError, SourceError, looks_like_column_names
 from featurestore.plan.build import scan_for, source_location
 from featurestore.registry import Definitions, RegisteredView, Registry
 from featurestore.sql.duckdb import source_table
@@ -61,6 +63,15 @@ def source_schema(view: FeatureView, engine: Engine, root: Path) -> dict[str, st
                 f"source {source.name!r} of feature view {view.name!r}{view.where()}: no file matches "
                 f"{source.path!r} (looked for {location}). Create the data or fix the path."
             )
+    else:
+        try:
+            parse_query(source.query)
+        except QueryRefused as exc:
+            raise SourceError(
+                f"source {source.name!r} of feature view {view.name!r}{view.where()}: its query is "
+                f"refused: {exc}. Fix the query: it is used as a subquery, so it must be one SELECT, WITH or "
+                "VALUES query."
+            ) from None
     rv = RegisteredView(view=view, data_fingerprint="", metadata_fingerprint="", source_schema={})
     scan = scan_for(rv, root)
     from sqlglot import exp
@@ -78,13 +89,20 @@ def source_schema(view: FeatureView, engine: Engine, root: Path) -> dict[str, st
 def check_view_schema(view: FeatureView, schema: dict[str, str]) -> None:
     """Every key, timestamp and feature column must exist with a compatible type."""
     where = f"feature view {view.name!r}{view.where()}"
-    available = ", ".join(f"{k} {v}" for k, v in schema.items())
+    source = view.source
+    origin = f"source {source.name!r}" + (f" ({source.path})" if isinstance(source, FileSource) else "")
+    if looks_like_column_names(schema):
+        available = f"Source columns: {', '.join(f'{k} {v}' for k, v in schema.items())}."
+    else:
+        # The names came from the file's first line, which may be anything: never shown.
+        available = (
+            f"The names of its {len(schema)} column(s) do not look like a header: is it a table (Parquet, "
+            "or CSV whose first line names the columns)?"
+        )
 
     def need(column: str, role: str) -> str:
         if column not in schema:
-            raise SchemaMismatchError(
-                f"{where}: its source has no {role} column {column!r}. Source columns: {available}."
-            )
+            raise SchemaMismatchError(f"{where}: its {origin} has no {role} column {column!r}. {available}")
         return schema[column].upper()
 
     for column in (view.source.timestamp_field, view.source.created_timestamp_field):
@@ -140,3 +158,52 @@ def _time_fix(view: FeatureView, column: str, actual: str) -> str:
         f'SqlSource(name="{source.name}", query="SELECT * REPLACE ({how} AS {column}) {origin}", '
         f'timestamp_field="{source.timestamp_field}", ...), or write the column as a timestamp.'
     )
+
+
+def explain_run_error(
+    views: Iterable[RegisteredView], engine: Engine, root: Path, error: SourceError, doing: str
+) -> FeatureStoreError:
+    """What to tell the user when the engine fails while ``doing`` something with ``views`` (build a
+    training set, materialize): a source that changed since apply, named with its view and columns, or
+    else the views and sources involved. Runs only after a failure: it reads each source's schema again."""
+    views = list(views)
+    for rv in views:
+        try:
+            now = source_schema(rv.view, engine, root)
+        except SourceError as exc:  # gone or unreadable: that message already names view and source
+            return exc
+        changed = [
+            f"{column!r} is {now.get(column, 'gone')} (was {was} at apply)"
+            for column, was in rv.source_schema.items()
+            if column in _read_columns(rv.view) and now.get(column) != was
+        ]
+        if changed:
+            source = rv.view.source
+            return SchemaMismatchError(
+                f"feature view {rv.name!r}{rv.view.where()}: its source {source.name!r} changed since apply: "
+                f"{'; '.join(changed)}. Fix the data, or change the definition to match and run "
+                "`featurestore apply` again"
+            )
+    involved = ", ".join(
+        f"{rv.name!r} ({rv.view.defined_at}, source {rv.view.source.name!r})"
+        if rv.view.defined_at
+        else f"{rv.name!r} (source {rv.view.source.name!r})"
+        for rv in views
+    )
+    first = str(error).removeprefix("the engine could not run the query: ")
+    return SourceError(
+        f"{doing} from feature view{'s' if len(views) != 1 else ''} {involved} failed: {first}"
+    )
+
+
+def _read_columns(view: FeatureView) -> set[str]:
+    """The source columns a view reads."""
+    source = view.source
+    columns = {*view.join_keys, source.timestamp_field}
+    if source.created_timestamp_field:
+        columns.add(source.created_timestamp_field)
+    if view.aggregations:
+        columns.update(a.column for a in view.aggregations)
+    else:
+        columns.update(f.name for f in view.features)
+    return columns

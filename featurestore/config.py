@@ -28,6 +28,7 @@ import tomllib
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -42,11 +43,33 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+# What DuckDB accepts as a memory limit: a size with a unit (decimal or binary), or a share of the RAM.
+_MEMORY_LIMIT = re.compile(r"^\s*\d+(\.\d+)?\s*([KMGT]i?B?|%)\s*$", re.IGNORECASE)
+
+
 class DuckDBConfig(_Section):
     engine: Literal["duckdb"] = "duckdb"
     memory_limit: str = "4GB"
     threads: int | None = None
     temp_directory: str = f"{STATE_DIR}/tmp"
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory_limit(cls, value: str) -> str:
+        match = _MEMORY_LIMIT.match(value)
+        if not match or (match.group(2) == "%" and not 0 < float(value.strip()[:-1]) <= 100):
+            raise ValueError(
+                f"{value!r} is not a memory size; write a number and a unit, like '4GB', '512MB', '8GiB' "
+                "or '50%' (of the machine's memory)"
+            )
+        return value
+
+    @field_validator("threads")
+    @classmethod
+    def _threads(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError(f"{value} threads: it must be at least 1 (or left out: one per core)")
+        return value
 
 
 class SqliteOnlineConfig(_Section):
@@ -58,14 +81,13 @@ class RedisOnlineConfig(_Section):
     type: Literal["redis"] = "redis"
     url: str = "redis://localhost:6379/0"
     password_env: str | None = None
-    connect_timeout: float = 2.0
-    read_timeout: float = 2.0
+    connect_timeout: float = Field(default=2.0, gt=0)
+    read_timeout: float = Field(default=2.0, gt=0)
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        if not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError(f"url {_redact(value)!r} must start with redis://, rediss:// or unix://")
+        check_redis_url(value)
         return value
 
 
@@ -109,8 +131,14 @@ def load_config(root: Path) -> RepoConfig:
     data: dict[str, Any] = {}
     if path.exists():
         try:
-            data = tomllib.loads(path.read_text())
-        except (tomllib.TOMLDecodeError, OSError) as exc:
+            data = tomllib.loads(path.read_bytes().decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{path}: byte {exc.start} is not UTF-8; TOML files are UTF-8, save the file as UTF-8"
+            ) from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read it ({exc.strerror}); check its permissions") from None
+        except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: cannot parse: {exc}. Fix the TOML syntax.") from None
     if "project" not in data:
         data["project"] = re.sub(r"[^A-Za-z0-9_]", "_", root.resolve().name) or "default"
@@ -127,11 +155,15 @@ def load_config(root: Path) -> RepoConfig:
     try:
         return RepoConfig.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {str(e['msg']).removeprefix('Value error, ')}"
-            for e in exc.errors()
-        )
-        raise ConfigError(f"{path}: {problems}") from None
+        problems = []
+        for error in exc.errors():
+            # The tagged union puts the store type in the location: online.redis.url -> online.url.
+            loc = [str(p) for p in error["loc"] if p not in ("sqlite", "redis", "redis_cluster")]
+            key = ".".join(loc)
+            if url and key == "online.url":
+                key = f"${ONLINE_URL_ENV} (it overrides online.url)"
+            problems.append(f"{key}: {str(error['msg']).removeprefix('Value error, ')}")
+        raise ConfigError(f"{path}: {'; '.join(problems)}") from None
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|m|h|d|w)\s*$")
@@ -166,5 +198,52 @@ def format_duration(delta: timedelta | None) -> str:
     return f"{micros}us"
 
 
-def _redact(url: str) -> str:
-    return re.sub(r"//([^@/]*)@", "//***@", url)
+def check_redis_url(url: str) -> None:
+    """Refuse a Redis URL that redis-py would reject or silently misread; messages never show the
+    password.
+
+    >>> check_redis_url("redis://:pw@cache:6379/2")
+    >>> check_redis_url("redis://:p@ss@cache:port/2")
+    Traceback (most recent call last):
+    ...
+    ValueError: 'redis://***@cache:port/2': the port 'port' is not a number; write it like redis://host:6379/0
+    """
+    shown = redact_url(url)
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(f"{shown!r} must start with redis://, rediss:// or unix://")
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    if {"password", "username", "user"} & set(query):
+        raise ValueError(
+            f"{shown!r} has a credential in its query string, which is not where it is read from: "
+            "put the password in the URL (redis://:PASSWORD@host:6379/0) or, better, in an environment "
+            "variable named by online.password_env"
+        )
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise ValueError(f"{shown!r} names no socket; write it like unix:///run/redis.sock?db=0")
+        return
+    port_text = parts.netloc.rpartition("@")[2].rpartition("]")[2].partition(":")[2]
+    if port_text and not port_text.isdigit():
+        raise ValueError(
+            f"{shown!r}: the port {port_text!r} is not a number; write it like redis://host:6379/0"
+        )
+    if port_text and not 0 < int(port_text) <= 65535:
+        raise ValueError(f"{shown!r}: the port {port_text} is not between 1 and 65535")
+    database = parts.path.strip("/")
+    if database and not database.isdigit():
+        raise ValueError(
+            f"{shown!r}: the database {database!r} is not a number (Redis databases are numbered); write "
+            "it like redis://localhost:6379/0"
+        )
+
+
+def redact_url(url: str) -> str:
+    """The URL with its credentials (user info, and any password in the query) replaced by ``***``.
+
+    >>> redact_url("redis://user:p@ss@host:6379/0?password=x&db=1")
+    'redis://***@host:6379/0?password=***&db=1'
+    """
+    # The user info ends at the last '@' before the path: a password may itself hold an '@'.
+    url = re.sub(r"//[^/?#]*@", "//***@", url, count=1)
+    return re.sub(r"(?i)([?&](?:password|pass|pwd|username|user)=)[^&#]*", r"\1***", url)

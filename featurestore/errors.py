@@ -7,7 +7,11 @@ The CLI catches ``FeatureStoreError``, prints one red line and exits 1.
 from __future__ import annotations
 
 import difflib
+import errno
+import os
+import re
 from collections.abc import Iterable
+from pathlib import Path
 
 
 class FeatureStoreError(Exception):
@@ -58,8 +62,21 @@ class EntityRowsError(FeatureStoreError):
     """The entity rows of a request (entity_df or entity_rows) are unusable."""
 
 
+class CallerQueryError(EntityRowsError):
+    """Entity rows given as SQL that is not one read-only query over its own values (see the README's
+    trust model): refused before it runs."""
+
+
 class FeatureNameCollisionError(FeatureStoreError):
     """Two requested features would produce the same output column."""
+
+
+class InvalidArgumentError(FeatureStoreError):
+    """An argument of the wrong kind for a public method (``features=None``, ``end="yesterday"``)."""
+
+
+class OutputError(FeatureStoreError):
+    """A result cannot be written where it was asked to go (a missing or read-only folder, a full disk)."""
 
 
 class OnlineStoreError(FeatureStoreError):
@@ -91,3 +108,39 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
     prefix = f"Did you mean '{close[0]}'? " if close else ""
     return f"{prefix}Known: {shown}."
+
+
+# What a column name looks like (``driver_id``, ``Event Time``), unlike a line of data taken for a header.
+_COLUMN_NAME = re.compile(r"^[\w .\-#%()\[\]]{1,128}$")
+
+
+def looks_like_column_names(names: Iterable[str]) -> bool:
+    """Whether names read from a file look like column names rather than a line of its data (a file
+    without a header line, or not a table at all), which a message must not echo.
+
+    >>> looks_like_column_names(["driver_id", "Event Time"]), looks_like_column_names(["root:x:0:0"])
+    (True, False)
+    """
+    return all(_COLUMN_NAME.match(name) for name in names)
+
+
+def write_problem(exc: OSError, path: Path | str) -> str:
+    """What went wrong writing ``path``, and the fix, for a message that goes on to say what is unchanged.
+
+    >>> import errno
+    >>> write_problem(OSError(errno.ENOSPC, "No space left on device"), "/d/ts.parquet")
+    'the disk is full (No space left on device). Free space on the disk holding /d and run the command again'
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            f"the disk is full ({reason}). Free space on the disk holding {folder} and run the command again"
+        )
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{reason}. Make {folder} writable, or write somewhere else"
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        return f"{folder} is not a folder (a file of that name is in the way). Choose another place"
+    if exc.errno == errno.ENOENT:
+        return f"{folder} does not exist and cannot be created. Choose another place"
+    return f"{reason}. Choose another place, or fix {folder}"

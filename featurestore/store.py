@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from featurestore.config import RepoConfig, load_config
-from featurestore.errors import OnlineStoreError, RegistryError
+from featurestore.errors import OnlineStoreError, RegistryError, SourceError
 
 if TYPE_CHECKING:
     from featurestore.dsl import FeatureService
@@ -91,17 +91,26 @@ class FeatureStore:
         A view whose data changed gets a new, pending online version; the active one keeps serving until
         the new one is materialized (see ``status``). Versions of removed views are deleted online.
         """
-        from featurestore.registry import diff_registries, read_registry, write_registry
-        from featurestore.registry.storage import registry_lock
+        from featurestore.apply import build_registry
+        from featurestore.registry import diff_registries, write_registry
+        from featurestore.registry.storage import (
+            keep_unreadable_registry,
+            read_registry_for_apply,
+            registry_lock,
+        )
         from featurestore.versions import sync_versions
 
         with registry_lock(self.root):
-            new, _ = self._planned_registry()
-            old = read_registry(self.root)
+            new = build_registry(self.load_definitions(), self.engine, self.root, self.project)
+            # An unreadable registry is replaced (apply is the fix its error names), its bytes kept.
+            old, problem = read_registry_for_apply(self.root)
             diff = diff_registries(old, new)
             # Under the state lock: a run starting now sees both the new registry and its versions.
             with self.state.edit() as edit:
                 sync_versions(new, edit)
+                if problem is not None:
+                    kept = keep_unreadable_registry(self.root, problem)
+                    diff = replace(diff, warnings=(*diff.warnings, kept))
                 if not diff.empty or old is None:
                     write_registry(self.root, new)
         try:
@@ -166,9 +175,11 @@ class FeatureStore:
         ``as_known_at=True`` also requires ``created <= t`` so back-filled values cannot leak.
         On-demand features read their request data from the entity rows' columns.
         """
+        from featurestore import arguments
         from featurestore.retrieve.on_demand import build_on_demand_training_set
         from featurestore.retrieve.training import build_training_set
 
+        features = arguments.features(features)
         with_on_demand = build_on_demand_training_set(
             self.registry,
             self.engine,
@@ -239,10 +250,14 @@ class FeatureStore:
         progress: Progress | None,
         overwrite: bool = False,
     ) -> MaterializeSummary:
+        from featurestore import arguments
         from featurestore.materialize import Materializer, select_views
 
+        start, end = arguments.times("start", start), arguments.times("end", end)
         registry = self.registry
-        chosen = select_views(registry, views)
+        chosen = select_views(registry, arguments.names("views", views, arguments.example_view(registry)))
+        arguments.check_end_reach(chosen, end)
+        self.state.snapshot()  # a state file it cannot read is refused before the online store is opened
         materializer = Materializer(
             registry,
             self.engine,
@@ -255,7 +270,14 @@ class FeatureStore:
             overwrite=overwrite,
             progress=progress,
         )
-        return materializer.run(chosen, start=start, end=end or datetime.now(UTC), incremental=incremental)
+        try:
+            return materializer.run(
+                chosen, start=start, end=end or datetime.now(UTC), incremental=incremental
+            )
+        except SourceError as exc:
+            from featurestore.apply import explain_run_error
+
+            raise explain_run_error(chosen, self.engine, self.root, exc, "materializing") from None
 
     def get_online_features(
         self,
@@ -275,6 +297,10 @@ class FeatureStore:
         from featurestore.retrieve.online import OnlineRequest, read_online
 
         request = self.compile_online(features, full_feature_names)
+        if type(entity_rows) is not list:  # lists of dicts, the common case, go straight through
+            from featurestore.arguments import entity_rows as checked_rows
+
+            entity_rows = checked_rows(entity_rows, request.join_keys)
         if type(request) is OnlineRequest:
             return read_online(self.online_store, request, entity_rows, now)
         assert not isinstance(request, OnlineRequest)
@@ -289,18 +315,28 @@ class FeatureStore:
 
         registry = self.registry
         served = self._serving(registry)
-        named: Any = (
-            features.name
-            if isinstance(features, FeatureService)
-            else (features if isinstance(features, str) else tuple(features))
-        )
-        cache_key = (named, full_feature_names)
-        request = self._requests.get(cache_key)
+        named: Any = None
+        if isinstance(features, FeatureService):
+            named = features.name
+        elif isinstance(features, str):
+            named = features
+        elif isinstance(features, list | tuple | set | frozenset):
+            named = tuple(features)
+        request = None
+        if named is not None:
+            try:
+                request = self._requests.get((named, full_feature_names))
+            except TypeError:  # an item that is not a name (unhashable): refused below
+                request = None
         if request is None:
+            from featurestore import arguments
             from featurestore.retrieve.on_demand import compile_online
 
+            # Checked on a cache miss only: a cached feature list was checked when it was compiled.
+            features = arguments.features(features)
             request = compile_online(registry, features, full_feature_names, self.root, served)
-            self._requests[cache_key] = request
+            if named is not None:
+                self._requests[(named, full_feature_names)] = request
         return request
 
     def served_views(self) -> Mapping[str, ServedView]:
@@ -330,10 +366,11 @@ class FeatureStore:
         the source's event-timestamp column and every feature (the created-timestamp column is optional).
         They are checked against the view's schema first: on a mismatch nothing is written.
         """
+        from featurestore.arguments import example_view, view_name
         from featurestore.push import push_rows
 
         registry = self.registry
-        rv = registry.view(view)
+        rv = registry.view(view_name(view, example_view(registry)))
         online = self.online_store if to in ("online", "both") else None
         served = self._serving(registry)[rv.name]
         # The served version first (its count is reported), then the version being materialized.
@@ -353,8 +390,10 @@ class FeatureStore:
 
         ``online=False`` reads only the state (no connection to the online store).
         """
+        from featurestore.arguments import names
         from featurestore.status import view_statuses
 
+        views = names("views", views)
         recorded = {r.view for r in self.state.versions()}
         for name in views or []:
             if name not in recorded:
@@ -378,9 +417,11 @@ class FeatureStore:
         """Remove this repo's online values and/or its state (versions, watermarks, partial states) for
         ``views`` (default: all); returns (values deleted, versions affected). Nothing of another repo
         sharing the online store is touched."""
+        from featurestore.arguments import names
         from featurestore.registry.partials import PartialStore
         from featurestore.versions import teardown
 
+        views = names("views", views)
         result = teardown(self.state, self.online_store if online else None, views, drop_state=state)
         if state:
             partials = PartialStore(self.root)
@@ -391,9 +432,10 @@ class FeatureStore:
     def verify(self, sample: int | None = 1000, views: list[str] | None = None) -> list[ViewCheck]:
         """Online vs offline at each view's watermark, per online view: how many sampled entities
         match, mismatch, are missing, expired or newer online (failures: mismatch + missing, 0 expected)."""
+        from featurestore.arguments import names
         from featurestore.verify import verify
 
-        return verify(self, sample, views)
+        return verify(self, sample, names("views", views))
 
     def verify_log(self, path: str | Path) -> list[FeatureSkew]:
         """Served values logged by feature logging vs the same rows recomputed offline, per feature."""

@@ -41,16 +41,17 @@ def console(*, stderr: bool = False) -> Any:
 
 
 def fail(message: str, code: int = 1) -> None:
+    """Print ``error: <message>`` as one red line on stderr and exit with ``code``.
+
+    The message is printed as plain text: messages quote user input (names, paths, values), so console
+    markup (``[bold]``) or emoji codes (``:x:``) in it must never restyle or rewrite it.
+    """
     from rich.console import Console
+    from rich.text import Text
 
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {_escape(message)}")
+    line = Text.assemble(("error:", "bold red"), " ", message.replace("\n", " "))
+    Console(stderr=True, highlight=False, soft_wrap=True, emoji=False, markup=False).print(line)
     sys.exit(code)
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text.replace("\n", " "))
 
 
 @click.group(cls=_Group, context_settings=CONTEXT)

@@ -90,6 +90,22 @@ class FeatureView(Definition):
     def feature_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.features)
 
+    @property
+    def lookback(self) -> timedelta | None:
+        """How far before a request's time (an entity row's, a materialization's end) the view reads:
+        its ttl, or its longest aggregation window. ``None``: no limit (no ttl, or a lifetime window).
+
+        >>> from featurestore import Entity, Feature, FileSource
+        >>> FeatureView(name="v", entities=[Entity(name="e", join_keys=["k"])], ttl=timedelta(hours=2),
+        ...             source=FileSource(name="s", path="s.parquet"),
+        ...             features=[Feature("a", "int64")]).lookback
+        datetime.timedelta(seconds=7200)
+        """
+        windows = [a.window for a in self.aggregations]
+        if not windows:
+            return self.ttl
+        return None if None in windows else max(w for w in windows if w is not None)
+
     def feature(self, name: str) -> Feature:
         for f in self.features:
             if f.name == name:

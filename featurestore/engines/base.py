@@ -30,6 +30,12 @@ class Engine(Protocol):
 
     def to_arrow(self, sql: str) -> pa.Table: ...
 
+    def query_caller_sql(self, sql: str) -> pa.Table:
+        """Run SQL from a caller (entity rows), not from definitions: it must be one read-only query over
+        its own values (``engines/queries.py``), and runs where it can reach no file, no table of this
+        engine and no network. Anything else raises ``QueryRefused`` before it runs."""
+        ...
+
     def batches(self, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
         """Run ``sql`` and yield its result in batches, never holding it whole."""
         ...

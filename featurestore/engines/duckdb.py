@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from featurestore.engines.base import Capabilities
-from featurestore.errors import SourceError
+from featurestore.engines.queries import DIALECT, QueryRefused, check_self_contained, parse_query
+from featurestore.errors import ConfigError, SourceError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -38,10 +40,15 @@ class DuckDBEngine:
         if config.threads:
             settings["threads"] = config.threads
         self._tables: dict[str, pa.Table] = {}
+        self._limits = {k: v for k, v in settings.items() if k in ("memory_limit", "threads")}
         self._con = duckdb.connect(":memory:")
         for key, value in settings.items():
-            # GLOBAL: every cursor (a connection of its own) must see the UTC zone and search path.
-            self._con.execute(f"SET GLOBAL {key} = ?", [value])
+            try:
+                # GLOBAL: every cursor (a connection of its own) must see the UTC zone and search path.
+                self._con.execute(f"SET GLOBAL {key} = ?", [value])
+            except duckdb.Error as exc:
+                self._con.close()
+                raise _setting_error(key, value, root, exc) from None
         # ASOF needs no preserved order; ORDER BY row id restores it at the end.
         self._con.execute("SET preserve_insertion_order = false")
 
@@ -71,6 +78,35 @@ class DuckDBEngine:
             raise _source_error(exc) from exc
         finally:
             cur.close()
+
+    def query_caller_sql(self, sql: str) -> pa.Table:
+        tree = parse_query(sql)
+        check_self_contained(tree)
+        # What runs is the checked tree, rendered again: never text the check did not see.
+        checked = tree.sql(dialect=DIALECT)
+        duckdb = self._duckdb
+        # A connection of its own, to an empty database: no registered table, no file, no network, no
+        # extension, and settings no query can change back. The check above gives the clear message;
+        # this is what holds if the check and DuckDB ever read a query differently.
+        con = duckdb.connect(
+            ":memory:",
+            config={
+                "enable_external_access": False,
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+                **{k: str(v) for k, v in self._limits.items()},
+            },
+        )
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            con.execute("SET lock_configuration = true")
+            return utc_labels(con.sql(checked).to_arrow_table())
+        except duckdb.PermissionException as exc:
+            raise QueryRefused(f"it tried what this connection does not allow ({_first_line(exc)})") from None
+        except duckdb.Error as exc:
+            raise QueryRefused(f"DuckDB could not run it: {_first_line(exc)}") from None
+        finally:
+            con.close()
 
     def batches(self, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
         cur = self.cursor()
@@ -129,6 +165,30 @@ def _quote_path(path: Path) -> str:
     return str(path).replace("'", "''")
 
 
+def _setting_error(key: str, value: object, root: Path, exc: Exception) -> ConfigError:
+    """A setting DuckDB refused, named as the key of ``featurestore.toml`` it comes from."""
+    from featurestore.config import CONFIG_FILE
+
+    fixes = {
+        "memory_limit": "a size like '4GB' or '50%'",
+        "threads": "a number of threads >= 1",
+        "temp_directory": "a folder this process may write",
+    }
+    if key in fixes:
+        return ConfigError(
+            f"{root / CONFIG_FILE}: offline.{key} = {value!r} is refused by DuckDB ({_first_line(exc)}); "
+            f"set offline.{key} to {fixes[key]}"
+        )
+    return ConfigError(f"the DuckDB engine refused its setting {key} = {value!r}: {_first_line(exc)}")
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
 def _source_error(exc: Exception) -> SourceError:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    # A value DuckDB quotes ("Could not convert string 'x'") is data from a file: never shown.
+    first = re.sub(r"\b(string|value) '[^']*'", r"\1 '...'", _first_line(exc))
+    if first.startswith("Out of Memory Error"):
+        first += " (raise offline.memory_limit in featurestore.toml, or lower offline.threads)"
     return SourceError(f"the engine could not run the query: {first}")

@@ -16,6 +16,7 @@ live in ``namespace_markers(namespace, marker)``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -86,7 +87,9 @@ class SqliteOnlineStore:
             conn.execute(_SCHEMA)
             conn.execute(_MARKERS)
         except sqlite3.Error as exc:
-            raise OnlineStoreError(f"cannot open the SQLite online store {self.path}: {exc}") from None
+            raise OnlineStoreError(
+                f"cannot open the SQLite online store {self.path}: {self._explain(exc)}"
+            ) from None
         self._local.conn = conn
         self._local.pid = os.getpid()  # a forked child opens its own connection
         with self._lock:
@@ -108,10 +111,16 @@ class SqliteOnlineStore:
                 written = cursor.rowcount
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                # SQLite rolls back by itself on some errors (a full disk): a second ROLLBACK would fail
+                # and its "no transaction is active" would hide the real error.
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
-            raise OnlineStoreError(f"writing view '{view.name}' to {self.path} failed: {exc}") from None
+            raise OnlineStoreError(
+                f"writing view '{view.name}' to {self.path} failed: {self._explain(exc)}"
+            ) from None
         return written
 
     def write_batches(self, view: OnlineView, batches: Iterable[pa.RecordBatch | pa.Table]) -> Iterator[int]:
@@ -138,7 +147,9 @@ class SqliteOnlineStore:
                 for ns, key, value in conn.execute(sql, [*namespaces, *chunk]):
                     found[(ns, key)] = value
         except sqlite3.Error as exc:
-            raise OnlineStoreError(f"reading the online store {self.path} failed: {exc}") from None
+            raise OnlineStoreError(
+                f"reading the online store {self.path} failed: {self._explain(exc)}"
+            ) from None
         raws = []
         for r in plan.views:
             ns, get = r.view.namespace, found.get
@@ -160,7 +171,9 @@ class SqliteOnlineStore:
                     break
             conn.execute("DELETE FROM namespace_markers WHERE namespace = ?", (namespace,))
         except sqlite3.Error as exc:
-            raise OnlineStoreError(f"deleting namespace {namespace} from {self.path} failed: {exc}") from None
+            raise OnlineStoreError(
+                f"deleting namespace {namespace} from {self.path} failed: {self._explain(exc)}"
+            ) from None
         return deleted
 
     def count_keys(self, namespace: str) -> int:
@@ -175,7 +188,7 @@ class SqliteOnlineStore:
             )
         except sqlite3.Error as exc:
             raise OnlineStoreError(
-                f"writing the marker of {namespace} to {self.path} failed: {exc}"
+                f"writing the marker of {namespace} to {self.path} failed: {self._explain(exc)}"
             ) from None
 
     def read_marker(self, namespace: str) -> str | None:
@@ -189,8 +202,30 @@ class SqliteOnlineStore:
         try:
             row = self._connect().execute(sql, args).fetchone()
         except sqlite3.Error as exc:
-            raise OnlineStoreError(f"reading the online store {self.path} failed: {exc}") from None
+            raise OnlineStoreError(
+                f"reading the online store {self.path} failed: {self._explain(exc)}"
+            ) from None
         return None if row is None else row[0]
+
+    def _explain(self, exc: sqlite3.Error) -> str:
+        """SQLite's message, with the fix for the errors a user can fix."""
+        name = getattr(exc, "sqlite_errorname", "")
+        if name == "SQLITE_FULL":
+            return (
+                f"the database or the disk is full ({exc}). Free space on the disk holding "
+                f"{self.path.parent} and run the command again: nothing of this batch was written, and no "
+                "watermark moved"
+            )
+        if name in ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM"):
+            return f"{exc}. Make {self.path} and its folder writable by this process"
+        if name in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+            return f"{exc}: another process held the file for longer than {self.timeout:g}s; retry"
+        if name in ("SQLITE_CORRUPT", "SQLITE_NOTADB"):
+            return (
+                f"{exc}. The file is damaged or not a SQLite database: move it aside and run "
+                "`featurestore materialize` to rebuild it"
+            )
+        return str(exc)
 
     def close(self) -> None:
         with self._lock:

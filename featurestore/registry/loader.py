@@ -182,6 +182,13 @@ def _import(root: Path, path: Path) -> object:
         raise DefinitionLoadError(f"{where}: syntax error: {exc.msg}. Fix the file and retry.") from exc
     except DefinitionError as exc:
         raise DefinitionLoadError(f"{display}: {exc}") from exc
+    except SystemExit as exc:
+        # Left alone, it would end the whole command silently (with the file's exit code).
+        where = _failing_line(exc, path) or display
+        raise DefinitionLoadError(
+            f"{where}: this definitions file calls sys.exit({'' if exc.code is None else repr(exc.code)}) "
+            "while it is imported; remove the call (definitions files only define objects)"
+        ) from None
     except Exception as exc:
         where = _failing_line(exc, path) or display
         raise DefinitionLoadError(

@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from featurestore.config import STATE_DIR
 from featurestore.errors import RegistryError
+from featurestore.registry.json_shape import Fields, ShapeError, items, kind, objects
 from featurestore.registry.storage import write_atomic
 
 STATE_FILE = "state.json"
@@ -42,6 +43,7 @@ STATE_LOCK = "state.lock"
 STATE_FORMAT = 2
 
 Status = Literal["pending", "active", "retired"]
+_STATUSES: dict[str, Status] = {"pending": "pending", "active": "active", "retired": "retired"}
 WRITER_LEASE = timedelta(hours=24)
 """A writer on another host that has not finished after this long is taken for dead."""
 
@@ -49,10 +51,6 @@ WRITER_LEASE = timedelta(hours=24)
 def utcnow() -> datetime:
     """The wall clock as naive UTC (the state's time zone)."""
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def _time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -79,13 +77,15 @@ class Watermark:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Watermark:
+    def from_json(cls, data: Any, where: str = "watermark") -> Watermark:
+        """Read a watermark; ``ShapeError`` naming ``where`` (its place in the file) if it is malformed."""
+        fields = Fields(data, where)
         return cls(
-            version=str(data["version"]),
-            event_time=datetime.fromisoformat(data["event_time"]),
-            created_time=_time(data.get("created_time")),
-            updated_at=datetime.fromisoformat(data["updated_at"]),
-            entities_written=int(data.get("entities_written", 0)),
+            version=fields.text("version"),
+            event_time=fields.time("event_time"),
+            created_time=fields.optional_time("created_time"),
+            updated_at=fields.time("updated_at"),
+            entities_written=fields.integer("entities_written", 0),
         )
 
 
@@ -164,27 +164,35 @@ class ViewVersion:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ViewVersion:
-        status = data["status"]
-        if status not in ("pending", "active", "retired"):
-            raise ValueError(f"unknown status {status!r}")
-        mark = data.get("watermark")
+    def from_json(cls, data: Any, where: str = "version") -> ViewVersion:
+        """Read a version record; ``ShapeError`` naming ``where`` (its place in the file) if it is
+        malformed."""
+        fields = Fields(data, where)
+        text = fields.text("status")
+        if text not in _STATUSES:
+            raise ShapeError(f"{where}: 'status' is {text[:40]!r}, not one of pending, active, retired")
+        status: Status = _STATUSES[text]
+        definition = fields.raw("definition", None)
+        if definition is not None:
+            objects(definition, fields.child("definition"))
+        mark = fields.raw("watermark", None)
+        writers = []
+        for i, raw in enumerate(items(fields.raw("writers", []), fields.child("writers"))):
+            writer = Fields(raw, f"{fields.child('writers')}[{i}]")
+            writers.append(Writer(writer.integer("pid"), writer.text("host"), writer.time("since")))
         return cls(
-            view=str(data["view"]),
-            version=str(data["version"]),
-            project=str(data["project"]),
-            fingerprint=str(data["fingerprint"]),
+            view=fields.text("view"),
+            version=fields.text("version"),
+            project=fields.text("project"),
+            fingerprint=fields.text("fingerprint"),
             status=status,
-            created_at=datetime.fromisoformat(data["created_at"]),
-            definition=data.get("definition"),
-            watermark=None if mark is None else Watermark.from_json(mark),
-            promoted_at=_time(data.get("promoted_at")),
-            retired_at=_time(data.get("retired_at")),
-            writers=tuple(
-                Writer(int(w["pid"]), str(w["host"]), datetime.fromisoformat(w["since"]))
-                for w in data.get("writers", [])
-            ),
-            rebuild=bool(data.get("rebuild", False)),
+            created_at=fields.time("created_at"),
+            definition=definition,
+            watermark=None if mark is None else Watermark.from_json(mark, fields.child("watermark")),
+            promoted_at=fields.optional_time("promoted_at"),
+            retired_at=fields.optional_time("retired_at"),
+            writers=tuple(writers),
+            rebuild=fields.flag("rebuild", False),
         )
 
 
@@ -245,21 +253,47 @@ class StateStore:
         except OSError as exc:
             raise RegistryError(f"{self.path} is unreadable ({exc}); check its permissions") from None
         try:
-            data = json.loads(raw.decode())
-            if not isinstance(data, dict):
-                raise ValueError(f"the top level is a {type(data).__name__}, not an object")
-            if data.get("format", 1) == 1:
-                return _upgrade(data, self._legacy_project())
-            edit = StateEdit()
-            for group in data.get("views", {}).values():
-                for record in group.values():
-                    edit.put(ViewVersion.from_json(record))
-            return edit
-        except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            return self._parse(raw)
+        except ShapeError as exc:
             raise RegistryError(
-                f"{self.path} is not a valid state file ({type(exc).__name__}: {exc}). Move it aside and "
-                "run `featurestore materialize` to rebuild the online versions from scratch"
+                f"{self.path} is not a valid state file ({exc}). Move it aside and run `featurestore "
+                "materialize` to rebuild the online versions from scratch"
             ) from None
+
+    def _parse(self, raw: bytes) -> StateEdit:
+        """The records of a state file; ``ShapeError`` saying what is wrong where, for anything else."""
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ShapeError(f"byte {exc.start} is not UTF-8") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ShapeError(f"not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+        top = Fields(data, "")
+        version = top.raw("format", 1)
+        if version == 1:
+            return _upgrade(top, self._legacy_project())
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise ShapeError(f"format {version!r} is not a state format this featurestore reads (1 or 2)")
+        if version > STATE_FORMAT:
+            # Reading it as empty would drop every record at the next write.
+            raise ShapeError(
+                f"format {version} is newer than this featurestore reads ({STATE_FORMAT}): it was written by "
+                "a newer featurestore; upgrade featurestore to read it"
+            )
+        edit = StateEdit()
+        for view, group in objects(top.raw("views", {}), "views").items():
+            for version_id, data in objects(group, f"views.{view}").items():
+                where = f"views.{view}.{version_id}"
+                record = ViewVersion.from_json(data, where)
+                if (record.view, record.version) != (view, version_id):
+                    raise ShapeError(
+                        f"{where}: the record is of view {record.view!r}, version {record.version!r}, but is "
+                        f"filed under view {view!r}, version {version_id!r}"
+                    )
+                edit.put(record)
+        return edit
 
     @contextlib.contextmanager
     def edit(self) -> Iterator[StateEdit]:
@@ -328,16 +362,18 @@ class StateStore:
         return out
 
 
-def _upgrade(data: dict[str, Any], project: str) -> StateEdit:
+def _upgrade(top: Fields, project: str) -> StateEdit:
     """A first-format state (``watermarks`` and ``namespaces`` per view, versions = bare fingerprints):
     the watermarked version becomes active, every other recorded namespace retired."""
     edit = StateEdit()
     now = utcnow()
-    marks = data.get("watermarks", {})
-    for view, versions in data.get("namespaces", {}).items():
-        for version in versions:
+    marks = objects(top.raw("watermarks", {}), "watermarks")
+    for view, versions in objects(top.raw("namespaces", {}), "namespaces").items():
+        for i, version in enumerate(items(versions, f"namespaces.{view}")):
+            if not isinstance(version, str):
+                raise ShapeError(f"namespaces.{view}[{i}] is {kind(version)}, not a string")
             edit.put(ViewVersion(view, version, project, version, "retired", now, retired_at=now))
     for view, raw in marks.items():
-        mark = Watermark.from_json(raw)
+        mark = Watermark.from_json(raw, f"watermarks.{view}")
         edit.put(ViewVersion(view, mark.version, project, mark.version, "active", now, watermark=mark))
     return edit

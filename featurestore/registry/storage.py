@@ -5,14 +5,16 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from featurestore.config import STATE_DIR
-from featurestore.errors import RegistryError
+from featurestore.errors import RegistryError, write_problem
 from featurestore.registry.model import Registry
 
 REGISTRY_FILE = "registry.json"
@@ -25,20 +27,69 @@ def registry_path(root: Path) -> Path:
 
 def read_registry(root: Path) -> Registry | None:
     """The applied registry, or None when nothing was applied yet."""
+    registry, problem = read_registry_for_apply(root)
+    if problem is not None:
+        raise RegistryError(
+            f"{registry_path(root)} is not a valid registry ({problem}). Run `featurestore apply`: it "
+            "replaces the registry from definitions/ (and keeps the unreadable file beside it)"
+        )
+    return registry
+
+
+def read_registry_for_apply(root: Path) -> tuple[Registry | None, str | None]:
+    """The applied registry (None if nothing was applied), or what makes the file unreadable.
+
+    A file that cannot be opened is an error; one that opens but holds no valid registry (not UTF-8,
+    not JSON, the wrong shape) comes back as a problem, because ``apply`` may replace it.
+    """
     path = registry_path(root)
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except FileNotFoundError:
-        return None
+        return None, None
     except OSError as exc:
-        raise RegistryError(f"{path}: cannot read the registry: {exc}") from None
-    try:
-        return Registry.model_validate_json(text)
-    except ValidationError as exc:
         raise RegistryError(
-            f"{path} is not a valid registry ({exc.error_count()} problems, first: "
-            f"{exc.errors()[0]['msg']}). Run `featurestore apply` to rewrite it."
+            f"{path}: cannot read the registry ({exc.strerror}); check the file's permissions"
         ) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"byte {exc.start} is not UTF-8"
+    try:
+        return Registry.model_validate_json(text), None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return None, f"{exc.error_count()} problems, first: {first['msg']}" + (
+            f" at {where}" if where else ""
+        )
+
+
+def keep_unreadable_registry(root: Path, problem: str) -> str:
+    """Keep the bytes of an unreadable registry beside it, as ``registry.json.corrupt-<UTC time>``, before
+    ``apply`` replaces it; returns the warning that says so."""
+    path = registry_path(root)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    try:
+        # A second name for the same bytes: no space needed, and the replace below leaves it alone.
+        os.link(path, aside)
+    except OSError:
+        try:
+            shutil.copyfile(path, aside)
+        except OSError as exc:
+            raise RegistryError(
+                f"cannot keep a copy of the unreadable registry {path} as {aside.name} ({exc.strerror}); "
+                f"move {path} aside yourself and run `featurestore apply` again"
+            ) from None
+    return (
+        f"the registry {path} was unreadable ({problem}): it is replaced by the applied definitions, and "
+        f"the unreadable file kept as {aside}"
+    )
 
 
 @contextlib.contextmanager
@@ -57,13 +108,27 @@ def registry_lock(root: Path) -> Iterator[None]:
 def write_registry(root: Path, registry: Registry) -> Path:
     """Replace the registry file atomically: readers see the old or the new file, never half."""
     path = registry_path(root)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RegistryError(f"cannot create {path.parent}: {_write_problem(exc, path)}") from None
     write_atomic(path, registry.to_json().encode())
     return path
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder, fsync, and rename."""
+    """Write ``data`` to ``path`` via a temp file in the same folder, fsync, and rename.
+
+    If anything fails the previous file is untouched and the temp file removed; an operating system error
+    (a full disk, a read-only folder) becomes a ``RegistryError`` that says so.
+    """
+    try:
+        _write_atomic(path, data)
+    except OSError as exc:
+        raise RegistryError(f"cannot write {path}: {_write_problem(exc, path)}") from None
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -80,3 +145,7 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def _write_problem(exc: OSError, path: Path) -> str:
+    return f"{write_problem(exc, path)}. The previous {path.name} is unchanged"

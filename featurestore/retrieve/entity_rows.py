@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from featurestore.errors import EntityRowsError
+from featurestore.config import format_duration
+from featurestore.errors import CallerQueryError, EntityRowsError
 from featurestore.registry.model import RegisteredView
+from featurestore.retrieve.entity_files import SHOWN, looks_like_path, read_rows_file
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -19,7 +21,7 @@ RESERVED = ("__row_id", "__t")
 
 
 def to_arrow_table(entity_df: Any, engine: Engine) -> pa.Table:
-    """polars / pandas / Arrow / a Parquet path / a SQL query -> ``pa.Table``."""
+    """polars / pandas / Arrow / a file path (``entity_files.py``) / a SQL query -> ``pa.Table``."""
     import pyarrow as pa
 
     if isinstance(entity_df, pa.Table):
@@ -31,27 +33,29 @@ def to_arrow_table(entity_df: Any, engine: Engine) -> pa.Table:
         return entity_df.to_arrow()
     if module == "pandas":
         return pa.Table.from_pandas(entity_df, preserve_index=False)
-    if isinstance(entity_df, Path) or (isinstance(entity_df, str) and _looks_like_path(entity_df)):
-        import pyarrow.parquet as pq
-
-        path = Path(entity_df)
-        if not path.exists():
-            raise EntityRowsError(f"entity rows file {str(path)!r} does not exist")
-        try:
-            return pq.ParquetFile(path).read()
-        except (OSError, pa.ArrowInvalid) as exc:
-            raise EntityRowsError(f"entity rows file {str(path)!r} is not readable Parquet: {exc}") from None
+    if isinstance(entity_df, Path) or (isinstance(entity_df, str) and looks_like_path(entity_df)):
+        return read_rows_file(Path(entity_df.strip() if isinstance(entity_df, str) else entity_df))
     if isinstance(entity_df, str):
-        return engine.to_arrow(entity_df)
+        return _query(entity_df, engine)
     raise EntityRowsError(
         f"entity rows of type {type(entity_df).__name__} are not supported: pass a polars or pandas "
-        "DataFrame, a pyarrow Table, a Parquet path or a SQL query string"
+        f"DataFrame, a pyarrow Table, the path of a file ({SHOWN}) or a SQL query string"
     )
 
 
-def _looks_like_path(text: str) -> bool:
-    stripped = text.strip()
-    return "\n" not in stripped and stripped.lower().endswith((".parquet", ".pq")) and " " not in stripped
+def _query(sql: str, engine: Engine) -> pa.Table:
+    """Entity rows given as SQL: caller input, so one read-only query over its own values (see the
+    README's trust model), run where it can reach no file and no network."""
+    from featurestore.engines.queries import QueryRefused
+
+    try:
+        return engine.query_caller_sql(sql)
+    except QueryRefused as exc:
+        raise CallerQueryError(
+            f"entity rows SQL is refused: {exc}. Entity rows SQL must be one read-only query over its own "
+            "values (SELECT, WITH or VALUES; range(...) and unnest(...) included); it may not read files or "
+            "tables. To use a file of entity rows, pass its path instead (Parquet, CSV or JSON)."
+        ) from None
 
 
 def validate(table: pa.Table, timestamp_column: str, groups: list[tuple[RegisteredView, list[str]]]) -> None:
@@ -103,6 +107,28 @@ def validate(table: pa.Table, timestamp_column: str, groups: list[tuple[Register
                     f"entity rows column {key!r} has type {key_type}, but feature view {rv.name!r} "
                     f"keys it as {want} ({rv.source_schema.get(key)} in its source). Cast the column."
                 )
+
+
+def check_reach(
+    rows: PreparedRows, timestamp_column: str, groups: list[tuple[RegisteredView, list[str]]]
+) -> None:
+    """Refuse entity rows so early that a view's look-back (ttl or window) from them falls before the
+    first representable time (year 1): such times are placeholders or parsing mistakes, not history."""
+    if rows.min_ts is None:
+        return
+    for rv, _ in groups:
+        reach = rv.view.lookback
+        if reach is None:
+            continue
+        try:
+            rows.min_ts - reach
+        except OverflowError:
+            raise EntityRowsError(
+                f"entity rows column {timestamp_column!r} holds {rows.min_ts} (UTC), too early for feature "
+                f"view {rv.name!r}{rv.view.where()}, which looks back {format_duration(reach)} from each "
+                "row's time, to before year 1. Times that early are usually a placeholder or a parsing "
+                "mistake: fix or drop those rows."
+            ) from None
 
 
 @dataclass(frozen=True)

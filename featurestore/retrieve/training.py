@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from featurestore.dsl import FeatureService
+from featurestore.errors import FeatureStoreError, OutputError, SourceError, write_problem
 from featurestore.plan import EntityRows, TrainingSetPlan, explain, plan_training_set
-from featurestore.registry.model import Registry, column_order, output_names
-from featurestore.retrieve.entity_rows import PreparedRows, prepare, to_arrow_table, validate
+from featurestore.registry.model import RegisteredView, Registry, column_order, output_names
+from featurestore.retrieve.entity_rows import PreparedRows, check_reach, prepare, to_arrow_table, validate
 from featurestore.sql import render_training_set
 
 if TYPE_CHECKING:
@@ -32,13 +33,31 @@ class TrainingSet:
     the whole result), ``.to_batches()``; ``.sql`` and ``.explain()`` show what will run.
     """
 
-    def __init__(self, engine: Engine, plan: TrainingSetPlan, sql: str, rows: PreparedRows) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        plan: TrainingSetPlan,
+        sql: str,
+        rows: PreparedRows,
+        views: tuple[RegisteredView, ...] = (),
+        root: Path | None = None,
+    ) -> None:
         self._engine = engine
         self.plan = plan
         self.sql = sql
         self._table_name = plan.entity.table
         self._rows = rows  # keeps the registered Arrow data alive
+        self._views = views
+        self._root = root
         engine.register(self._table_name, rows.keys)
+
+    def _explain(self, error: SourceError) -> FeatureStoreError:
+        """An engine error, with the view and source it came from (a source changed since apply?)."""
+        if not self._views or self._root is None:
+            return error
+        from featurestore.apply import explain_run_error
+
+        return explain_run_error(self._views, self._engine, self._root, error, "building the training set")
 
     def __del__(self) -> None:
         # At interpreter shutdown the engine may already be gone: nothing left to release.
@@ -66,7 +85,10 @@ class TrainingSet:
         )
 
     def to_arrow(self) -> pa.Table:
-        features = self._engine.to_arrow(self.sql)
+        try:
+            features = self._engine.to_arrow(self.sql)
+        except SourceError as exc:
+            raise self._explain(exc) from None
         if features.num_rows != len(self):  # would mean a broken join: never attach misaligned rows
             raise RuntimeError(f"training set produced {features.num_rows} rows for {len(self)} entity rows")
         return self._attach(0, features)
@@ -93,7 +115,14 @@ class TrainingSet:
         import pyarrow as pa
 
         offset = 0
-        for batch in self._engine.batches(self.sql, batch_size):
+        batches = self._engine.batches(self.sql, batch_size)
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except SourceError as exc:
+                raise self._explain(exc) from None
             yield self._attach(offset, pa.Table.from_batches([batch]))
             offset += batch.num_rows
 
@@ -102,10 +131,17 @@ class TrainingSet:
         import pyarrow.parquet as pq
 
         target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.tmp")
         try:
-            writer = None
+            # Before anything runs: a place that cannot be written is refused without computing anything.
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp.touch()
+        except OSError as exc:
+            raise OutputError(
+                f"the training set cannot be written to {target}: {write_problem(exc, target)}"
+            ) from None
+        writer = None
+        try:
             for table in self.to_batches():
                 if writer is None:
                     writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
@@ -115,13 +151,26 @@ class TrainingSet:
             else:
                 writer.close()
             os.replace(tmp, target)
+        except OSError as exc:
+            unchanged = (
+                f"the previous {target.name} is unchanged" if target.exists() else "nothing was written"
+            )
+            raise OutputError(
+                f"the training set cannot be written to {target}: {write_problem(exc, target)}; {unchanged}"
+            ) from None
         finally:
+            if writer is not None:
+                with contextlib.suppress(OSError):
+                    writer.close()
             if tmp.exists():
                 tmp.unlink()
         return target
 
     def preview(self, rows: int = 10) -> pa.Table:
-        head = self._engine.to_arrow(f"SELECT * FROM ({self.sql}) LIMIT {int(rows)}")
+        try:
+            head = self._engine.to_arrow(f"SELECT * FROM ({self.sql}) LIMIT {int(rows)}")
+        except SourceError as exc:
+            raise self._explain(exc) from None
         return self._attach(0, head)
 
     def __repr__(self) -> str:
@@ -155,6 +204,7 @@ def build_training_set(
     outputs = output_names(groups, full_feature_names, taken=table.column_names)
     keys = list(dict.fromkeys(k for rv, _ in groups for k in rv.view.join_keys))
     rows = prepare(table, timestamp_column, keys)
+    check_reach(rows, timestamp_column, groups)
     entity = EntityRows(
         table=f"__entity_rows_{next(_counter)}",
         columns=tuple(table.column_names),
@@ -165,4 +215,5 @@ def build_training_set(
     )
     order = column_order(pairs, groups, outputs)
     plan = plan_training_set(groups, outputs, entity, root, as_known_at=as_known_at, column_order=order)
-    return TrainingSet(engine, plan, render_training_set(plan), rows)
+    views = tuple({rv.name: rv for rv, _ in groups}.values())
+    return TrainingSet(engine, plan, render_training_set(plan), rows, views, root)
