@@ -119,3 +119,11 @@ def configure(
     target.addHandler(handler)
     target.setLevel(number)
     return handler
+
+
+def silence(logger: str = "featurestore") -> None:
+    """Undo :func:`configure`: nothing is printed (not even by Python's last-resort handler)."""
+    target = logging.getLogger(logger)
+    for old in [h for h in target.handlers if isinstance(h, _Handler | logging.NullHandler)]:
+        target.removeHandler(old)
+    target.addHandler(logging.NullHandler())

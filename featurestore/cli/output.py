@@ -91,15 +91,22 @@ def log_options(func: Any) -> Any:
         expose_value=False,
         callback=_configure_logs,
         help="Log records at this level and above go to stderr (info: one line per view per "
-        "materialize run). Env: FEATURESTORE_LOG_LEVEL.",
+        "materialize run). Without this option, --log-format or the environment variables, "
+        "nothing is logged: errors are the one red line. Env: FEATURESTORE_LOG_LEVEL.",
     )(func)
 
 
 def _configure_logs(ctx: click.Context, param: click.Parameter, value: str) -> None:
-    from featurestore.logs import configure
+    from featurestore.logs import configure, silence
 
     # Click runs one callback per option in command-line order: each records its value and
     # reconfigures, so the last one leaves both applied.
-    chosen = ctx.meta.setdefault(_LOGS, {"log_level": "warning", "log_format": "text"})
+    chosen = ctx.meta.setdefault(_LOGS, {"log_level": "warning", "log_format": "text", "asked": False})
     chosen[param.name or ""] = value
-    configure(chosen["log_level"], chosen["log_format"])
+    source = ctx.get_parameter_source(param.name or "")
+    chosen["asked"] = chosen["asked"] or source not in (None, click.core.ParameterSource.DEFAULT)
+    if chosen["asked"]:
+        configure(chosen["log_level"], chosen["log_format"])
+    else:
+        # Nobody asked for logs: a failure reaches the user as the one red line, not twice.
+        silence()
