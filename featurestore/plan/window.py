@@ -4,8 +4,8 @@ Two nodes, both plain data:
 
 * ``WindowAggregate``: a training-set step. For each entity row (keys ``k``, time ``t``) and each
   aggregate, the events of the view with keys ``k`` and ``t - window < ts <= t`` (``window=None``:
-  ``ts <= t``), aggregated. The renderer sweeps the events once per key in time order: running totals
-  looked up at ``t`` and ``t - window`` for count/sum/mean, range frames for min/max/stddev/
+  ``ts <= t``), aggregated. The renderer sweeps the events once per key in time order: exact running
+  totals looked up at ``t`` and ``t - window`` for count/sum/mean, range frames for min/max/stddev/
   count_distinct, an ASOF lookup for last. No step pairs every entity row with every event.
 * ``AggregatesAt``: a materialization step. Every aggregate per entity as of one time ``end``, for the
   entities whose windows changed since the last run; lifetime aggregates merge partial aggregates kept

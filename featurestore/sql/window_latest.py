@@ -33,7 +33,8 @@ from featurestore.sql.duckdb import (
     time_column,
     ts_literal,
 )
-from featurestore.sql.window import _after_lower_edge, _not_null, _summand, direct_aggregate
+from featurestore.sql.window import _after_lower_edge, _not_null, direct_aggregate
+from featurestore.sql.window_running import plain_sum
 
 ZERO = exp.Literal.number(0)
 
@@ -83,9 +84,9 @@ def _state_of_events(i: int, a: WindowedValue) -> list[exp.Expr]:
     number = exp.cast(column.copy(), "DOUBLE")
     exprs: dict[str, exp.Expr] = {
         "n": exp.Count(this=column.copy()),
-        "s": exp.cast(exp.Sum(this=_summand(a, column.copy())), DUCKDB_TYPES[a.dtype])
-        if a.function == "sum"
-        else exp.Sum(this=exp.cast(_summand(a, column.copy()), "DOUBLE")),
+        "s": exp.cast(
+            plain_sum(a, column.copy()), DUCKDB_TYPES[a.dtype] if a.function == "sum" else "DOUBLE"
+        ),
         "v": (exp.Min if a.function == "min" else exp.Max)(this=column.copy()),
         "mean": exp.Avg(this=number),
         "m2": exp.Mul(this=exp.VariancePop(this=number.copy()), expression=exp.Count(this=column.copy())),
