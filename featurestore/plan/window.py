@@ -90,10 +90,12 @@ class AggregatesAt:
     whose aggregates may differ from those written then: with an event after ``new_since`` (new, or
     re-read in the look-back window), an event that left a window (``since - w < ts <= end - w``), or
     a row created after ``late_created`` (a late arrival).
-    Lifetime aggregates: the partial states in ``frozen`` merged with the events after ``frozen.as_of``,
-    or every event when ``frozen`` is None. ``frozen`` itself is made from ``base`` (the previous run's
-    states, or none) and the events since ``base.as_of`` (and, with a created column, rows created after
-    ``base.created_mark``).
+    Lifetime aggregates: the partial states in ``frozen`` merged with the events after ``frozen.as_of``
+    and, with a created column, the events at or before it created after ``frozen.created_mark`` (the
+    states hold those created by then, or with no created time); every event when ``frozen`` is None.
+    ``frozen`` itself is made from ``base`` (the previous run's states, or none), the events since
+    ``base.as_of`` and the rows created after ``base.created_mark``, each created by
+    ``frozen.created_mark``.
     """
 
     view: str

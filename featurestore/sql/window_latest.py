@@ -6,8 +6,10 @@ Windowed aggregates read the events in ``(T - longest window, T]`` with a FILTER
 ``s``, min/max ``v``, stddev ``(n, mean, m2)`` (Chan's parallel update), last as the greatest
 ``(ts, created, value)`` struct, count_distinct as the list of distinct values. ``render_partials``
 writes the states as of ``frozen.as_of`` (the stored states of the previous run merged with the events
-since, and late arrivals); ``render_aggregates_at`` merges those with the events after ``frozen.as_of``
-and finishes them. With no stored states, every event up to the time is read once.
+since, and late arrivals), holding the events created by ``frozen.created_mark``; ``render_aggregates_at``
+merges those with the events after ``frozen.as_of`` and the ones created after the mark, and finishes
+them. With no stored states, every event up to the time is read once. Float sums are compensated
+(``fsum``), so their error stays relative to the values summed.
 
     state(events)  --merge-->  stored state (Parquet)  --merge with newer events-->  value at T
 """
@@ -211,10 +213,27 @@ def _events(scan: SourceScan, columns: list[str], lower: datetime | None, upper:
     return query
 
 
-def _late(scan: SourceScan, columns: list[str], upper: datetime, created_after: datetime) -> exp.Select:
+def _created_after(mark: datetime | None) -> exp.Expr:
+    """Rows created after ``mark``; None: every row with a created time."""
+    if mark is None:
+        return exp.Not(this=exp.Is(this=col(CREATED), expression=exp.null()))
+    return exp.GT(this=col(CREATED), expression=_at(mark))
+
+
+def _created_by(mark: datetime | None) -> exp.Expr:
+    """Rows with no created time or created at the latest at ``mark`` (None: no created time only)."""
+    missing = exp.Is(this=col(CREATED), expression=exp.null())
+    if mark is None:
+        return missing
+    return exp.Paren(this=exp.or_(missing, exp.LTE(this=col(CREATED), expression=_at(mark))))
+
+
+def _late(
+    scan: SourceScan, columns: list[str], upper: datetime, created_after: datetime | None
+) -> exp.Select:
     """Events with ``ts <= upper`` created after ``created_after`` (rows that landed late)."""
     query = scan_select(_unbounded(scan, upper), columns)
-    return query.where(exp.GT(this=col(CREATED), expression=_at(created_after)))
+    return query.where(_created_after(created_after))
 
 
 def _unbounded(scan: SourceScan, upper: datetime) -> SourceScan:
@@ -249,16 +268,32 @@ def _stored(path: str) -> exp.Expr:
 
 
 def _fresh_events(plan: AggregatesAt) -> exp.Query:
-    """The events the new partial states add to the stored ones: after ``base.as_of`` up to
-    ``frozen.as_of``, and rows at or before ``base.as_of`` created after ``base.created_mark``."""
-    assert plan.frozen is not None  # the caller plans where the states are taken
+    """The events the new partial states add to the stored ones. A state holds the events with
+    ``ts <= as_of`` and, for a source with a created time, ``created <= created_mark`` (or no created
+    time): so those after ``base.as_of`` up to ``frozen.as_of``, and those at or before ``base.as_of``
+    created after ``base.created_mark``, each created at the latest at ``frozen.created_mark``."""
+    frozen = plan.frozen
+    if frozen is None:
+        raise ValueError("partial states need plan.frozen: where they are taken")
     columns = list(dict.fromkeys(a.column for a in plan.lifetime))
     base = plan.base
-    fresh: exp.Query = _events(plan.scan, columns, None if base is None else base.as_of, plan.frozen.as_of)
-    if base is not None and base.created_mark is not None and plan.scan.created_field:
-        late = _late(plan.scan, columns, base.as_of, base.created_mark)
-        fresh = exp.union(fresh, late, distinct=False)
-    return fresh
+    fresh = _events(plan.scan, columns, None if base is None else base.as_of, frozen.as_of)
+    if not plan.scan.created_field:
+        return fresh
+    known = _created_by(frozen.created_mark)
+    fresh = fresh.where(known)
+    if base is None or base.created_mark == frozen.created_mark:
+        return fresh
+    late = _late(plan.scan, columns, base.as_of, base.created_mark).where(known.copy())
+    return exp.union(fresh, late, distinct=False)
+
+
+def _unknown_to_partials(plan: AggregatesAt, columns: list[str]) -> exp.Select | None:
+    """Events the partial states do not hold although ``ts <= frozen.as_of``: created after
+    ``frozen.created_mark`` (late, or stamped after the run's end); None without a created time."""
+    if plan.frozen is None or not plan.scan.created_field:
+        return None
+    return _late(plan.scan, columns, plan.frozen.as_of, plan.frozen.created_mark)
 
 
 def render_partials(plan: AggregatesAt) -> str:
@@ -347,9 +382,12 @@ def render_aggregates_at(plan: AggregatesAt) -> str:
                 value = exp.Coalesce(this=value, expressions=[ZERO])
             outputs[a.output] = value
     if lifetime:
-        newer = exp.select("*").from_(_table("ev"))
+        newer: exp.Query = exp.select("*").from_(_table("ev"))
         if plan.frozen is not None:
             newer = newer.where(exp.GT(this=col(TS), expression=_at(plan.frozen.as_of)))
+        unknown = _unknown_to_partials(plan, columns)
+        if unknown is not None:
+            newer = exp.union(newer, unknown, distinct=False)
         ctes.append(("ne", newer))
         ctes.append(("ns", _group_states(plan, "ne")))
         if plan.frozen is not None:
@@ -374,9 +412,16 @@ def render_aggregates_at(plan: AggregatesAt) -> str:
     return query.sql(dialect=DIALECT, pretty=True)
 
 
+def render_created_mark(scan: SourceScan, upper: datetime, after: datetime | None) -> str:
+    """The greatest created time among the events with ``ts <= upper`` created after ``after``."""
+    rows = exp.Subquery(this=_late(scan, [], upper, after), alias=exp.TableAlias(this=ident("r")))
+    query = exp.select(exp.alias_(exp.Max(this=col(CREATED)), "max_created", quoted=True)).from_(rows)
+    return query.sql(dialect=DIALECT)
+
+
 def render_aggregate_stats(plan: AggregatesAt) -> str:
     """Rows the value query considers, rows skipped for a null key or event time, the greatest created
-    time among them, and the greatest created time among the events new partial states take in."""
+    time among them, and the created mark of the new partial states (``plan.frozen.created_mark``)."""
     scan = plan.scan
     ts, bound_type = time_column(scan)
     nulls = exp.or_(
@@ -389,10 +434,9 @@ def render_aggregate_stats(plan: AggregatesAt) -> str:
     created: exp.Expr = (
         as_micros(col(scan.created_field), scan.created_type) if scan.created_field else exp.null()
     )
-    partials_created: exp.Expr = exp.null()
-    if plan.frozen is not None and scan.created_field:
-        fresh = exp.Subquery(this=_fresh_events(plan), alias=exp.TableAlias(this=ident("f")))
-        partials_created = exp.Subquery(this=exp.select(exp.Max(this=col(CREATED))).from_(fresh))
+    partials_created: exp.Expr = exp.null()  # what the new partial states hold: the plan decided it
+    if plan.frozen is not None and plan.frozen.created_mark is not None and scan.created_field:
+        partials_created = _at(plan.frozen.created_mark)
     query = exp.select(
         exp.alias_(exp.Count(this=exp.Star()), "rows_read", quoted=True),
         exp.alias_(exp.Sum(this=exp.cast(nulls, "INTEGER")), "rows_skipped", quoted=True),
