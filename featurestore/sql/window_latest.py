@@ -2,9 +2,9 @@
 of one time ``T``, one GROUP BY over the events that can matter.
 
 Windowed aggregates read the events in ``(T - longest window, T]`` with a FILTER per window
-(``ts > T - window``). Lifetime aggregates are kept as *partial states* that merge: count ``n``, sum
-``s``, min/max ``v``, stddev ``(n, mean, m2)`` (Chan's parallel update), last as the greatest
-``(ts, created, value)`` struct, count_distinct as the list of distinct values. ``render_partials``
+(``ts > T - window``). Lifetime aggregates are kept as *partial states* that merge
+(``sql/window_states.py``): count ``n``, sum ``s``, min/max ``v``, stddev ``(n, mean, m2)``, last as the
+greatest ``(ts, created, value)`` struct, count_distinct as the list of distinct values. ``render_partials``
 writes the states as of ``frozen.as_of`` (the stored states of the previous run merged with the events
 since, and late arrivals), holding the events created by ``frozen.created_mark``; ``render_aggregates_at``
 merges those with the events after ``frozen.as_of`` and the ones created after the mark, and finishes
@@ -22,7 +22,7 @@ from sqlglot import exp
 
 from featurestore.dsl.dtypes import DUCKDB_TYPES
 from featurestore.plan.nodes import SourceScan
-from featurestore.plan.window import AggregatesAt, WindowedValue, longest
+from featurestore.plan.window import AggregatesAt, longest
 from featurestore.sql.duckdb import (
     CREATED,
     DIALECT,
@@ -35,10 +35,8 @@ from featurestore.sql.duckdb import (
     time_column,
     ts_literal,
 )
-from featurestore.sql.window import _after_lower_edge, _not_null, direct_aggregate
-from featurestore.sql.window_running import plain_sum
-
-ZERO = exp.Literal.number(0)
+from featurestore.sql.window import _after_lower_edge, direct_aggregate
+from featurestore.sql.window_states import ZERO, finished, merged_state, state_of_events
 
 
 def _at(value: datetime) -> exp.Expr:
@@ -47,160 +45,6 @@ def _at(value: datetime) -> exp.Expr:
 
 def _table(name: str, alias: str | None = None) -> exp.Table:
     return exp.Table(this=ident(name), alias=exp.TableAlias(this=ident(alias)) if alias else None)
-
-
-def _state_name(i: int, part: str) -> str:
-    return f"__p{i}_{part}"
-
-
-def _parts(a: WindowedValue) -> tuple[str, ...]:
-    """The columns of one lifetime aggregate's partial state."""
-    return {
-        "count": ("n",),
-        "sum": ("s",),
-        "mean": ("n", "s"),
-        "min": ("v",),
-        "max": ("v",),
-        "stddev": ("n", "mean", "m2"),
-        "last": ("l",),
-        "count_distinct": ("d",),
-    }[a.function]
-
-
-def _latest_key(column: exp.Expr) -> exp.Expr:
-    """``(ts, created, value)``: the order in which ``last`` picks, as one comparable struct."""
-    low = exp.cast(exp.Literal.string("-infinity"), "TIMESTAMP")
-    return exp.Anonymous(
-        this="struct_pack",
-        expressions=[
-            exp.PropertyEQ(this=ident("t"), expression=col(TS)),
-            exp.PropertyEQ(this=ident("c"), expression=exp.Coalesce(this=col(CREATED), expressions=[low])),
-            exp.PropertyEQ(this=ident("v"), expression=column),
-        ],
-    )
-
-
-def _state_of_events(i: int, a: WindowedValue) -> list[exp.Expr]:
-    """Aggregates over event rows (``GROUP BY`` keys) that make the partial state of aggregate ``i``."""
-    column = col(a.column)
-    number = exp.cast(column.copy(), "DOUBLE")
-    exprs: dict[str, exp.Expr] = {
-        "n": exp.Count(this=column.copy()),
-        "s": exp.cast(
-            plain_sum(a, column.copy()), DUCKDB_TYPES[a.dtype] if a.function == "sum" else "DOUBLE"
-        ),
-        "v": (exp.Min if a.function == "min" else exp.Max)(this=column.copy()),
-        "mean": exp.Avg(this=number),
-        "m2": exp.Mul(this=exp.VariancePop(this=number.copy()), expression=exp.Count(this=column.copy())),
-        "l": exp.Filter(
-            this=exp.Max(this=_latest_key(column.copy())),
-            expression=exp.Where(this=_not_null(column.copy())),
-        ),
-        "d": exp.Filter(
-            this=exp.ArrayAgg(this=exp.Distinct(expressions=[column.copy()])),
-            expression=exp.Where(this=_not_null(column.copy())),
-        ),
-    }
-    return [exp.alias_(exprs[p], _state_name(i, p), quoted=True) for p in _parts(a)]
-
-
-def _merged(i: int, a: WindowedValue, left: str, right: str) -> list[exp.Expr]:
-    """The state of aggregate ``i`` from two states (either may be missing: NULL)."""
-
-    def part(side: str, name: str) -> exp.Column:
-        return col(_state_name(i, name), side)
-
-    def count(side: str) -> exp.Expr:
-        return exp.Coalesce(this=part(side, "n"), expressions=[ZERO])
-
-    out: dict[str, exp.Expr] = {}
-    for name in _parts(a):
-        if name == "n":
-            out[name] = exp.Add(this=count(left), expression=count(right))
-        elif name == "s":
-            l_s, r_s = part(left, "s"), part(right, "s")
-            out[name] = exp.Case(
-                ifs=[
-                    exp.If(this=exp.Is(this=l_s, expression=exp.null()), true=r_s.copy()),
-                    exp.If(this=exp.Is(this=r_s.copy(), expression=exp.null()), true=l_s.copy()),
-                ],
-                default=exp.Add(this=l_s.copy(), expression=r_s.copy()),
-            )
-        elif name == "v":
-            pick = "least" if a.function == "min" else "greatest"  # DuckDB's: NULL-ignoring
-            out[name] = exp.Anonymous(this=pick, expressions=[part(left, "v"), part(right, "v")])
-        elif name == "l":
-            out[name] = exp.Anonymous(this="greatest", expressions=[part(left, "l"), part(right, "l")])
-        elif name == "d":
-            both = exp.Anonymous(
-                this="list_concat",
-                expressions=[
-                    exp.Coalesce(this=part(left, "d"), expressions=[exp.Array(expressions=[])]),
-                    exp.Coalesce(this=part(right, "d"), expressions=[exp.Array(expressions=[])]),
-                ],
-            )
-            out[name] = exp.Anonymous(this="list_distinct", expressions=[both])
-    if a.function == "stddev":  # Chan et al.: combine (n, mean, m2) of two disjoint sets of values
-        na, nb = count(left), count(right)
-        n = exp.Paren(this=exp.Add(this=na.copy(), expression=nb.copy()))
-        delta = exp.Paren(this=exp.Sub(this=part(right, "mean"), expression=part(left, "mean")))
-        mean = exp.Add(
-            this=part(left, "mean"),
-            expression=exp.Div(this=exp.Mul(this=delta.copy(), expression=nb.copy()), expression=n.copy()),
-        )
-        m2 = exp.Add(
-            this=exp.Add(this=part(left, "m2"), expression=part(right, "m2")),
-            expression=exp.Div(
-                this=exp.Mul(
-                    this=exp.Mul(
-                        this=exp.Mul(this=delta.copy(), expression=delta.copy()), expression=na.copy()
-                    ),
-                    expression=nb.copy(),
-                ),
-                expression=n.copy(),
-            ),
-        )
-        for name, combined in (("mean", mean), ("m2", m2)):
-            out[name] = exp.Case(
-                ifs=[
-                    exp.If(this=exp.EQ(this=na.copy(), expression=ZERO), true=part(right, name)),
-                    exp.If(this=exp.EQ(this=nb.copy(), expression=ZERO), true=part(left, name)),
-                ],
-                default=combined,
-            )
-    return [exp.alias_(out[p], _state_name(i, p), quoted=True) for p in _parts(a)]
-
-
-def _finished(i: int, a: WindowedValue, side: str) -> exp.Expr:
-    """An aggregate's value from its state."""
-
-    def part(name: str) -> exp.Column:
-        return col(_state_name(i, name), side)
-
-    count = exp.Coalesce(this=part("n"), expressions=[ZERO]) if "n" in _parts(a) else None
-    if a.function == "count":
-        assert count is not None
-        return count
-    if a.function == "sum":
-        return part("s")
-    if a.function == "mean":
-        assert count is not None
-        some = exp.GT(this=count.copy(), expression=ZERO)
-        return exp.Case(ifs=[exp.If(this=some, true=exp.Div(this=part("s"), expression=count.copy()))])
-    if a.function in ("min", "max"):
-        return part("v")
-    if a.function == "stddev":
-        assert count is not None
-        n_1 = exp.Paren(this=exp.Sub(this=count.copy(), expression=exp.Literal.number(1)))
-        variance = exp.Div(this=part("m2"), expression=n_1)
-        positive = exp.Anonymous(this="greatest", expressions=[variance, ZERO.copy()])  # rounding below 0
-        sqrt = exp.Sqrt(this=positive)
-        return exp.Case(
-            ifs=[exp.If(this=exp.GT(this=count.copy(), expression=exp.Literal.number(1)), true=sqrt)]
-        )
-    if a.function == "last":
-        return exp.Anonymous(this="struct_extract", expressions=[part("l"), exp.Literal.string("v")])
-    return exp.Coalesce(this=exp.Anonymous(this="len", expressions=[part("d")]), expressions=[ZERO])
 
 
 def _events(scan: SourceScan, columns: list[str], lower: datetime | None, upper: datetime) -> exp.Select:
@@ -243,14 +87,16 @@ def _unbounded(scan: SourceScan, upper: datetime) -> SourceScan:
 
 
 def _group_states(plan: AggregatesAt, source: str) -> exp.Select:
-    states = [e for i, a in enumerate(plan.aggregates) if a.window is None for e in _state_of_events(i, a)]
+    states = [e for i, a in enumerate(plan.aggregates) if a.window is None for e in state_of_events(i, a)]
     keys = [col(k) for k in plan.keys]
     return exp.select(*keys, *states).from_(_table(source)).group_by(*[k.copy() for k in keys])
 
 
 def _merge_states(plan: AggregatesAt, stored: str, fresh: str) -> exp.Select:
     """Two states per key side by side (FULL OUTER JOIN), merged."""
-    merged = [e for i, a in enumerate(plan.aggregates) if a.window is None for e in _merged(i, a, "o", "f")]
+    merged = [
+        e for i, a in enumerate(plan.aggregates) if a.window is None for e in merged_state(i, a, "o", "f")
+    ]
     keys = [
         exp.alias_(exp.Coalesce(this=col(k, "o"), expressions=[col(k, "f")]), k, quoted=True)
         for k in plan.keys
@@ -399,7 +245,7 @@ def render_aggregates_at(plan: AggregatesAt) -> str:
         query = query.join(_table("life", "p"), on=on_life, join_type="LEFT")
         for i, a in enumerate(plan.aggregates):
             if a.window is None:
-                outputs[a.output] = _finished(i, a, "p")
+                outputs[a.output] = finished(i, a, "p")
     query = query.select(
         exp.alias_(exp.cast(_at(plan.end), "TIMESTAMPTZ"), "__event_ts", quoted=True),
         *[
