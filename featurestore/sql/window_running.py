@@ -13,7 +13,7 @@ are therefore summed as integers:
   divided by ``2^k`` (exact): the result is the exact sum of the window's values, correctly rounded.
 
 The totals must stay below ``2^126``: a key whose non-zero values span more than about ``2^(72 - log2 n)``
-(n its number of values), or that holds an infinity or a NaN, keeps NULL totals, and ``fallback_ctes``
+(n its number of values), or that holds an infinity or a NaN, keeps NULL totals, and ``sql/window.py``
 sums its windows with range frames instead (``fsum``, compensated, over the window's own values only).
 Either way the error is relative to the window's values, whatever the key's history and whatever other
 entity rows share the request.
@@ -21,6 +21,7 @@ entity rows share the request.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlglot import exp
@@ -203,7 +204,7 @@ def running_ctes(node: WindowAggregate, running: list[WindowedValue]) -> list[tu
 
 def running_outputs(running: list[WindowedValue], fallback: dict[str, exp.Expr]) -> dict[str, exp.Expr]:
     """Each running aggregate's value from ``rp``; ``fallback`` maps the output of a scaled sum or mean
-    to its range-frame sum, used where the key's totals are NULL (see ``fallback_ctes``)."""
+    to its range-frame sum, used where the key's totals are NULL (``fallback_sums``)."""
     windows = _windows(running)
     columns = list(dict.fromkeys(a.column for a in running))
     scaled = scaled_columns(running)
@@ -240,8 +241,6 @@ def running_outputs(running: list[WindowedValue], fallback: dict[str, exp.Expr])
 def fallback_sums(running: list[WindowedValue]) -> list[WindowedValue]:
     """The sums the range frames compute for keys whose scaled totals are NULL: one per scaled sum or
     mean (a mean divides it by the exact count)."""
-    from dataclasses import replace
-
     scaled = scaled_columns(running)
     return [
         replace(a, function="sum") for a in running if a.function in ("sum", "mean") and a.column in scaled
