@@ -182,7 +182,7 @@ batches = st.lists(
 )
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(first=st.lists(st.tuples(st.sampled_from(KEYS), st.integers(-72 * 60, 0), st.integers(-60, 300),
                                 st.integers(-50, 500)), min_size=1, max_size=8),
        later=batches)  # fmt: skip
