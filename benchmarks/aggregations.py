@@ -2,6 +2,8 @@
 
     python benchmarks/aggregations.py            # full size: 10M events, 1M entity rows; updates the README
     python benchmarks/aggregations.py --quick    # small smoke run (does not touch the README)
+    python benchmarks/aggregations.py --baseline f75eb0d --no-pandas --no-uniform --scaling "" --no-readme
+                                                 # featurestore now vs at a commit, runs interleaved
 
 The job: for each entity row (customer, t), count / sum / max of ``amount`` over the customer's events in
 ``(t - w, t]`` for w in 1h, 1d, 7d, 30d (12 aggregates), one row per entity row in input order. Data:
@@ -14,11 +16,14 @@ Feast user computes them upstream, e.g. with pandas, which is what the ``pandas`
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +42,7 @@ README = BENCH_DIR / "README.md"
 START, END = "<!-- aggregations:start -->", "<!-- aggregations:end -->"
 LABELS = {
     "ours": "featurestore (`get_training_set`)",
+    "baseline": "featurestore at the baseline commit",
     "naive": "DuckDB range join (hand-written)",
     "pandas": "pandas `groupby().rolling()`",
 }
@@ -59,9 +65,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     add("--timeout", type=float, default=1800.0, help="seconds allowed per run")
     add("--no-uniform", action="store_true", help="skip the uniform-keys comparison")
     add("--working-tree", action="store_true", help="run featurestore from the working tree, not HEAD")
+    add(
+        "--baseline",
+        default="",
+        help="also run featurestore at this git revision in the main job (before/after)",
+    )
     add("--quick", action="store_true", help="200k events, 20k entity rows, 1 repetition")
     add("--readme", action=argparse.BooleanOptionalAction, default=None)
     args = parser.parse_args(argv)
+    args.command = shlex.join(["python", "benchmarks/aggregations.py", *argv])
     if args.quick:
         args.events, args.entity_rows, args.keys, args.repeat = 200_000, 20_000, 5_000, 1
         args.scaling = "50000,100000"
@@ -92,12 +104,35 @@ class Outcome:
                 f"{rate / 1000:.0f}k rows/s, peak RSS {max(self.rss_mb):.0f} MB")  # fmt: skip
 
 
+def baseline_env(env: dict[str, str], revision: str) -> tuple[dict[str, str], str]:
+    """``env`` importing featurestore as of ``revision`` (extracted once under the work folder)."""
+    repo = BENCH_DIR.parent
+    resolved = subprocess.run(
+        ["git", "rev-parse", "--short", revision], capture_output=True, text=True, cwd=repo
+    )
+    if resolved.returncode != 0:
+        raise SystemExit(
+            f"--baseline {revision!r} is not a git revision of {repo}: {resolved.stderr.strip()}"
+        )
+    commit = resolved.stdout.strip()
+    target = WORK_DIR / f"featurestore-{commit}"
+    if not (target / "featurestore" / "__init__.py").exists():
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", commit, "featurestore"], capture_output=True, cwd=repo
+        )
+        if archive.returncode != 0:
+            raise SystemExit(f"git archive {commit} failed: {archive.stderr.decode().strip()}")
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            tar.extractall(target, filter="data")
+    return {**env, "PYTHONPATH": f"{target}:{repo}"}, commit
+
+
 def run_once(
     system: str, folder: Path, env: dict[str, str], timeout: float, result: Path | None
 ) -> dict | str:
     with tempfile.TemporaryDirectory(dir=WORK_DIR, prefix=f"{system}-") as scratch:
         job = {
-            "system": system,
+            "system": "ours" if system == "baseline" else system,  # the same job, older code
             "data": str(folder),
             "scratch": scratch,
             "result": str(result) if result else None,
@@ -119,7 +154,11 @@ def run_once(
 
 
 def measure(
-    systems: list[str], sizes: Sizes, args: argparse.Namespace, env: dict[str, str]
+    systems: list[str],
+    sizes: Sizes,
+    args: argparse.Namespace,
+    env: dict[str, str],
+    envs: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, Outcome]:
     folder = ensure_data(WORK_DIR, sizes)
     outcomes = {s: Outcome(s, sizes) for s in systems}
@@ -129,7 +168,7 @@ def measure(
             if outcome.error or (outcome.seconds and outcome.seconds[0] > args.once_over):
                 continue
             result_path = WORK_DIR / f"result-{system}.parquet" if rep == 0 else None
-            got = run_once(system, folder, env, args.timeout, result_path)
+            got = run_once(system, folder, (envs or {}).get(system, env), args.timeout, result_path)
             if isinstance(got, str):
                 outcome.error = got
             else:
@@ -181,9 +220,20 @@ def main(argv: list[str]) -> None:
         f"main job: {main_sizes.events:,} events, {main_sizes.entity_rows:,} entity rows, skew {args.skew:g}"
     )
     clear_results()
-    main_runs = measure(["ours", "naive", *([] if args.no_pandas else ["pandas"])], main_sizes, args, env)
+    envs = {}
+    if args.baseline:
+        envs["baseline"], commit = baseline_env(env, args.baseline)
+        LABELS["baseline"] = f"featurestore at {commit} (`--baseline`)"
+    systems = [
+        "ours",
+        *(["baseline"] if args.baseline else []),
+        "naive",
+        *([] if args.no_pandas else ["pandas"]),
+    ]
+    main_runs = measure(systems, main_sizes, args, env, envs)
     lines["main"] = (main_runs, mismatches("ours"))
     pandas_check = "" if args.no_pandas else mismatches("pandas")
+    baseline_check = mismatches("baseline") if args.baseline else ""
 
     pandas_runs = []
     for events in [int(x) for x in args.pandas_events.split(",") if x]:
@@ -209,7 +259,7 @@ def main(argv: list[str]) -> None:
         uniform = (measure(["ours", "naive"], sizes, args, env), mismatches("ours"))
     clear_results()
 
-    checks = (lines["main"][1], pandas_check)
+    checks = (lines["main"][1], pandas_check, baseline_check)
     text = report(args, code.label, load, main_runs, checks, pandas_runs, growth, uniform)
     print(text)
     if args.readme:
@@ -221,7 +271,7 @@ def report(
     label: str,
     load: float,
     runs: dict[str, Outcome],
-    checks: tuple[str, str],
+    checks: tuple[str, str, str],
     pandas_runs: list[tuple[Sizes, dict[str, Outcome], str, str]],
     growth: list[tuple[Sizes, dict[str, Outcome]]],
     uniform: tuple[dict[str, Outcome], str] | None,
@@ -231,7 +281,7 @@ def report(
     out = [
         f"Run {when}, {os.cpu_count()} CPUs, load average {load:.1f} at the start, "
         f"featurestore from {label}.",
-        f"Command: `python benchmarks/aggregations.py{' --quick' if args.quick else ''}`",
+        f"Command: `{args.command}`",
         "",
         f"**{sizes.events:,} events, {sizes.entity_rows:,} entity rows, {sizes.keys:,} customers "
         f"(Pareto {args.skew:g}), 4 windows x 3 functions** (median of up to {args.repeat} runs, wall "
@@ -240,6 +290,7 @@ def report(
         "| system | time | CPU | entity rows/s | peak RSS | result |",
         "|---|---|---|---|---|---|",
         _row(LABELS["ours"], runs["ours"], checks[0]),
+        *([_row(LABELS["baseline"], runs["baseline"], checks[2])] if "baseline" in runs else []),
         _row(LABELS["naive"], runs["naive"], "reference"),
     ]
     if "pandas" in runs:

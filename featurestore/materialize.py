@@ -212,7 +212,12 @@ class Materializer:
         mark = self.watermark_for(rv) if incremental else None
         if mark is not None:
             if rv.view.source.created_timestamp_field:
-                changed_since = (mark.event_time, mark.created_time)
+                # Late rows: created after the greatest created time the last run saw, or after its
+                # watermark, whichever is earlier (a run that saw no created time still finds them).
+                late = (
+                    mark.event_time if mark.created_time is None else min(mark.created_time, mark.event_time)
+                )
+                changed_since = (mark.event_time, late)
             else:
                 # No created time to spot late rows: re-read a look-back window before the mark.
                 changed_since = (mark.event_time - self.lookback, None)

@@ -7,13 +7,19 @@ What a run reads (never the whole history, except the first run of a view with l
 * Entities: a full run writes every entity with an event up to ``T`` (from ``start`` on, when given). An
   incremental run writes only the entities whose aggregates can differ from those written at the
   watermark ``M``: an event entered a window (``ts > M``; without a created time, ``ts > M - lookback``),
-  an event left one (``M - w < ts <= T - w`` for a window ``w``), or, with a created time, a row was
-  created after the last run (a late arrival). Every other entity's windows hold the same events at
-  ``T`` as at ``M``, and its lifetime aggregates saw nothing new.
-* Lifetime aggregates: partial states kept by ``registry/partials.py``, taken at ``T`` (a source with a
-  created time: rows created later are added as late arrivals) or at ``T - lookback`` (without one: the
-  look-back window is re-read each run, rows older than it that land late are missed, as for plain views).
-  Each run merges the stored states with the events since.
+  an event left one (``M - w < ts <= T - w`` for a window ``w``), or, with a created time, a late row
+  landed (``ts <= M``, created after the last run: after the greatest created time it saw, or after
+  ``M`` if that is earlier; rows stamped later than ``M`` may already have been in the source then).
+  Every other entity's windows hold the same events at ``T`` as at ``M``, and its lifetime aggregates
+  saw nothing new.
+* Lifetime aggregates: partial states kept by ``registry/partials.py``. With a created time they are
+  taken at ``T`` and hold the events created at the latest at their *created mark* (the greatest created
+  time among the events they may take in when the run is planned, at most ``T``; rows without a created
+  time count as created in time); a row created later, late or stamped ahead, is read beside them each
+  run until a run's mark passes it, so every late row is counted exactly once. Without a created time
+  they are taken at ``T - lookback`` (the look-back window is re-read each run; rows older than it that
+  land late are missed, as for plain views: ``plan/window.py::lookback_warnings`` names such views). Each
+  run merges the stored states with the events since.
 
 Between runs, online values stay as of the last ``T``: events appended to the source are reflected at the
 next materialization. ``store.push`` refuses aggregation views (their features are derived); rows already
@@ -27,7 +33,12 @@ from typing import TYPE_CHECKING
 
 from featurestore.plan.window import AggregatesAt, plan_aggregates_at
 from featurestore.registry.partials import LifetimePartials, PartialStore
-from featurestore.sql.window_latest import render_aggregate_stats, render_aggregates_at, render_partials
+from featurestore.sql.window_latest import (
+    render_aggregate_stats,
+    render_aggregates_at,
+    render_created_mark,
+    render_partials,
+)
 
 if TYPE_CHECKING:
     from featurestore.materialize import Materializer, ViewRun
@@ -38,7 +49,11 @@ if TYPE_CHECKING:
 def plan_run(
     m: Materializer, rv: RegisteredView, start: datetime | None, end: datetime, incremental: bool
 ) -> AggregatesAt:
-    """What one run of ``rv`` reads and writes (see the module docstring)."""
+    """What one run of ``rv`` reads and writes (see the module docstring).
+
+    With a created column, it reads the greatest created time of the events the new partial states may
+    take in (one query), so that every query of the run uses the same ``frozen.created_mark``.
+    """
     plan = plan_aggregates_at(rv, m.root, end=end, start=start)
     has_created = bool(rv.view.source.created_timestamp_field)
     mark = m.watermark_for(rv) if incremental else None
@@ -47,7 +62,10 @@ def plan_run(
         since = mark.event_time
         # No created time to spot late rows: the look-back window's events are treated as new.
         new_since = since if has_created else since - m.lookback
-        late_created = mark.created_time if has_created else None
+        # Late rows landed after the last run: created after the greatest created time it saw, or after
+        # its end if that is earlier (rows stamped later than the end were in the source already, and a
+        # late row can be stamped before them), or after its end when it saw no created time at all.
+        late_created = _earliest(since, mark.created_time) if has_created else None
     base = frozen = None
     if plan.lifetime:
         store = PartialStore(m.root)
@@ -56,7 +74,8 @@ def plan_run(
         if current is not None and current.as_of <= freeze_at:
             base = current
         path = store.new_file(rv.name, rv.data_fingerprint)
-        frozen = LifetimePartials(path=str(path), as_of=freeze_at, created_mark=None)
+        created_mark = _partials_mark(m, plan, freeze_at, base) if has_created else None
+        frozen = LifetimePartials(path=str(path), as_of=freeze_at, created_mark=created_mark)
     return AggregatesAt(
         view=plan.view,
         scan=plan.scan,
@@ -70,6 +89,22 @@ def plan_run(
         base=base,
         frozen=frozen,
     )
+
+
+def _partials_mark(
+    m: Materializer, plan: AggregatesAt, freeze_at: datetime, base: LifetimePartials | None
+) -> datetime | None:
+    """The created mark of the partial states taken at ``freeze_at``: they hold the events created at
+    the latest then (or with no created time). It is the greatest created time among the events they
+    may take in, capped at ``freeze_at``, and never below the stored states' mark. A row created later
+    stays out of them (the value query reads it separately) until a run whose mark passes it, so a late
+    row is added exactly once, whenever it lands."""
+    after = None if base is None else base.created_mark
+    found = m.engine.to_arrow(render_created_mark(plan.scan, freeze_at, after)).column(0)[0].as_py()
+    if found is None:
+        return after
+    mark: datetime = min(found.replace(tzinfo=None), freeze_at)
+    return mark if after is None else max(mark, after)
 
 
 def run_aggregation_view(
@@ -99,16 +134,17 @@ def run_aggregation_view(
         if plan.frozen is not None:
             partials.discard(Path(plan.frozen.path))
         raise
-    previous = m.watermark_for(rv) if incremental else None
-    m.finish(
-        target, run, end, _latest(stats["max_created"], None if previous is None else previous.created_time)
-    )
+    m.finish(target, run, end, stats["max_created"])  # the version's created mark never moves back
     if plan.frozen is not None:
         mark = _latest(stats["partials_created"], None if plan.base is None else plan.base.created_mark)
         partials.commit(
             rv.name, rv.data_fingerprint, LifetimePartials(plan.frozen.path, plan.frozen.as_of, mark)
         )
     return run
+
+
+def _earliest(a: datetime, b: datetime | None) -> datetime:
+    return a if b is None else min(a, b)
 
 
 def _latest(a: datetime | None, b: datetime | None) -> datetime | None:

@@ -666,3 +666,28 @@ def test_status_reports_a_future_watermark_with_the_command_that_rewrites_it(
     store.materialize(end=T, overwrite=True)
     (row,) = store.status()
     assert (row.watermark, row.problems) == (T, ())
+
+
+def test_a_late_row_is_found_even_when_the_last_run_saw_no_created_time(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    import pyarrow as pa
+
+    defs = DEFS.replace(
+        'path="data/stats.parquet", timestamp_field="event_timestamp")',
+        'path="data/**/*.parquet", timestamp_field="event_timestamp", created_timestamp_field="created")',
+    )
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "featurestore.toml").write_text(_config("sqlite", request))
+    created = {"created": pa.timestamp("us")}
+    # The first rows carry no created time: the first run sees none.
+    store = make_repo(
+        tmp_path, defs, {"data/base/stats.parquet": {**ROWS, "created": [None] * 4}}, types=created
+    )
+    store.materialize(end=T - H / 4)
+    # Driver 2 gets a correction stamped before the watermark, created after the run: a late row.
+    late = {"driver_id": [2], "event_timestamp": [T - H / 2], "rate": [0.55], "trips": [55], "created": [T]}
+    write_data(tmp_path, "data/late/part.parquet", late, created)
+    run = store.materialize_incremental(end=T - H / 4).runs[0]
+    assert run.entities_written == 1
+    assert _read(store, "rate")[0]["rate"] == [0.2, 0.55, 0.9]

@@ -4,8 +4,8 @@ Two nodes, both plain data:
 
 * ``WindowAggregate``: a training-set step. For each entity row (keys ``k``, time ``t``) and each
   aggregate, the events of the view with keys ``k`` and ``t - window < ts <= t`` (``window=None``:
-  ``ts <= t``), aggregated. The renderer sweeps the events once per key in time order: running totals
-  looked up at ``t`` and ``t - window`` for count/sum/mean, range frames for min/max/stddev/
+  ``ts <= t``), aggregated. The renderer sweeps the events once per key in time order: exact running
+  totals looked up at ``t`` and ``t - window`` for count/sum/mean, range frames for min/max/stddev/
   count_distinct, an ASOF lookup for last. No step pairs every entity row with every event.
 * ``AggregatesAt``: a materialization step. Every aggregate per entity as of one time ``end``, for the
   entities whose windows changed since the last run; lifetime aggregates merge partial aggregates kept
@@ -28,7 +28,7 @@ from featurestore.registry.partials import LifetimePartials
 
 if TYPE_CHECKING:
     from featurestore.plan.nodes import TrainingSetPlan
-    from featurestore.registry.model import RegisteredView
+    from featurestore.registry.model import RegisteredView, Registry
 
 # How each function is computed by the training-set sweep.
 RUNNING = frozenset({"count", "sum", "mean"})  # running totals, looked up at t and t - window
@@ -90,10 +90,12 @@ class AggregatesAt:
     whose aggregates may differ from those written then: with an event after ``new_since`` (new, or
     re-read in the look-back window), an event that left a window (``since - w < ts <= end - w``), or
     a row created after ``late_created`` (a late arrival).
-    Lifetime aggregates: the partial states in ``frozen`` merged with the events after ``frozen.as_of``,
-    or every event when ``frozen`` is None. ``frozen`` itself is made from ``base`` (the previous run's
-    states, or none) and the events since ``base.as_of`` (and, with a created column, rows created after
-    ``base.created_mark``).
+    Lifetime aggregates: the partial states in ``frozen`` merged with the events after ``frozen.as_of``
+    and, with a created column, the events at or before it created after ``frozen.created_mark`` (the
+    states hold those created by then, or with no created time); every event when ``frozen`` is None.
+    ``frozen`` itself is made from ``base`` (the previous run's states, or none), the events since
+    ``base.as_of`` and the rows created after ``base.created_mark``, each created by
+    ``frozen.created_mark``.
     """
 
     view: str
@@ -268,6 +270,44 @@ def explain_window(node: WindowAggregate | AggregatesAt) -> str:
         methods = sorted({_method(a.function) for a in node.aggregates})
         how = "sweep per key: " + ", ".join(methods)
     return f"WindowAggregate view={node.view} keys={list(node.keys)} events in (t - window, t], {how}: {aggs}"
+
+
+def lookback_warnings(registry: Registry, lookback: timedelta) -> list[str]:
+    """One warning per aggregation view whose source has no created timestamp, in name order.
+
+    Without a created time an incremental run cannot tell a late event from one it already read, so
+    it re-reads only the ``lookback`` before the watermark: an event that lands later than that is
+    written online only by the next full ``materialize``. ``apply`` and ``plan`` show these.
+
+    >>> from featurestore.dsl import Aggregation, Entity, FeatureView, FileSource
+    >>> from featurestore.registry.model import RegisteredView, Registry
+    >>> view = FeatureView(name="pay", entities=[Entity(name="customer", join_keys=["customer_id"])],
+    ...                    source=FileSource(name="payments", path="pay.parquet"),
+    ...                    aggregations=[Aggregation("amount", "sum", timedelta(days=1))],
+    ...                    defined_at="definitions/pay.py:7")
+    >>> rv = RegisteredView(view=view, data_fingerprint="d", metadata_fingerprint="m", source_schema={})
+    >>> print(lookback_warnings(Registry(project="p", views={"pay": rv}), timedelta(hours=1))[0])
+    feature view 'pay' (definitions/pay.py:7) aggregates source 'payments', which has no created \
+timestamp: an incremental materialize re-reads only the 1h before the watermark ([materialize] \
+lookback), so an event that lands more than 1h late is written online only by the next full \
+materialize. Add a created timestamp column to the source (created_timestamp_field=...), or run a \
+full materialize periodically.
+    """
+    warnings = []
+    for name in sorted(registry.views):
+        view = registry.views[name].view
+        source = view.source
+        if not view.aggregations or source.created_timestamp_field:
+            continue
+        span = format_duration(lookback)
+        warnings.append(
+            f"feature view {name!r}{view.where()} aggregates source {source.name!r}, which has no created "
+            f"timestamp: an incremental materialize re-reads only the {span} before the watermark "
+            f"([materialize] lookback), so an event that lands more than {span} late is written online "
+            "only by the next full materialize. Add a created timestamp column to the source "
+            "(created_timestamp_field=...), or run a full materialize periodically."
+        )
+    return warnings
 
 
 def _window_text(window: timedelta | None) -> str:

@@ -5,11 +5,13 @@ time order, and each aggregate is read off at the entity rows. Window ``(t - w, 
 edge, inclusive upper edge; every timestamp is in whole microseconds, so ``ts > t - w`` is
 ``ts >= t - w + 1µs``.
 
-* count / sum / mean: running totals (non-null count and sum per column) over events and "probe" rows at
-  ``t`` and at ``t - w`` for each window; a probe sorts after the events of its own timestamp, so the
-  total at ``t`` includes an event at ``t`` and the total at ``t - w`` includes (and so removes) an event
-  at ``t - w``. One sort serves every window; the probes are pivoted back to one row per entity row.
-  Integer sums are exact; float sums are differences of running totals (exact to rounding).
+* count / sum / mean (``sql/window_running.py``): running totals (non-null count and sum per column)
+  over the events, read by "probe" rows at ``t`` and at ``t - w`` for each window; a probe sorts after
+  the events of its own timestamp, so the total at ``t`` includes an event at ``t`` and the total at
+  ``t - w`` includes (and so removes) an event at ``t - w``. One sort serves every window; the probes are
+  pivoted back to one row per entity row. Every total is exact (float values are summed as integers
+  scaled per key), so a window's sum is exact before its one final rounding; keys whose float values
+  span too much for that are summed with range frames (``fsum``) instead.
 * min / max / stddev / count_distinct: range frames ``RANGE BETWEEN w - 1µs PRECEDING AND CURRENT ROW``
   over the same interleaving (``CURRENT ROW`` takes in the events tied with ``t``).
 * last: an ASOF join on the latest event with a non-null value at or before ``t`` (ties: greatest
@@ -17,7 +19,8 @@ edge, inclusive upper edge; every timestamp is in whole microseconds, so ``ts > 
 
 Entity rows with a null key or time match nothing (count 0, others null). ``as_known_at`` and
 materialization aggregate directly (``direct_aggregate``): a range join for the former, one GROUP BY
-per entity at a single time for the latter.
+per entity at a single time for the latter; float sums and means there are compensated (``fsum``,
+``favg``), so their error stays relative to the window's values.
 """
 
 from __future__ import annotations
@@ -29,13 +32,18 @@ from sqlglot import exp
 from featurestore.dsl.dtypes import DUCKDB_TYPES
 from featurestore.plan.window import FRAMED, LATEST, RUNNING, WindowAggregate, WindowedValue
 from featurestore.sql.duckdb import CREATED, ENTITY_TS, ROW_ID, TS, col, ident, interval_us, scan_select
+from featurestore.sql.window_running import (
+    fallback_keys,
+    fallback_sums,
+    keys_equal,
+    plain_mean,
+    plain_sum,
+    running_ctes,
+    running_outputs,
+    table,
+)
 
-EDGE = "__edge"
 ONE_US = timedelta(microseconds=1)
-
-
-def _table(name: str, alias: str | None = None) -> exp.Table:
-    return exp.Table(this=ident(name), alias=exp.TableAlias(this=ident(alias)) if alias else None)
 
 
 def _not_null(*columns: exp.Expr) -> exp.Expr:
@@ -51,15 +59,6 @@ def _union_by_name(left: exp.Query, *rights: exp.Query) -> exp.Query:
 
 def _cast(value: exp.Expr, dtype: str) -> exp.Expr:
     return exp.cast(value, DUCKDB_TYPES[dtype])
-
-
-def _summand(a: WindowedValue, column: exp.Expr) -> exp.Expr:
-    """What sum and mean add up: booleans as 0/1."""
-    return exp.cast(column, "INTEGER") if a.column_type == "BOOLEAN" else column
-
-
-def _keys_equal(keys: tuple[str, ...], left: str, right: str) -> list[exp.Expr]:
-    return [exp.EQ(this=col(k, left), expression=col(k, right)) for k in keys]
 
 
 def _after_lower_edge(ts: exp.Expr, t: exp.Expr, window: timedelta) -> exp.Expr:
@@ -78,14 +77,20 @@ def render_window_aggregate(node: WindowAggregate, entity_table: str) -> exp.Sel
         ("ev", scan_select(node.scan, list(node.columns))),
         ("ent", _entity_rows(node, entity_table)),
     ]
-    query = exp.select(col(ROW_ID, "e")).from_(_table(entity_table, "e"))
+    query = exp.select(col(ROW_ID, "e")).from_(table(entity_table, "e"))
     outputs: dict[str, exp.Expr] = {}
     if running:
-        ctes += _running_ctes(node, running)
+        ctes += running_ctes(node, running)
         query = _left_join_on_row_id(query, "rp")
-        outputs |= _running_outputs(running)
+        fallback: dict[str, exp.Expr] = {}
+        sums = fallback_sums(running)
+        if sums:  # float sums of keys whose values span too much for exact totals
+            ctes += [("fk", fallback_keys(node, running)), *_framed_ctes(node, sums, "fb", only="fk")]
+            query = _left_join_on_row_id(query, "fb")
+            fallback = {a.output: col(f"__f{k}", "fb") for k, a in enumerate(sums)}
+        outputs |= running_outputs(running, fallback)
     if framed:
-        ctes += _framed_ctes(node, framed)
+        ctes += _framed_ctes(node, framed, "fr")
         query = _left_join_on_row_id(query, "fr")
         for k, a in enumerate(framed):
             value: exp.Expr = col(f"__f{k}", "fr")
@@ -112,113 +117,21 @@ def render_window_aggregate(node: WindowAggregate, entity_table: str) -> exp.Sel
 
 def _left_join_on_row_id(query: exp.Select, name: str) -> exp.Select:
     on = exp.EQ(this=col(ROW_ID, name), expression=col(ROW_ID, "e"))
-    return query.join(_table(name), on=on, join_type="LEFT")
+    return query.join(table(name), on=on, join_type="LEFT")
 
 
 def _entity_rows(node: WindowAggregate, entity_table: str) -> exp.Select:
     """The entity rows that can match events: non-null keys and time."""
     return (
         exp.select(col(ROW_ID), col(ENTITY_TS), *[col(k) for k in node.keys])
-        .from_(_table(entity_table))
+        .from_(table(entity_table))
         .where(_not_null(col(ENTITY_TS), *[col(k) for k in node.keys]))
     )
 
 
-def _running_windows(running: list[WindowedValue]) -> list[timedelta]:
-    return sorted({a.window for a in running if a.window is not None})
-
-
-def _running_ctes(node: WindowAggregate, running: list[WindowedValue]) -> list[tuple[str, exp.Expr]]:
-    """``cum``: per event, the running non-null count and sum of each column up to its timestamp (a
-    RANGE frame, so events tied on time share their totals); ``rr``: probes at t (edge 0) and t - w
-    (edge i), each ASOF-joined to the totals at the latest event at or before it; ``rp``: one row per
-    entity row, the totals of every edge side by side."""
-    windows = _running_windows(running)
-    columns = list(dict.fromkeys(a.column for a in running))
-    summed = {a.column: a for a in running if a.function in ("sum", "mean")}
-
-    def running_total(agg: exp.Expr) -> exp.Window:
-        keys = [col(k) for k in node.keys]
-        return exp.Window(
-            this=agg, partition_by=keys, order=exp.Order(expressions=[exp.Ordered(this=col(TS))])
-        )
-
-    totals: list[exp.Expr] = [*[col(k) for k in node.keys], col(TS)]
-    for j, column in enumerate(columns):
-        totals.append(exp.alias_(running_total(exp.Count(this=col(column))), f"__n{j}", quoted=True))
-        if column in summed:
-            total = running_total(exp.Sum(this=_summand(summed[column], col(column))))
-            totals.append(exp.alias_(total, f"__s{j}", quoted=True))
-    cum = exp.select(*totals).from_(_table("ev"))
-    probes = [
-        exp.select(*[col(k) for k in node.keys], col(ENTITY_TS), col(ROW_ID),
-                   exp.alias_(exp.Literal.number(0), EDGE, quoted=True)).from_(_table("ent"))
-    ]  # fmt: skip
-    for i, window in enumerate(windows, 1):
-        edge = exp.Sub(this=col(ENTITY_TS), expression=interval_us(window))
-        probes.append(
-            exp.select(*[col(k) for k in node.keys], exp.alias_(edge, ENTITY_TS, quoted=True), col(ROW_ID),
-                       exp.alias_(exp.Literal.number(i), EDGE, quoted=True)).from_(_table("ent"))
-        )  # fmt: skip
-    at_edges: exp.Query = probes[0]
-    for probe in probes[1:]:
-        at_edges = exp.union(at_edges, probe, distinct=False)
-    totals_at = [
-        col(f"__{kind}{j}", "v")
-        for j, c in enumerate(columns)
-        for kind in ("n", "s")
-        if kind == "n" or c in summed
-    ]
-    on = exp.and_(
-        *_keys_equal(node.keys, "p", "v"), exp.GTE(this=col(ENTITY_TS, "p"), expression=col(TS, "v"))
-    )
-    rr = (
-        exp.select(col(ROW_ID, "p"), col(EDGE, "p"), *totals_at)
-        .from_(exp.Subquery(this=at_edges, alias=exp.TableAlias(this=ident("p"))))
-        .join(_table("cum", "v"), on=on, join_type="ASOF LEFT")
-    )
-    pivot: list[exp.Expr] = [col(ROW_ID)]
-    for j, column in enumerate(columns):
-        for name in [f"__n{j}", *([f"__s{j}"] if column in summed else [])]:
-            for i in range(len(windows) + 1):
-                picked = exp.Filter(
-                    this=exp.Max(this=col(name)),
-                    expression=exp.Where(this=exp.EQ(this=col(EDGE), expression=exp.Literal.number(i))),
-                )
-                pivot.append(exp.alias_(picked, f"{name}_{i}", quoted=True))
-    rp = exp.select(*pivot).from_(_table("rr")).group_by(col(ROW_ID))
-    return [("cum", cum), ("rr", rr), ("rp", rp)]
-
-
-def _running_outputs(running: list[WindowedValue]) -> dict[str, exp.Expr]:
-    windows = _running_windows(running)
-    columns = list(dict.fromkeys(a.column for a in running))
-    zero = exp.Literal.number(0)
-    outputs: dict[str, exp.Expr] = {}
-    for a in running:
-        j = columns.index(a.column)
-        edge = None if a.window is None else windows.index(a.window) + 1
-
-        def between(name: str, edge: int | None = edge) -> exp.Expr:
-            at_t = col(f"{name}_0", "rp")
-            if edge is None:
-                return at_t
-            before = exp.Coalesce(this=col(f"{name}_{edge}", "rp"), expressions=[zero])
-            return exp.Paren(this=exp.Sub(this=at_t, expression=before))
-
-        count = between(f"__n{j}")
-        some = exp.GT(this=count.copy(), expression=zero)
-        if a.function == "count":
-            outputs[a.output] = exp.Coalesce(this=count, expressions=[zero])
-        elif a.function == "sum":
-            outputs[a.output] = exp.Case(ifs=[exp.If(this=some, true=between(f"__s{j}"))])
-        else:  # mean
-            mean = exp.Div(this=exp.cast(between(f"__s{j}"), "DOUBLE"), expression=count.copy())
-            outputs[a.output] = exp.Case(ifs=[exp.If(this=some, true=mean)])
-    return outputs
-
-
 def _frame_aggregate(a: WindowedValue, column: exp.Expr) -> exp.Expr:
+    if a.function == "sum":  # only the float sums of keys off the exact running totals come here
+        return plain_sum(a, column)
     if a.function == "min":
         return exp.Min(this=column)
     if a.function == "max":
@@ -228,13 +141,19 @@ def _frame_aggregate(a: WindowedValue, column: exp.Expr) -> exp.Expr:
     return exp.Count(this=exp.Distinct(expressions=[column]))  # count_distinct
 
 
-def _framed_ctes(node: WindowAggregate, framed: list[WindowedValue]) -> list[tuple[str, exp.Expr]]:
-    """``fr``: each framed aggregate at the entity rows, over events interleaved with them."""
+def _framed_ctes(
+    node: WindowAggregate, framed: list[WindowedValue], name: str, only: str | None = None
+) -> list[tuple[str, exp.Expr]]:
+    """``<name>``: each framed aggregate at the entity rows (``__f<k>``), over events interleaved with
+    them; with ``only``, the events and entity rows of the keys in that table only."""
     columns = list(dict.fromkeys(a.column for a in framed))
-    events = exp.select(*[col(k) for k in node.keys], col(TS), *[col(c) for c in columns]).from_(_table("ev"))
+    events = exp.select(*[col(k) for k in node.keys], col(TS), *[col(c) for c in columns]).from_(table("ev"))
     probes = exp.select(
         *[col(k) for k in node.keys], exp.alias_(col(ENTITY_TS), TS, quoted=True), col(ROW_ID)
-    ).from_(_table("ent"))
+    ).from_(table("ent"))
+    if only is not None:
+        events = events.join(table(only), using=[ident(k) for k in node.keys])
+        probes = probes.join(table(only), using=[ident(k) for k in node.keys])
     values: list[exp.Expr] = [col(ROW_ID)]
     for k, a in enumerate(framed):
         if a.window is None:
@@ -254,7 +173,7 @@ def _framed_ctes(node: WindowAggregate, framed: list[WindowedValue]) -> list[tup
         .from_(exp.Subquery(this=_union_by_name(events, probes), alias=exp.TableAlias(this=ident("u"))))
         .qualify(_not_null(col(ROW_ID)))
     )
-    return [("fr", fr)]
+    return [(name, fr)]
 
 
 def latest_order(column: str) -> list[exp.Ordered]:
@@ -274,17 +193,17 @@ def _latest_ctes(node: WindowAggregate, column: str, name: str) -> list[tuple[st
     )
     values = (
         exp.select(*[col(k) for k in node.keys], col(TS), exp.alias_(col(column), "__v", quoted=True))
-        .from_(_table("ev"))
+        .from_(table("ev"))
         .where(_not_null(col(column)))
         .qualify(exp.EQ(this=rank, expression=exp.Literal.number(1)))
     )
     on = exp.and_(
-        *_keys_equal(node.keys, "e", "v"), exp.GTE(this=col(ENTITY_TS, "e"), expression=col(TS, "v"))
+        *keys_equal(node.keys, "e", "v"), exp.GTE(this=col(ENTITY_TS, "e"), expression=col(TS, "v"))
     )
     body = (
         exp.select(col(ROW_ID, "e"), exp.alias_(col(TS, "v"), "__lt", quoted=True),
                    exp.alias_(col("__v", "v"), "__lv", quoted=True))
-        .from_(_table("ent", "e"))
+        .from_(table("ent", "e"))
         .join(exp.Subquery(this=values, alias=exp.TableAlias(this=ident("v"))), on=on, join_type="ASOF LEFT")
     )  # fmt: skip
     return [(name, body)]
@@ -301,9 +220,9 @@ def direct_aggregate(a: WindowedValue, ts: exp.Expr, t: exp.Expr, created: exp.E
     if a.function == "count":
         agg = exp.Count(this=column)
     elif a.function == "sum":
-        agg = exp.Sum(this=_summand(a, column))
+        agg = plain_sum(a, column)
     elif a.function == "mean":
-        agg = exp.Avg(this=_summand(a, column))
+        agg = plain_mean(a, column)
     elif a.function in FRAMED:
         agg = _frame_aggregate(a, column)
     else:  # last: greatest (ts, created, value) among non-null values
@@ -333,7 +252,7 @@ def render_range_join(node: WindowAggregate, entity_table: str) -> exp.Select:
     ev = scan_select(node.scan, list(node.columns))
     known = exp.Coalesce(this=col(CREATED, "v"), expressions=[col(TS, "v")])
     conditions = [
-        *_keys_equal(node.keys, "e", "v"),
+        *keys_equal(node.keys, "e", "v"),
         exp.LTE(this=col(TS, "v"), expression=col(ENTITY_TS, "e")),
         exp.LTE(this=known, expression=col(ENTITY_TS, "e")),
     ]
@@ -346,7 +265,7 @@ def render_range_join(node: WindowAggregate, entity_table: str) -> exp.Select:
     ]  # fmt: skip
     return (
         exp.select(col(ROW_ID, "e"), *values)
-        .from_(_table(entity_table, "e"))
+        .from_(table(entity_table, "e"))
         .join(
             exp.Subquery(this=ev, alias=exp.TableAlias(this=ident("v"))),
             on=exp.and_(*conditions),

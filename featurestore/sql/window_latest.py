@@ -2,12 +2,14 @@
 of one time ``T``, one GROUP BY over the events that can matter.
 
 Windowed aggregates read the events in ``(T - longest window, T]`` with a FILTER per window
-(``ts > T - window``). Lifetime aggregates are kept as *partial states* that merge: count ``n``, sum
-``s``, min/max ``v``, stddev ``(n, mean, m2)`` (Chan's parallel update), last as the greatest
-``(ts, created, value)`` struct, count_distinct as the list of distinct values. ``render_partials``
+(``ts > T - window``). Lifetime aggregates are kept as *partial states* that merge
+(``sql/window_states.py``): count ``n``, sum ``s``, min/max ``v``, stddev ``(n, mean, m2)``, last as the
+greatest ``(ts, created, value)`` struct, count_distinct as the list of distinct values. ``render_partials``
 writes the states as of ``frozen.as_of`` (the stored states of the previous run merged with the events
-since, and late arrivals); ``render_aggregates_at`` merges those with the events after ``frozen.as_of``
-and finishes them. With no stored states, every event up to the time is read once.
+since, and late arrivals), holding the events created by ``frozen.created_mark``; ``render_aggregates_at``
+merges those with the events after ``frozen.as_of`` and the ones created after the mark, and finishes
+them. With no stored states, every event up to the time is read once. Float sums are compensated
+(``fsum``), so their error stays relative to the values summed.
 
     state(events)  --merge-->  stored state (Parquet)  --merge with newer events-->  value at T
 """
@@ -20,7 +22,7 @@ from sqlglot import exp
 
 from featurestore.dsl.dtypes import DUCKDB_TYPES
 from featurestore.plan.nodes import SourceScan
-from featurestore.plan.window import AggregatesAt, WindowedValue, longest
+from featurestore.plan.window import AggregatesAt, longest
 from featurestore.sql.duckdb import (
     CREATED,
     DIALECT,
@@ -33,9 +35,8 @@ from featurestore.sql.duckdb import (
     time_column,
     ts_literal,
 )
-from featurestore.sql.window import _after_lower_edge, _not_null, _summand, direct_aggregate
-
-ZERO = exp.Literal.number(0)
+from featurestore.sql.window import _after_lower_edge, direct_aggregate
+from featurestore.sql.window_states import ZERO, finished, merged_state, state_of_events
 
 
 def _at(value: datetime) -> exp.Expr:
@@ -44,160 +45,6 @@ def _at(value: datetime) -> exp.Expr:
 
 def _table(name: str, alias: str | None = None) -> exp.Table:
     return exp.Table(this=ident(name), alias=exp.TableAlias(this=ident(alias)) if alias else None)
-
-
-def _state_name(i: int, part: str) -> str:
-    return f"__p{i}_{part}"
-
-
-def _parts(a: WindowedValue) -> tuple[str, ...]:
-    """The columns of one lifetime aggregate's partial state."""
-    return {
-        "count": ("n",),
-        "sum": ("s",),
-        "mean": ("n", "s"),
-        "min": ("v",),
-        "max": ("v",),
-        "stddev": ("n", "mean", "m2"),
-        "last": ("l",),
-        "count_distinct": ("d",),
-    }[a.function]
-
-
-def _latest_key(column: exp.Expr) -> exp.Expr:
-    """``(ts, created, value)``: the order in which ``last`` picks, as one comparable struct."""
-    low = exp.cast(exp.Literal.string("-infinity"), "TIMESTAMP")
-    return exp.Anonymous(
-        this="struct_pack",
-        expressions=[
-            exp.PropertyEQ(this=ident("t"), expression=col(TS)),
-            exp.PropertyEQ(this=ident("c"), expression=exp.Coalesce(this=col(CREATED), expressions=[low])),
-            exp.PropertyEQ(this=ident("v"), expression=column),
-        ],
-    )
-
-
-def _state_of_events(i: int, a: WindowedValue) -> list[exp.Expr]:
-    """Aggregates over event rows (``GROUP BY`` keys) that make the partial state of aggregate ``i``."""
-    column = col(a.column)
-    number = exp.cast(column.copy(), "DOUBLE")
-    exprs: dict[str, exp.Expr] = {
-        "n": exp.Count(this=column.copy()),
-        "s": exp.cast(exp.Sum(this=_summand(a, column.copy())), DUCKDB_TYPES[a.dtype])
-        if a.function == "sum"
-        else exp.Sum(this=exp.cast(_summand(a, column.copy()), "DOUBLE")),
-        "v": (exp.Min if a.function == "min" else exp.Max)(this=column.copy()),
-        "mean": exp.Avg(this=number),
-        "m2": exp.Mul(this=exp.VariancePop(this=number.copy()), expression=exp.Count(this=column.copy())),
-        "l": exp.Filter(
-            this=exp.Max(this=_latest_key(column.copy())),
-            expression=exp.Where(this=_not_null(column.copy())),
-        ),
-        "d": exp.Filter(
-            this=exp.ArrayAgg(this=exp.Distinct(expressions=[column.copy()])),
-            expression=exp.Where(this=_not_null(column.copy())),
-        ),
-    }
-    return [exp.alias_(exprs[p], _state_name(i, p), quoted=True) for p in _parts(a)]
-
-
-def _merged(i: int, a: WindowedValue, left: str, right: str) -> list[exp.Expr]:
-    """The state of aggregate ``i`` from two states (either may be missing: NULL)."""
-
-    def part(side: str, name: str) -> exp.Column:
-        return col(_state_name(i, name), side)
-
-    def count(side: str) -> exp.Expr:
-        return exp.Coalesce(this=part(side, "n"), expressions=[ZERO])
-
-    out: dict[str, exp.Expr] = {}
-    for name in _parts(a):
-        if name == "n":
-            out[name] = exp.Add(this=count(left), expression=count(right))
-        elif name == "s":
-            l_s, r_s = part(left, "s"), part(right, "s")
-            out[name] = exp.Case(
-                ifs=[
-                    exp.If(this=exp.Is(this=l_s, expression=exp.null()), true=r_s.copy()),
-                    exp.If(this=exp.Is(this=r_s.copy(), expression=exp.null()), true=l_s.copy()),
-                ],
-                default=exp.Add(this=l_s.copy(), expression=r_s.copy()),
-            )
-        elif name == "v":
-            pick = "least" if a.function == "min" else "greatest"  # DuckDB's: NULL-ignoring
-            out[name] = exp.Anonymous(this=pick, expressions=[part(left, "v"), part(right, "v")])
-        elif name == "l":
-            out[name] = exp.Anonymous(this="greatest", expressions=[part(left, "l"), part(right, "l")])
-        elif name == "d":
-            both = exp.Anonymous(
-                this="list_concat",
-                expressions=[
-                    exp.Coalesce(this=part(left, "d"), expressions=[exp.Array(expressions=[])]),
-                    exp.Coalesce(this=part(right, "d"), expressions=[exp.Array(expressions=[])]),
-                ],
-            )
-            out[name] = exp.Anonymous(this="list_distinct", expressions=[both])
-    if a.function == "stddev":  # Chan et al.: combine (n, mean, m2) of two disjoint sets of values
-        na, nb = count(left), count(right)
-        n = exp.Paren(this=exp.Add(this=na.copy(), expression=nb.copy()))
-        delta = exp.Paren(this=exp.Sub(this=part(right, "mean"), expression=part(left, "mean")))
-        mean = exp.Add(
-            this=part(left, "mean"),
-            expression=exp.Div(this=exp.Mul(this=delta.copy(), expression=nb.copy()), expression=n.copy()),
-        )
-        m2 = exp.Add(
-            this=exp.Add(this=part(left, "m2"), expression=part(right, "m2")),
-            expression=exp.Div(
-                this=exp.Mul(
-                    this=exp.Mul(
-                        this=exp.Mul(this=delta.copy(), expression=delta.copy()), expression=na.copy()
-                    ),
-                    expression=nb.copy(),
-                ),
-                expression=n.copy(),
-            ),
-        )
-        for name, combined in (("mean", mean), ("m2", m2)):
-            out[name] = exp.Case(
-                ifs=[
-                    exp.If(this=exp.EQ(this=na.copy(), expression=ZERO), true=part(right, name)),
-                    exp.If(this=exp.EQ(this=nb.copy(), expression=ZERO), true=part(left, name)),
-                ],
-                default=combined,
-            )
-    return [exp.alias_(out[p], _state_name(i, p), quoted=True) for p in _parts(a)]
-
-
-def _finished(i: int, a: WindowedValue, side: str) -> exp.Expr:
-    """An aggregate's value from its state."""
-
-    def part(name: str) -> exp.Column:
-        return col(_state_name(i, name), side)
-
-    count = exp.Coalesce(this=part("n"), expressions=[ZERO]) if "n" in _parts(a) else None
-    if a.function == "count":
-        assert count is not None
-        return count
-    if a.function == "sum":
-        return part("s")
-    if a.function == "mean":
-        assert count is not None
-        some = exp.GT(this=count.copy(), expression=ZERO)
-        return exp.Case(ifs=[exp.If(this=some, true=exp.Div(this=part("s"), expression=count.copy()))])
-    if a.function in ("min", "max"):
-        return part("v")
-    if a.function == "stddev":
-        assert count is not None
-        n_1 = exp.Paren(this=exp.Sub(this=count.copy(), expression=exp.Literal.number(1)))
-        variance = exp.Div(this=part("m2"), expression=n_1)
-        positive = exp.Anonymous(this="greatest", expressions=[variance, ZERO.copy()])  # rounding below 0
-        sqrt = exp.Sqrt(this=positive)
-        return exp.Case(
-            ifs=[exp.If(this=exp.GT(this=count.copy(), expression=exp.Literal.number(1)), true=sqrt)]
-        )
-    if a.function == "last":
-        return exp.Anonymous(this="struct_extract", expressions=[part("l"), exp.Literal.string("v")])
-    return exp.Coalesce(this=exp.Anonymous(this="len", expressions=[part("d")]), expressions=[ZERO])
 
 
 def _events(scan: SourceScan, columns: list[str], lower: datetime | None, upper: datetime) -> exp.Select:
@@ -210,10 +57,27 @@ def _events(scan: SourceScan, columns: list[str], lower: datetime | None, upper:
     return query
 
 
-def _late(scan: SourceScan, columns: list[str], upper: datetime, created_after: datetime) -> exp.Select:
+def _created_after(mark: datetime | None) -> exp.Expr:
+    """Rows created after ``mark``; None: every row with a created time."""
+    if mark is None:
+        return exp.Not(this=exp.Is(this=col(CREATED), expression=exp.null()))
+    return exp.GT(this=col(CREATED), expression=_at(mark))
+
+
+def _created_by(mark: datetime | None) -> exp.Expr:
+    """Rows with no created time or created at the latest at ``mark`` (None: no created time only)."""
+    missing = exp.Is(this=col(CREATED), expression=exp.null())
+    if mark is None:
+        return missing
+    return exp.Paren(this=exp.or_(missing, exp.LTE(this=col(CREATED), expression=_at(mark))))
+
+
+def _late(
+    scan: SourceScan, columns: list[str], upper: datetime, created_after: datetime | None
+) -> exp.Select:
     """Events with ``ts <= upper`` created after ``created_after`` (rows that landed late)."""
     query = scan_select(_unbounded(scan, upper), columns)
-    return query.where(exp.GT(this=col(CREATED), expression=_at(created_after)))
+    return query.where(_created_after(created_after))
 
 
 def _unbounded(scan: SourceScan, upper: datetime) -> SourceScan:
@@ -223,14 +87,16 @@ def _unbounded(scan: SourceScan, upper: datetime) -> SourceScan:
 
 
 def _group_states(plan: AggregatesAt, source: str) -> exp.Select:
-    states = [e for i, a in enumerate(plan.aggregates) if a.window is None for e in _state_of_events(i, a)]
+    states = [e for i, a in enumerate(plan.aggregates) if a.window is None for e in state_of_events(i, a)]
     keys = [col(k) for k in plan.keys]
     return exp.select(*keys, *states).from_(_table(source)).group_by(*[k.copy() for k in keys])
 
 
 def _merge_states(plan: AggregatesAt, stored: str, fresh: str) -> exp.Select:
     """Two states per key side by side (FULL OUTER JOIN), merged."""
-    merged = [e for i, a in enumerate(plan.aggregates) if a.window is None for e in _merged(i, a, "o", "f")]
+    merged = [
+        e for i, a in enumerate(plan.aggregates) if a.window is None for e in merged_state(i, a, "o", "f")
+    ]
     keys = [
         exp.alias_(exp.Coalesce(this=col(k, "o"), expressions=[col(k, "f")]), k, quoted=True)
         for k in plan.keys
@@ -248,16 +114,32 @@ def _stored(path: str) -> exp.Expr:
 
 
 def _fresh_events(plan: AggregatesAt) -> exp.Query:
-    """The events the new partial states add to the stored ones: after ``base.as_of`` up to
-    ``frozen.as_of``, and rows at or before ``base.as_of`` created after ``base.created_mark``."""
-    assert plan.frozen is not None  # the caller plans where the states are taken
+    """The events the new partial states add to the stored ones. A state holds the events with
+    ``ts <= as_of`` and, for a source with a created time, ``created <= created_mark`` (or no created
+    time): so those after ``base.as_of`` up to ``frozen.as_of``, and those at or before ``base.as_of``
+    created after ``base.created_mark``, each created at the latest at ``frozen.created_mark``."""
+    frozen = plan.frozen
+    if frozen is None:
+        raise ValueError("partial states need plan.frozen: where they are taken")
     columns = list(dict.fromkeys(a.column for a in plan.lifetime))
     base = plan.base
-    fresh: exp.Query = _events(plan.scan, columns, None if base is None else base.as_of, plan.frozen.as_of)
-    if base is not None and base.created_mark is not None and plan.scan.created_field:
-        late = _late(plan.scan, columns, base.as_of, base.created_mark)
-        fresh = exp.union(fresh, late, distinct=False)
-    return fresh
+    fresh = _events(plan.scan, columns, None if base is None else base.as_of, frozen.as_of)
+    if not plan.scan.created_field:
+        return fresh
+    known = _created_by(frozen.created_mark)
+    fresh = fresh.where(known)
+    if base is None or base.created_mark == frozen.created_mark:
+        return fresh
+    late = _late(plan.scan, columns, base.as_of, base.created_mark).where(known.copy())
+    return exp.union(fresh, late, distinct=False)
+
+
+def _unknown_to_partials(plan: AggregatesAt, columns: list[str]) -> exp.Select | None:
+    """Events the partial states do not hold although ``ts <= frozen.as_of``: created after
+    ``frozen.created_mark`` (late, or stamped after the run's end); None without a created time."""
+    if plan.frozen is None or not plan.scan.created_field:
+        return None
+    return _late(plan.scan, columns, plan.frozen.as_of, plan.frozen.created_mark)
 
 
 def render_partials(plan: AggregatesAt) -> str:
@@ -346,9 +228,12 @@ def render_aggregates_at(plan: AggregatesAt) -> str:
                 value = exp.Coalesce(this=value, expressions=[ZERO])
             outputs[a.output] = value
     if lifetime:
-        newer = exp.select("*").from_(_table("ev"))
+        newer: exp.Query = exp.select("*").from_(_table("ev"))
         if plan.frozen is not None:
             newer = newer.where(exp.GT(this=col(TS), expression=_at(plan.frozen.as_of)))
+        unknown = _unknown_to_partials(plan, columns)
+        if unknown is not None:
+            newer = exp.union(newer, unknown, distinct=False)
         ctes.append(("ne", newer))
         ctes.append(("ns", _group_states(plan, "ne")))
         if plan.frozen is not None:
@@ -360,7 +245,7 @@ def render_aggregates_at(plan: AggregatesAt) -> str:
         query = query.join(_table("life", "p"), on=on_life, join_type="LEFT")
         for i, a in enumerate(plan.aggregates):
             if a.window is None:
-                outputs[a.output] = _finished(i, a, "p")
+                outputs[a.output] = finished(i, a, "p")
     query = query.select(
         exp.alias_(exp.cast(_at(plan.end), "TIMESTAMPTZ"), "__event_ts", quoted=True),
         *[
@@ -373,9 +258,16 @@ def render_aggregates_at(plan: AggregatesAt) -> str:
     return query.sql(dialect=DIALECT, pretty=True)
 
 
+def render_created_mark(scan: SourceScan, upper: datetime, after: datetime | None) -> str:
+    """The greatest created time among the events with ``ts <= upper`` created after ``after``."""
+    rows = exp.Subquery(this=_late(scan, [], upper, after), alias=exp.TableAlias(this=ident("r")))
+    query = exp.select(exp.alias_(exp.Max(this=col(CREATED)), "max_created", quoted=True)).from_(rows)
+    return query.sql(dialect=DIALECT)
+
+
 def render_aggregate_stats(plan: AggregatesAt) -> str:
     """Rows the value query considers, rows skipped for a null key or event time, the greatest created
-    time among them, and the greatest created time among the events new partial states take in."""
+    time among them, and the created mark of the new partial states (``plan.frozen.created_mark``)."""
     scan = plan.scan
     ts, bound_type = time_column(scan)
     nulls = exp.or_(
@@ -388,10 +280,9 @@ def render_aggregate_stats(plan: AggregatesAt) -> str:
     created: exp.Expr = (
         as_micros(col(scan.created_field), scan.created_type) if scan.created_field else exp.null()
     )
-    partials_created: exp.Expr = exp.null()
-    if plan.frozen is not None and scan.created_field:
-        fresh = exp.Subquery(this=_fresh_events(plan), alias=exp.TableAlias(this=ident("f")))
-        partials_created = exp.Subquery(this=exp.select(exp.Max(this=col(CREATED))).from_(fresh))
+    partials_created: exp.Expr = exp.null()  # what the new partial states hold: the plan decided it
+    if plan.frozen is not None and plan.frozen.created_mark is not None and scan.created_field:
+        partials_created = _at(plan.frozen.created_mark)
     query = exp.select(
         exp.alias_(exp.Count(this=exp.Star()), "rows_read", quoted=True),
         exp.alias_(exp.Sum(this=exp.cast(nulls, "INTEGER")), "rows_skipped", quoted=True),
