@@ -208,7 +208,7 @@ class Materializer:
         self, rv: RegisteredView, start: datetime | None, end: datetime, incremental: bool
     ) -> LatestPerKey:
         """The latest-value plan of one view; incremental runs read only what changed since the watermark."""
-        changed_since = None
+        changed_since: tuple[datetime, datetime | None] | None = None
         mark = self.watermark_for(rv) if incremental else None
         if mark is not None:
             if rv.view.source.created_timestamp_field:

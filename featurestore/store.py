@@ -83,7 +83,14 @@ class FeatureStore:
         from featurestore.registry import diff_registries
 
         new, old = self._planned_registry()
-        return diff_registries(old, new)
+        return self._advised(diff_registries(old, new), new)
+
+    def _advised(self, diff: RegistryDiff, registry: Registry) -> RegistryDiff:
+        """The diff with what the definitions allow but a user should know (late events a run misses)."""
+        from featurestore.plan.window import lookback_warnings
+
+        found = lookback_warnings(registry, self.config.materialize.lookback)
+        return replace(diff, warnings=(*found, *diff.warnings)) if found else diff
 
     def apply(self) -> RegistryDiff:
         """Check the definitions against their sources and write the registry atomically.
@@ -104,7 +111,7 @@ class FeatureStore:
             new = build_registry(self.load_definitions(), self.engine, self.root, self.project)
             # An unreadable registry is replaced (apply is the fix its error names), its bytes kept.
             old, problem = read_registry_for_apply(self.root)
-            diff = diff_registries(old, new)
+            diff = self._advised(diff_registries(old, new), new)
             # Under the state lock: a run starting now sees both the new registry and its versions.
             with self.state.edit() as edit:
                 sync_versions(new, edit)

@@ -52,3 +52,18 @@ def test_the_docstring_examples_of_the_window_plans_hold() -> None:
     failed, attempted = doctest.testmod(featurestore.plan.window, raise_on_error=False, verbose=False)
     assert attempted >= 3
     assert failed == 0
+
+
+def test_plan_and_apply_show_the_warning(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from featurestore.cli import cli
+
+    make_repo(tmp_path, DEFS, {"data/ev.parquet": EVENTS}, apply=False).close()
+    with make_repo(tmp_path, DEFS, apply=False) as store:
+        (warning,) = store.plan().warnings
+        assert warning.startswith("feature view 'pay'")
+        assert "1h before the watermark" in warning  # the configured default look-back
+    result = CliRunner().invoke(cli, ["--repo", str(tmp_path), "apply"])
+    assert result.exit_code == 0, result.output
+    assert "warning: feature view 'pay'" in " ".join(result.output.split())
