@@ -34,7 +34,7 @@ def console(*, stderr: bool = False) -> Any:
     headers are never cut short in logs and scripts."""
     from rich.console import Console
 
-    out = Console(stderr=stderr)
+    out = Console(stderr=stderr, emoji=False)  # a value like ":x:" prints as written
     if not out.is_terminal:
         out.width = max(out.width, 140)
     return out

@@ -17,7 +17,8 @@ from featurestore.cli.output import print_json
     "--entities",
     "entities",
     required=True,
-    help="Entity rows: a Parquet file, or a DuckDB SQL query (quoted).",
+    help="Entity rows: a file (.parquet, .csv, .json, .ndjson), or one read-only SQL query (quoted; "
+    "SELECT, WITH or VALUES over no tables or files: it cannot write or reach the network).",
 )
 @click.option(
     "--features",
