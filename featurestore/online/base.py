@@ -213,6 +213,11 @@ class ViewResult:
         """``event_ts.to_pylist()``, computed without Arrow."""
         return to_python(self._decoded.event_ts, "timestamp")
 
+    @property
+    def event_micros(self) -> Sequence[int | None]:
+        """Event times as microseconds since the epoch (``None`` when NOT_FOUND), without conversion."""
+        return self._decoded.event_ts
+
 
 @dataclass(frozen=True)
 class StoreDiagnostics:

@@ -40,7 +40,7 @@ import redis.exceptions as rex
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from featurestore.errors import ConfigError, OnlineStoreError
+from featurestore.errors import ConfigError, OnlineStoreError, OnlineStoreTimeoutError
 from featurestore.online import keys
 from featurestore.online.base import OnlineView, StoreCapabilities, StoreDiagnostics, ViewResult
 from featurestore.online.batch import EncodedBatch, encode_batch
@@ -168,7 +168,13 @@ def translate_errors(settings: RedisSettings, doing: str) -> Iterator[None]:
             f"Redis at {settings.target} denied a command while {doing}: {settings.scrub(str(exc))}; "
             "the user needs read/write access to fs:* keys and EVAL"
         ) from None
-    except (rex.ConnectionError, rex.TimeoutError, rex.ClusterDownError, OSError) as exc:
+    except (rex.TimeoutError, TimeoutError) as exc:
+        raise OnlineStoreTimeoutError(
+            f"Redis at {settings.target} did not answer in time while {doing}: {settings.scrub(str(exc))}. "
+            f"Check that the server is running and not overloaded (connect timeout "
+            f"{settings.connect_timeout}s, read timeout {settings.read_timeout}s)"
+        ) from None
+    except (rex.ConnectionError, rex.ClusterDownError, OSError) as exc:
         raise OnlineStoreError(
             f"cannot reach Redis at {settings.target} while {doing}: {settings.scrub(str(exc))}. Check that "
             f"the server is running and the url is right (connect timeout {settings.connect_timeout}s, "

@@ -167,7 +167,7 @@ class Load:
             try:
                 self.read()
             except OnlineStoreError as exc:
-                error = str(exc)
+                error = f"{type(exc).__name__}: {exc}"
             self.outcomes.append((began, time.monotonic(), error))
             time.sleep(0.002)  # a steady load, not a spin: refused connections fail in microseconds
 
@@ -230,7 +230,7 @@ def test_pause_under_load(target: Target, tmp_path: Path) -> None:
     assert not load.errors_before(paused)
     errors = load.errors(since=paused)
     assert errors, "no read noticed the pause"
-    assert all("read timeout" in e for e in errors), errors[:3]
+    assert all(e.startswith("OnlineStoreTimeoutError: ") and "read timeout" in e for e in errors), errors[:3]
     # Each thread fails at most once per timeout while Redis is paused: errors are bounded by time.
     assert len(errors) <= load.threads * (pause / TIMEOUT + 2), len(errors)
     assert not load.errors(since=resumed + TIMEOUT), load.errors(since=resumed + TIMEOUT)[:3]
