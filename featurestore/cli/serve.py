@@ -31,6 +31,14 @@ from featurestore.cli.app import cli, open_store
     show_default=True,
     help="Environment variable holding the bearer token clients must send (unset: no auth).",
 )
+@click.option("--request-timeout", default=1.0, show_default=True, type=click.FloatRange(min=0.001),
+              help="Seconds to answer an online-features request; later: 504.")  # fmt: skip
+@click.option("--idle-timeout", default=5.0, show_default=True, type=click.FloatRange(min=0.001),
+              help="Seconds a connection may stay open with no request in progress.")  # fmt: skip
+@click.option("--header-timeout", default=5.0, show_default=True, type=click.FloatRange(min=0.001),
+              help="Seconds a request head may take to arrive; later: 408 and close.")  # fmt: skip
+@click.option("--body-timeout", default=10.0, show_default=True, type=click.FloatRange(min=0.001),
+              help="Seconds a request body may take after its head; later: 408 and close.")  # fmt: skip
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -41,11 +49,16 @@ def serve(
     max_body_bytes: int,
     max_push_rows: int,
     token_env: str,
+    request_timeout: float,
+    idle_timeout: float,
+    header_timeout: float,
+    body_timeout: float,
 ) -> None:
-    """Serve online features over HTTP (POST /online-features, POST /push, GET /health, /metrics).
+    """Serve online features over HTTP (POST /online-features, POST /push, GET /health, /ready,
+    /metrics).
 
     The API is described at GET /openapi.json. With the token variable set, every route but /health
-    needs 'Authorization: Bearer <token>'. SIGINT/SIGTERM stop the server gracefully.
+    and /ready needs 'Authorization: Bearer <token>'. SIGINT/SIGTERM stop the server gracefully.
 
     \b
     Example:
@@ -74,5 +87,9 @@ def serve(
         max_entities=max_entities,
         max_push_rows=max_push_rows,
         token_env=token_env,
+        request_timeout=request_timeout,
+        idle_timeout=idle_timeout,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
     )
     run_server(ctx.obj["repo"], settings)

@@ -4,17 +4,23 @@ Worker processes build their app with :func:`app_from_env` (uvicorn imports it b
 travel in one environment variable. Shutdown is graceful: on SIGINT/SIGTERM uvicorn stops accepting,
 finishes requests in flight (up to ``GRACEFUL_SECONDS``), then the lifespan shutdown flushes the feature
 log and closes the online store.
+
+Connections are handled by ``guard.GuardedHttpToolsProtocol`` (idle, header and body timeouts) when
+httptools is installed, as the ``server`` extra does; without it uvicorn's h11 parser runs, and only
+the idle timeout after a response applies (a warning says so).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
-from featurestore.server.app import FeatureServer, ServerSettings
+from featurestore.server.app import FeatureServer
+from featurestore.server.settings import ServerSettings
 
 CONFIG_ENV = "FEATURESTORE_SERVER_CONFIG"
 GRACEFUL_SECONDS = 10
@@ -38,7 +44,14 @@ def app_from_env() -> FeatureServer:
     """The app factory uvicorn's worker processes call (settings from ``$FEATURESTORE_SERVER_CONFIG``)."""
     data = json.loads(os.environ[CONFIG_ENV])
     repo = data.pop("repo")
-    return create_app(repo, ServerSettings(**data))
+    settings = ServerSettings(**data)
+    try:
+        from featurestore.server import guard
+    except ImportError:  # no httptools: uvicorn runs h11, without the guard (see the module docstring)
+        pass
+    else:
+        guard.configure(settings.idle_timeout, settings.header_timeout, settings.body_timeout)
+    return create_app(repo, settings)
 
 
 def serve(repo: str | Path, settings: ServerSettings) -> None:
@@ -47,6 +60,7 @@ def serve(repo: str | Path, settings: ServerSettings) -> None:
 
     config: dict[str, Any] = {"repo": str(Path(repo).resolve()), **dataclasses.asdict(settings)}
     os.environ[CONFIG_ENV] = json.dumps(config)
+    log = logging.getLogger("featurestore.server")
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -57,12 +71,22 @@ def serve(repo: str | Path, settings: ServerSettings) -> None:
         "server_header": False,
         "date_header": False,
         "timeout_graceful_shutdown": GRACEFUL_SECONDS,
+        "timeout_keep_alive": settings.idle_timeout,
         "log_level": "info",
     }
-    for module, key, value in (("httptools", "http", "httptools"), ("uvloop", "loop", "uvloop")):
-        try:
-            __import__(module)
-        except ImportError:
-            continue
-        options[key] = value
+    try:
+        __import__("httptools")
+    except ImportError:
+        log.warning(
+            "httptools is not installed: request head and body timeouts are not enforced (install the "
+            "server extra, which installs it)"
+        )
+    else:
+        options["http"] = "featurestore.server.guard:GuardedHttpToolsProtocol"
+    try:
+        __import__("uvloop")
+    except ImportError:
+        pass
+    else:
+        options["loop"] = "uvloop"
     uvicorn.run("featurestore.server.run:app_from_env", **options)
