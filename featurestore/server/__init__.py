@@ -6,7 +6,10 @@ What lives here
     ``requests.py``    request bodies read and checked (every client mistake -> a 4xx with a message), auth
     ``offload.py``     blocking calls on worker threads, awaited with a deadline
     ``guard.py``       uvicorn's httptools protocol with idle, request-head and body timeouts
-    ``metrics.py``     Prometheus text metrics: request counts, a latency histogram, errors
+    ``metrics.py``     Prometheus text metrics: requests, latencies, errors, online-store reads and values
+    ``metered.py``     the online store wrapper that records every read in the metrics
+    ``collectors.py``  metrics read on each scrape (freshness, registry reloads, feature log, timeouts)
+    ``logs.py``        log levels and formats (text, JSON lines), the access log
     ``openapi.py``     the OpenAPI document served at ``GET /openapi.json``
     ``settings.py``    ``ServerSettings``: what ``featurestore serve`` configures
     ``run.py``         ``serve(repo, settings)`` on uvicorn, one or several worker processes

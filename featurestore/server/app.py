@@ -22,6 +22,7 @@ import asyncio
 import base64
 import logging
 import os
+import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,7 @@ from featurestore.errors import (
     SchemaMismatchError,
     UnknownObjectError,
 )
+from featurestore.server.collectors import register_collectors
 from featurestore.server.metrics import Metrics
 from featurestore.server.offload import Offload
 from featurestore.server.requests import (
@@ -64,6 +66,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 log = logging.getLogger("featurestore.server")
+access_log = logging.getLogger("featurestore.access")
 
 _JSON = [(b"content-type", b"application/json")]
 READ_THREADS = 8
@@ -105,19 +108,20 @@ def error_status(exc: FeatureStoreError) -> int:
 
 
 class FeatureServer:
-    """The ASGI app. ``store`` is used from read threads, side threads (readiness probes) and push
-    threads; the event loop itself never touches the online store."""
+    """The ASGI app. ``store`` is used from read threads, side threads (readiness probes, scrapes) and
+    push threads; the event loop itself never touches the online store or a file."""
 
     def __init__(
         self,
         store: FeatureStore,
         settings: ServerSettings,
         logger: FeatureLogger | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.logger = logger
-        self.metrics = Metrics()
+        self.metrics = metrics or Metrics()
         token = os.environ.get(settings.token_env, "")
         self._token = token.encode() if token else None
         self._routes: dict[str, dict[str, Callable[[Scope, Receive], Awaitable[tuple[int, bytes]]]]] = {
@@ -132,26 +136,31 @@ class FeatureServer:
         self._open = {"/health", "/ready"}
         self._openapi_doc: bytes | None = None
         self._reads = Offload(READ_THREADS, "featurestore-read")
-        # Readiness probes never wait behind reads stuck on a stalled store.
+        # Readiness probes and scrapes never wait behind reads stuck on a stalled store.
         self._side = Offload(2, "featurestore-side")
         self._probe: asyncio.Future[dict[str, Any]] | None = None
         self._registry: Registry | None = None
-        """The registry last seen (answered by /health without reading anything)."""
-        if logger is not None:
-            self.metrics.gauge(
-                "featurestore_feature_log_dropped",
-                lambda: logger.dropped,
-                "Logged requests dropped (queue full)",
-            )
-            self.metrics.gauge(
-                "featurestore_feature_log_written",
-                lambda: logger.written,
-                "Feature vectors written to the log",
-            )
+        """The registry last seen; a different object means the file changed and was read again."""
+        self._reloads = 0
+        self._reload_lock = threading.Lock()
+        self._access = settings.access_log
+        register_collectors(self.metrics, store, logger, lambda: self._reloads)
 
     def registry(self) -> Registry:
-        """The applied registry (re-read when its file changed)."""
-        registry = self._registry = self.store.registry
+        """The applied registry (re-read when its file changed: counted and logged once per change)."""
+        registry = self.store.registry
+        if registry is not self._registry:
+            with self._reload_lock:
+                if registry is not self._registry:
+                    if self._registry is not None:
+                        self._reloads += 1
+                        log.info(
+                            "registry reloaded: project %s, %d views, %d feature services",
+                            registry.project,
+                            len(registry.views),
+                            len(registry.services),
+                        )
+                    self._registry = registry
         return registry
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -249,7 +258,24 @@ class FeatureServer:
             }
         )
         await send({"type": "http.response.body", "body": body})
-        self.metrics.observe(route, status, time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        self.metrics.observe(route, status, elapsed)
+        if self._access:
+            self._log_access(scope, status, elapsed)
+
+    def _log_access(self, scope: Scope, status: int, elapsed: float) -> None:
+        client = scope.get("client")
+        address = f"{client[0]}:{client[1]}" if client else "-"
+        method, path, ms = scope["method"], scope["path"], round(elapsed * 1000, 3)
+        access_log.info(
+            '%s "%s %s" %d %.3fms',
+            address,
+            method,
+            path,
+            status,
+            ms,
+            extra={"client": address, "method": method, "path": path, "status": status, "duration_ms": ms},
+        )
 
     def _error(self, route: str, kind: str, message: str, status: int) -> bytes:
         self.metrics.error(route, kind)
@@ -339,7 +365,9 @@ class FeatureServer:
         }
 
     async def _metrics(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
-        return 200, self.metrics.render().encode()
+        # Rendered on a side thread: the freshness gauge reads the state file.
+        text = await self._side.run(5.0, "rendering metrics", self.metrics.render)
+        return 200, text.encode()
 
     async def _openapi(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
         if self._openapi_doc is None:

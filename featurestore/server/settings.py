@@ -1,4 +1,4 @@
-"""What ``featurestore serve`` configures: address, workers, limits and timeouts."""
+"""What ``featurestore serve`` configures: address, workers, limits, timeouts and logs."""
 
 from __future__ import annotations
 
@@ -29,3 +29,8 @@ class ServerSettings:
     """Seconds a request head may take to arrive, from its first byte (else 408 and close)."""
     body_timeout: float = 10.0
     """Seconds a request body may take to arrive, after the head (else 408 and close)."""
+    log_level: str = "info"
+    log_format: str = "text"
+    """``text`` or ``json`` (one JSON object per line)."""
+    access_log: bool = False
+    """A log line per request (off by default: it costs more than a request)."""
