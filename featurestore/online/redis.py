@@ -20,7 +20,8 @@ is retried, but for one case: a read on a kept connection that the server closed
 or write; a failed one is closed and its pool slot given back, so reads recover on their own once Redis
 answers again.
 
-This module and ``redis_cluster.py`` are the only ones that import ``redis``.
+This module, ``redis_async.py`` (reads awaited on an event loop, for the server) and ``redis_cluster.py``
+are the only ones that import ``redis``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pyarrow as pa
@@ -45,6 +46,9 @@ from featurestore.online import keys
 from featurestore.online.base import OnlineView, StoreCapabilities, StoreDiagnostics, ViewResult
 from featurestore.online.batch import EncodedBatch, encode_batch
 from featurestore.online.readplan import ReadPlan
+
+if TYPE_CHECKING:
+    from featurestore.online.redis_async import AsyncReader
 
 _pack_command: Callable[[tuple[Any, ...]], bytes] | None
 try:
@@ -194,7 +198,9 @@ def translate_errors(settings: RedisSettings, doing: str) -> Iterator[None]:
 class RedisOnlineStore:
     """See the module docstring."""
 
-    capabilities = StoreCapabilities(name="redis", supports_ttl_expiry=True, cluster=False, embedded=False)
+    capabilities = StoreCapabilities(
+        name="redis", supports_ttl_expiry=True, cluster=False, embedded=False, async_reads=True
+    )
 
     def __init__(self, settings: RedisSettings) -> None:
         self.settings = settings
@@ -210,6 +216,7 @@ class RedisOnlineStore:
         # slot is given back: a process outlives any number of failed reads (the pool allows 100).
         self._idle: list[Any] = []
         self._idle_pid = os.getpid()
+        self._async: AsyncReader | None = None
 
     def _take_connection(self) -> tuple[Any, bool]:
         """A connection for one read, and whether it was used before (it may have gone stale since)."""
@@ -272,16 +279,31 @@ class RedisOnlineStore:
     def read(
         self, plan: ReadPlan, entity_keys: Mapping[str, Sequence[Any]], *, now: datetime | None = None
     ) -> tuple[ViewResult, ...]:
-        n, groups = plan.encode_keys(entity_keys)
+        n, all_keys = _read_keys(plan, entity_keys)
         if not n:
             return plan.results([[] for _ in plan.views], now)
-        all_keys: list[str] = []
-        for r in plan.views:
-            prefix = r.redis_prefix
-            all_keys += [f"{prefix}{k}}}" for k in groups[r.key_group]]
         with translate_errors(self.settings, "reading features"):
             values = self._mget(all_keys)
         return plan.results([values[i * n : (i + 1) * n] for i in range(len(plan.views))], now)
+
+    async def read_async(
+        self, plan: ReadPlan, entity_keys: Mapping[str, Sequence[Any]], *, now: datetime | None = None
+    ) -> tuple[ViewResult, ...]:
+        """:meth:`read` awaited on an event loop (``redis_async.py``); cancelling it gives the read up."""
+        n, all_keys = _read_keys(plan, entity_keys)
+        if not n:
+            return plan.results([[] for _ in plan.views], now)
+        if self._async is None:
+            from featurestore.online.redis_async import AsyncReader
+
+            self._async = AsyncReader(self.settings)
+        with translate_errors(self.settings, "reading features"):
+            values = await self._async.mget(all_keys)
+        return plan.results([values[i * n : (i + 1) * n] for i in range(len(plan.views))], now)
+
+    async def aclose(self) -> None:
+        if self._async is not None:
+            await self._async.aclose()
 
     def delete_namespace(self, namespace: str) -> int:
         deleted = 0
@@ -320,6 +342,16 @@ class RedisOnlineStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _read_keys(plan: ReadPlan, entity_keys: Mapping[str, Sequence[Any]]) -> tuple[int, list[str]]:
+    """The number of entities and the Redis keys of a read: every view's, in plan order."""
+    n, groups = plan.encode_keys(entity_keys)
+    all_keys: list[str] = []
+    for r in plan.views:
+        prefix = r.redis_prefix
+        all_keys += [f"{prefix}{k}}}" for k in groups[r.key_group]]
+    return n, all_keys
 
 
 def _script_calls(view: OnlineView, rows: EncodedBatch) -> Iterator[list[Any]]:

@@ -1,20 +1,22 @@
 """An online store that measures its reads: the server hands it to its ``FeatureStore``, so every read
-(plain and on-demand feature lists alike) is timed and its statuses and value ages are counted, at the
-one place all reads pass through. Everything else is passed through untouched."""
+(plain and on-demand feature lists alike, blocking or awaited) is timed and its statuses and value ages
+are counted, at the one place all reads pass through. Everything else is passed through untouched."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from featurestore.errors import OnlineStoreError
+from featurestore.errors import OnlineStoreError, OnlineStoreTimeoutError
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from featurestore.online.base import (
+        AsyncReads,
         OnlineStore,
         OnlineView,
         StoreCapabilities,
@@ -45,10 +47,34 @@ class MeteredStore:
         except OnlineStoreError as exc:
             self._metrics.store_error(time.perf_counter() - started, type(exc).__name__)
             raise
-        elapsed = time.perf_counter() - started
+        self._record(time.perf_counter() - started, results, now)
+        return results
+
+    async def read_async(
+        self, plan: ReadPlan, entity_keys: Mapping[str, Sequence[Any]], *, now: datetime | None = None
+    ) -> tuple[ViewResult, ...]:
+        """For a store with ``capabilities.async_reads`` only."""
+        store: AsyncReads = self.store  # type: ignore[assignment]  # the capability says it is one
+        started = time.perf_counter()
+        try:
+            results = await store.read_async(plan, entity_keys, now=now)
+        except OnlineStoreError as exc:
+            self._metrics.store_error(time.perf_counter() - started, type(exc).__name__)
+            raise
+        except asyncio.CancelledError:  # given up at the request's deadline: the store was too slow
+            self._metrics.store_error(time.perf_counter() - started, OnlineStoreTimeoutError.__name__)
+            raise
+        self._record(time.perf_counter() - started, results, now)
+        return results
+
+    def _record(self, elapsed: float, results: tuple[ViewResult, ...], now: datetime | None) -> None:
         now_us = time.time_ns() // 1000 if now is None else int(now.timestamp() * 1_000_000)
         self._metrics.store_read(elapsed, results, now_us)
-        return results
+
+    async def aclose(self) -> None:
+        if self.store.capabilities.async_reads:
+            store: AsyncReads = self.store  # type: ignore[assignment]
+            await store.aclose()
 
     def write(self, view: OnlineView, batch: pa.RecordBatch | pa.Table) -> int:
         return self.store.write(view, batch)

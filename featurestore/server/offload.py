@@ -47,16 +47,21 @@ class Offload:
         try:
             return await future
         except _Expired:
-            raise OnlineStoreTimeoutError(
-                f"no answer within the deadline of {timeout:g}s while {doing}: the online store is slow or "
-                "unreachable, or every read thread of this worker is waiting on it"
-            ) from None
+            raise OnlineStoreTimeoutError(deadline_message(timeout, doing)) from None
         finally:
             timer.cancel()
 
     def close(self) -> None:
         """Stop taking calls; calls in flight end by their own timeouts."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def deadline_message(timeout: float, doing: str) -> str:
+    """The message of a call given up at its deadline."""
+    return (
+        f"no answer within the deadline of {timeout:g}s while {doing}: the online store is slow or "
+        "unreachable, or this worker is overloaded"
+    )
 
 
 class _Expired(Exception):

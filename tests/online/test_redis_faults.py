@@ -8,6 +8,7 @@ many reads failed before: a process is never left broken by an outage it outlive
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import threading
@@ -236,4 +237,68 @@ def test_pause_under_load(target: Target, tmp_path: Path) -> None:
     assert not load.errors(since=resumed + TIMEOUT), load.errors(since=resumed + TIMEOUT)[:3]
     assert load.ok(since=resumed + TIMEOUT) > 20
     assert load.longest() < TIMEOUT * 2 + 0.5
+    store.close()
+
+
+# -- reads awaited on an event loop (the server's path) ----------------------------------------------------
+
+
+@pytest.fixture
+def standalone(tmp_path: Path) -> Iterator[Target]:
+    require_redis()
+    t = Target("redis", tmp_path / "redis", free_port())
+    t.start()
+    yield t
+    t.stop()
+
+
+def test_async_reads_recover_after_a_restart_and_hundreds_of_failures(
+    standalone: Target, tmp_path: Path
+) -> None:
+    store: Any = standalone.open(tmp_path)
+    assert store.capabilities.async_reads
+    _write(store)
+
+    async def scenario() -> None:
+        [result] = await store.read_async(PLAN, KEYS)
+        assert result.values("rate") == [0.1, 0.2, 0.3]
+        standalone.stop()
+        standalone.start()
+        [result] = await store.read_async(PLAN, KEYS)  # the kept connection is dead: read again
+        assert result.values("rate") == [None, None, None]
+        standalone.stop()
+        for _ in range(250):
+            with pytest.raises(OnlineStoreError, match=f"127.0.0.1:{standalone.port}"):
+                await store.read_async(PLAN, KEYS)
+        standalone.start()
+        _write(store)
+        [result] = await store.read_async(PLAN, KEYS)
+        assert result.values("rate") == [0.1, 0.2, 0.3]
+        await store.aclose()
+
+    asyncio.run(scenario())
+    store.close()
+
+
+def test_async_reads_given_up_at_a_deadline_leave_nothing_behind(standalone: Target, tmp_path: Path) -> None:
+    """Reads cancelled while Redis is paused (a request's deadline) drop their connections and give their
+    pool slots back: more of them than the pool holds, and reads work as soon as the pause ends."""
+    store: Any = standalone.open(tmp_path)
+    _write(store)
+
+    async def scenario() -> None:
+        await store.read_async(PLAN, KEYS)
+        standalone.pause(1.5)
+        began = time.monotonic()
+        for _ in range(150):
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.005):
+                    await store.read_async(PLAN, KEYS)
+        assert time.monotonic() - began < 1.4, "the cancelled reads did not end at their deadlines"
+        await asyncio.sleep(1.5 - (time.monotonic() - began) + 0.1)
+        [result] = await store.read_async(PLAN, KEYS)
+        assert result.values("rate") == [0.1, 0.2, 0.3]
+        await store.aclose()
+
+    asyncio.run(scenario())
     store.close()

@@ -20,6 +20,7 @@ import pytest
 from featurestore import FeatureStore
 from tests.online.test_redis_faults import Target
 from tests.server.conftest import Served, Server, assert_clean_exit, start_server
+from tests.server.test_observability import scrape, value
 
 pytestmark = pytest.mark.redis
 QUERY = {"features": ["driver_hourly_stats:conv_rate"], "entities": {"driver_id": [1001, 1002]}}
@@ -129,6 +130,8 @@ def test_two_workers_recover_from_a_redis_restart(on_redis: RedisRepo, tmp_path:
         assert answer["error"]["type"].startswith("OnlineStore"), answer
     assert not load.failed(since=back + TIMEOUT), load.failed(since=back + TIMEOUT)[:3]
     assert load.served(since=back + TIMEOUT) > 20
+    # Connections kept from before the restart are replaced on first use, without failing the read.
+    assert len(load.failed(since=back)) <= load.clients, load.failed(since=back)[:3]
 
 
 def test_a_paused_redis_never_stalls_the_server(serving_repo: Served, tmp_path: Path) -> None:
@@ -203,6 +206,7 @@ def test_health_is_liveness_and_ready_is_readiness(on_redis: RedisRepo, tmp_path
         assert status == 200, body
         assert body["status"] == "ready"
         assert body["online_store"] == "redis"
+        assert server.request("POST", "/online-features", QUERY, token="t0ken")[0] == 200
         on_redis.redis.pause(3.0)
         began = time.monotonic()
         status, body, headers = server.request("GET", "/ready", token=None)
@@ -211,11 +215,19 @@ def test_health_is_liveness_and_ready_is_readiness(on_redis: RedisRepo, tmp_path
         assert body["error"]["type"] == "OnlineStoreTimeoutError"
         assert time.monotonic() - began < 2.0
         assert server.request("GET", "/health", token=None)[0] == 200
+        status, body, _ = server.request("POST", "/online-features", QUERY, token="t0ken")
+        assert (status, body["error"]["type"]) == (504, "OnlineStoreTimeoutError"), body
         on_redis.redis.stop()
         status, body, _ = server.request("GET", "/ready", token=None)
         assert status == 503
         assert body["error"]["type"].startswith("OnlineStore")
         assert f"127.0.0.1:{on_redis.redis.port}" in body["error"]["message"]
+        status, body, _ = server.request("POST", "/online-features", QUERY, token="t0ken")
+        assert (status, body["error"]["type"]) == (503, "OnlineStoreError"), body
+        metrics = scrape(server, token="t0ken")
+        for kind in ("OnlineStoreTimeoutError", "OnlineStoreError"):
+            assert value(metrics, "featurestore_online_store_errors_total", error=kind) == 1, kind
+        assert value(metrics, "featurestore_online_store_read_duration_seconds_count") == 3
         status, body, _ = server.request("GET", "/health", token=None)
         assert status == 200
         assert body["status"] == "ok"

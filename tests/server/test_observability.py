@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server.conftest import Served, Server, assert_clean_exit, start_server
+from tests.server.conftest import TOKEN, Served, Server, assert_clean_exit, start_server
 
 LOGGED = {
     "feature_service": "ranking_logged",
@@ -25,9 +25,9 @@ LOGGED = {
 SAMPLE = re.compile(r"^([a-z_]+)\{([^}]*)\} (\S+)$")
 
 
-def scrape(server: Server) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+def scrape(server: Server, token: str | None = TOKEN) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     """``/metrics`` as {(name, labels without worker): value}."""
-    status, text, _ = server.request("GET", "/metrics")
+    status, text, _ = server.request("GET", "/metrics", token=token)
     assert status == 200
     out: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
     for line in text.splitlines():
