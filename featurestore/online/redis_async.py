@@ -39,7 +39,13 @@ class AsyncReader:
     def _pool_here(self) -> Any:
         loop = asyncio.get_running_loop()
         if self._pool is None or self._loop is not loop:
-            options = {**self.settings.client_options(), "retry": Retry(NoBackoff(), 0)}
+            # No socket timeout: redis-py would run each send as a task of its own under wait_for (a
+            # loop iteration and ~10 us per read); the read timeout is one timer around send and reply.
+            options = {
+                **self.settings.client_options(),
+                "socket_timeout": None,
+                "retry": Retry(NoBackoff(), 0),
+            }
             self._pool = redis.asyncio.ConnectionPool.from_url(self.settings.url, **options)
             self._loop, self._idle = loop, []
         return self._pool
@@ -53,8 +59,7 @@ class AsyncReader:
             conn, reused = await pool.get_connection(), False  # on failure the pool keeps no slot
         packed = pack(conn, ["MGET", *keys])
         try:
-            await conn.send_packed_command(packed, check_health=False)
-            values: list[bytes | None] = await conn.read_response()
+            values = await self._round_trip(conn, packed)
         except rex.ConnectionError:
             await self._discard(pool, conn)
             if not reused:
@@ -62,8 +67,7 @@ class AsyncReader:
             # Closed by the server since its last use (see the module docstring): once more, on a new one.
             conn = await pool.get_connection()
             try:
-                await conn.send_packed_command(packed, check_health=False)
-                values = await conn.read_response()
+                values = await self._round_trip(conn, packed)
             except BaseException:
                 await self._discard(pool, conn)
                 raise
@@ -71,6 +75,15 @@ class AsyncReader:
             await self._discard(pool, conn)
             raise
         self._idle.append(conn)
+        return values
+
+    async def _round_trip(self, conn: Any, packed: Any) -> list[bytes | None]:
+        try:
+            async with asyncio.timeout(self.settings.read_timeout):
+                await conn.send_packed_command(packed, check_health=False)
+                values: list[bytes | None] = await conn.read_response()
+        except TimeoutError:
+            raise rex.TimeoutError(f"Timeout reading from {self.settings.target}") from None
         return values
 
     @staticmethod
