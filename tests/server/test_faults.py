@@ -34,13 +34,20 @@ class RedisRepo:
     redis: Target
 
 
-def redis_repo(served: Served, tmp_path: Path, *, read_timeout: float = TIMEOUT) -> RedisRepo:
-    """``served`` switched to a private Redis (its values materialized there)."""
+@pytest.fixture
+def redis_target(tmp_path: Path) -> Iterator[Target]:
+    """A private Redis, stopped after the test whatever happens to it."""
     from tests.online.conftest import free_port, require_redis
 
     require_redis()
     redis = Target("redis", tmp_path / "redis", free_port())
     redis.start()
+    yield redis
+    redis.stop()
+
+
+def redis_repo(served: Served, redis: Target, *, read_timeout: float = TIMEOUT) -> RedisRepo:
+    """``served`` switched to the private Redis ``redis`` (its values materialized there)."""
     (served.root / "featurestore.toml").write_text(
         f'[online]\ntype = "redis"\nurl = "{redis.url}"\n'
         f"connect_timeout = {TIMEOUT}\nread_timeout = {read_timeout}\n"
@@ -51,10 +58,8 @@ def redis_repo(served: Served, tmp_path: Path, *, read_timeout: float = TIMEOUT)
 
 
 @pytest.fixture
-def on_redis(serving_repo: Served, tmp_path: Path) -> Iterator[RedisRepo]:
-    repo = redis_repo(serving_repo, tmp_path)
-    yield repo
-    repo.redis.stop()
+def on_redis(serving_repo: Served, redis_target: Target) -> RedisRepo:
+    return redis_repo(serving_repo, redis_target)
 
 
 @dataclass
@@ -134,10 +139,12 @@ def test_two_workers_recover_from_a_redis_restart(on_redis: RedisRepo, tmp_path:
     assert len(load.failed(since=back)) <= load.clients, load.failed(since=back)[:3]
 
 
-def test_a_paused_redis_never_stalls_the_server(serving_repo: Served, tmp_path: Path) -> None:
-    """One worker, Redis paused: a read waits in a thread until its deadline (504); meanwhile /health
-    and requests that need no Redis are answered at once."""
-    repo = redis_repo(serving_repo, tmp_path, read_timeout=3.0)
+def test_a_paused_redis_never_stalls_the_server(
+    serving_repo: Served, redis_target: Target, tmp_path: Path
+) -> None:
+    """One worker, Redis paused: a read waits until its deadline (504) without holding the event loop;
+    meanwhile /health and requests that need no Redis are answered at once."""
+    repo = redis_repo(serving_repo, redis_target, read_timeout=3.0)
     server = start_server(repo.root, tmp_path, "--request-timeout", "0.4", token=None)
     try:
         assert server.request("POST", "/online-features", QUERY)[0] == 200
@@ -174,7 +181,6 @@ def test_a_paused_redis_never_stalls_the_server(serving_repo: Served, tmp_path: 
         assert server.request("POST", "/online-features", QUERY)[0] == 200
     finally:
         assert_clean_exit(server)
-        repo.redis.stop()
 
 
 def test_pause_under_load_is_bounded(on_redis: RedisRepo, tmp_path: Path) -> None:
