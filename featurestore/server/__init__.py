@@ -2,7 +2,7 @@
 
 What lives here
     ``app.py``         the ASGI app: routes, bearer-token auth, JSON errors, the online-features hot path
-                       (reads on threads, with a deadline), /health and /ready, lifespan (warm-up, shutdown)
+                       (reads awaited or on threads, with a deadline), /health and /ready, lifespan
     ``requests.py``    request bodies read and checked (every client mistake -> a 4xx with a message), auth
     ``offload.py``     blocking calls on worker threads, awaited with a deadline
     ``guard.py``       uvicorn's httptools protocol with idle, request-head and body timeouts
