@@ -83,6 +83,10 @@ class OnlineStoreError(FeatureStoreError):
     """The online store is unreachable, misconfigured or refused a command."""
 
 
+class OnlineStoreTimeoutError(OnlineStoreError):
+    """The online store did not answer in time (its read timeout, or the deadline of a request)."""
+
+
 class MaterializationError(FeatureStoreError):
     """A materialization run cannot start or could not complete."""
 

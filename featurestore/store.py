@@ -37,7 +37,15 @@ class FeatureStore:
     >>> store.get_training_set(entity_df, ["driver_stats:conv_rate"]).to_polars()  # doctest: +SKIP
     """
 
-    def __init__(self, root: str | Path = ".", *, config: RepoConfig | None = None) -> None:
+    def __init__(
+        self,
+        root: str | Path = ".",
+        *,
+        config: RepoConfig | None = None,
+        online_store: OnlineStore | None = None,
+    ) -> None:
+        """``online_store``: a store to use instead of opening the configured one (the server hands in one
+        that measures its reads); it is closed with this object."""
         self.root = Path(root).resolve()
         self.config = config or load_config(self.root)
         self._engine: Engine | None = None
@@ -49,7 +57,7 @@ class FeatureStore:
         self._state_file = str(registry_path(self.root).with_name("state.json"))
         self._served: Mapping[str, ServedView] | None = None
         self._served_for: tuple[int | None, int | None] | None = None
-        self._online: OnlineStore | None = None
+        self._online: OnlineStore | None = online_store
         self._requests: dict[tuple[Any, ...], OnlineRequest | OnDemandRequest] = {}
 
     @property

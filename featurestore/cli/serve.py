@@ -31,6 +31,20 @@ from featurestore.cli.app import cli, open_store
     show_default=True,
     help="Environment variable holding the bearer token clients must send (unset: no auth).",
 )
+@click.option("--request-timeout", default=1.0, show_default=True, type=click.FloatRange(min=0.001),
+              help="Seconds to answer an online-features request; later: 504.")  # fmt: skip
+@click.option("--idle-timeout", default=5.0, show_default=True, type=click.FloatRange(min=0.001),
+              help="Seconds a connection may stay open with no request in progress.")  # fmt: skip
+@click.option("--header-timeout", default=5.0, show_default=True, type=click.FloatRange(min=0.001),
+              help="Seconds a request head may take to arrive; later: 408 and close.")  # fmt: skip
+@click.option("--body-timeout", default=10.0, show_default=True, type=click.FloatRange(min=0.001),
+              help="Seconds a request body may take after its head; later: 408 and close.")  # fmt: skip
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]))  # fmt: skip
+@click.option("--log-format", default="text", show_default=True, type=click.Choice(["text", "json"]),
+              help="json: one JSON object per line.")  # fmt: skip
+@click.option("--access-log/--no-access-log", default=False, show_default=True,
+              help="A log line per request (method, path, status, duration).")  # fmt: skip
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -41,11 +55,19 @@ def serve(
     max_body_bytes: int,
     max_push_rows: int,
     token_env: str,
+    request_timeout: float,
+    idle_timeout: float,
+    header_timeout: float,
+    body_timeout: float,
+    log_level: str,
+    log_format: str,
+    access_log: bool,
 ) -> None:
-    """Serve online features over HTTP (POST /online-features, POST /push, GET /health, /metrics).
+    """Serve online features over HTTP (POST /online-features, POST /push, GET /health, /ready,
+    /metrics).
 
     The API is described at GET /openapi.json. With the token variable set, every route but /health
-    needs 'Authorization: Bearer <token>'. SIGINT/SIGTERM stop the server gracefully.
+    and /ready needs 'Authorization: Bearer <token>'. SIGINT/SIGTERM stop the server gracefully.
 
     \b
     Example:
@@ -62,10 +84,12 @@ def serve(
     registry = store.registry  # fail here, with one red line, if nothing is applied
     store.close()
     auth = "bearer token required" if os.environ.get(token_env) else f"no auth (${token_env} is unset)"
-    Console(stderr=True).print(
-        f"serving [bold]{registry.project}[/] ({len(registry.views)} views, "
-        f"{len(registry.services)} services) on http://{host}:{port} with {workers} worker(s); {auth}"
+    banner = (
+        f"serving {registry.project} ({len(registry.views)} views, {len(registry.services)} services) on "
+        f"http://{host}:{port} with {workers} worker(s); {auth}"
     )
+    if log_format == "text":
+        Console(stderr=True).print(banner.replace(registry.project, f"[bold]{registry.project}[/]", 1))
     settings = ServerSettings(
         host=host,
         port=port,
@@ -74,5 +98,13 @@ def serve(
         max_entities=max_entities,
         max_push_rows=max_push_rows,
         token_env=token_env,
+        request_timeout=request_timeout,
+        idle_timeout=idle_timeout,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        log_level=log_level,
+        log_format=log_format,
+        access_log=access_log,
     )
-    run_server(ctx.obj["repo"], settings)
+    # With JSON logs every line on stderr is JSON: the banner becomes a log line.
+    run_server(ctx.obj["repo"], settings, banner=banner if log_format == "json" else None)

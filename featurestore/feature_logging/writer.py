@@ -115,6 +115,8 @@ class FeatureLogger:
         self._random = random.Random(seed)  # sampling draws; a seed makes them repeatable
         self.dropped = 0
         """Requests not logged because the queue was full."""
+        self.dropped_rows = 0
+        """Their rows (entities)."""
         self.written = 0
         """Feature vectors (entity rows) written to Parquet."""
         self.failed = 0
@@ -147,6 +149,7 @@ class FeatureLogger:
             self._queue.put_nowait((service, entities, request_data, response, requested_at))
         except queue.Full:
             self.dropped += 1
+            self.dropped_rows += len(next(iter(entities.values()), []))
 
     def close(self, timeout: float = 30.0) -> None:
         """Write everything queued, then stop the writer thread."""

@@ -9,6 +9,7 @@ What lives here
     ``batch.py``      a write batch (Arrow) checked and encoded, shared by every store
     ``sqlite.py``     the embedded default: a SQLite file in WAL mode
     ``redis.py``      standalone Redis (redis-py + hiredis): MGET reads, newer-wins Lua writes
+    ``redis_async.py``  standalone Redis reads awaited on an event loop (the server's ``read_async``)
     ``redis_cluster.py``  Redis Cluster: the same, grouped per node
     ``factory.py``    ``open_online_store(config, repo_root)``
 
@@ -23,8 +24,8 @@ Using it::
     store.delete_namespaces(project, view.name, keep_version=view.version)
 
 What it may import: ``featurestore.errors``, ``featurestore.config`` (factory only) and
-``featurestore.dsl.dtypes``; pyarrow; ``redis`` only inside ``redis.py`` / ``redis_cluster.py`` (imported
-lazily by the factory). Never plans, the registry, the CLI or the server.
+``featurestore.dsl.dtypes``; pyarrow; ``redis`` only inside ``redis.py`` / ``redis_async.py`` /
+``redis_cluster.py`` (imported lazily by the factory). Never plans, the registry, the CLI or the server.
 
 Adding a store: one module with a class satisfying ``OnlineStore`` that reuses ``batch.encode_batch``,
 ``ReadPlan.encode_keys`` / ``ReadPlan.results`` (so keys, values and statuses mean the same everywhere),

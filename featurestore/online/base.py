@@ -213,6 +213,11 @@ class ViewResult:
         """``event_ts.to_pylist()``, computed without Arrow."""
         return to_python(self._decoded.event_ts, "timestamp")
 
+    @property
+    def event_micros(self) -> Sequence[int | None]:
+        """Event times as microseconds since the epoch (``None`` when NOT_FOUND), without conversion."""
+        return self._decoded.event_ts
+
 
 @dataclass(frozen=True)
 class StoreDiagnostics:
@@ -248,6 +253,8 @@ class StoreCapabilities:
     """Keys are spread over nodes; reads and writes are grouped per node."""
     embedded: bool
     """The store is a local file inside the repo (no server, no network)."""
+    async_reads: bool = False
+    """The store also has :class:`AsyncReads` methods: reads awaited on an event loop."""
 
 
 class OnlineStore(Protocol):
@@ -310,4 +317,19 @@ class OnlineStore(Protocol):
 
     def close(self) -> None:
         """Release connections. The store must not be used afterwards."""
+        ...
+
+
+class AsyncReads(Protocol):
+    """What a store with ``capabilities.async_reads`` adds, for servers: a read awaited on an event loop
+    (neither the loop nor a thread blocks while the store is slow; cancelling it gives the read up)."""
+
+    async def read_async(
+        self, plan: ReadPlan, entity_keys: Mapping[str, Sequence[Any]], *, now: datetime | None = None
+    ) -> tuple[ViewResult, ...]:
+        """:meth:`OnlineStore.read`, awaited."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the connections of :meth:`read_async` (on the loop that used them)."""
         ...

@@ -13,23 +13,26 @@ wider than one namespace). Needs Redis >= 6.2
 
 Configuration: ``redis://[user:password@]host:port/db`` or ``rediss://`` for TLS (TLS options such as
 ``ssl_ca_certs`` go in the query string); a password from the environment variable named by
-``password_env`` wins over one in the URL. Connect and read timeouts bound every call (no retries), and
-failures become :class:`~featurestore.errors.OnlineStoreError` naming ``host:port``, never the password.
-Connections are opened lazily, on the first read or write.
+``password_env`` wins over one in the URL. Connect and read timeouts bound every call, and failures
+become :class:`~featurestore.errors.OnlineStoreError` naming ``host:port``, never the password. Nothing
+is retried, but for one case: a read on a kept connection that the server closed since its last use
+(after a restart) is sent once more on a new connection. Connections are opened lazily, on the first read
+or write; a failed one is closed and its pool slot given back, so reads recover on their own once Redis
+answers again.
 
-This module and ``redis_cluster.py`` are the only ones that import ``redis``.
+This module, ``redis_async.py`` (reads awaited on an event loop, for the server) and ``redis_cluster.py``
+are the only ones that import ``redis``.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pyarrow as pa
@@ -38,11 +41,14 @@ import redis.exceptions as rex
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from featurestore.errors import ConfigError, OnlineStoreError
+from featurestore.errors import ConfigError, OnlineStoreError, OnlineStoreTimeoutError
 from featurestore.online import keys
 from featurestore.online.base import OnlineView, StoreCapabilities, StoreDiagnostics, ViewResult
 from featurestore.online.batch import EncodedBatch, encode_batch
 from featurestore.online.readplan import ReadPlan
+
+if TYPE_CHECKING:
+    from featurestore.online.redis_async import AsyncReader
 
 _pack_command: Callable[[tuple[Any, ...]], bytes] | None
 try:
@@ -166,7 +172,13 @@ def translate_errors(settings: RedisSettings, doing: str) -> Iterator[None]:
             f"Redis at {settings.target} denied a command while {doing}: {settings.scrub(str(exc))}; "
             "the user needs read/write access to fs:* keys and EVAL"
         ) from None
-    except (rex.ConnectionError, rex.TimeoutError, rex.ClusterDownError, OSError) as exc:
+    except (rex.TimeoutError, TimeoutError) as exc:
+        raise OnlineStoreTimeoutError(
+            f"Redis at {settings.target} did not answer in time while {doing}: {settings.scrub(str(exc))}. "
+            f"Check that the server is running and not overloaded (connect timeout "
+            f"{settings.connect_timeout}s, read timeout {settings.read_timeout}s)"
+        ) from None
+    except (rex.ConnectionError, rex.ClusterDownError, OSError) as exc:
         raise OnlineStoreError(
             f"cannot reach Redis at {settings.target} while {doing}: {settings.scrub(str(exc))}. Check that "
             f"the server is running and the url is right (connect timeout {settings.connect_timeout}s, "
@@ -186,7 +198,9 @@ def translate_errors(settings: RedisSettings, doing: str) -> Iterator[None]:
 class RedisOnlineStore:
     """See the module docstring."""
 
-    capabilities = StoreCapabilities(name="redis", supports_ttl_expiry=True, cluster=False, embedded=False)
+    capabilities = StoreCapabilities(
+        name="redis", supports_ttl_expiry=True, cluster=False, embedded=False, async_reads=True
+    )
 
     def __init__(self, settings: RedisSettings) -> None:
         self.settings = settings
@@ -196,28 +210,53 @@ class RedisOnlineStore:
             )
         except ValueError as exc:
             raise ConfigError(f"online.url is not a valid Redis url: {settings.scrub(str(exc))}") from None
-        # Reads hold one connection per thread: a pool checkout costs about as much as the MGET.
-        self._local = threading.local()
-        self._held: list[Any] = []
-        self._held_lock = threading.Lock()
+        # Reads take a connection from a free list of their own (a list pop and append, atomic without a
+        # lock) rather than from the pool: a pool checkout costs about as much as the MGET. Every connection
+        # in the list was checked out of the pool, so one that fails is disconnected and released, and its
+        # slot is given back: a process outlives any number of failed reads (the pool allows 100).
+        self._idle: list[Any] = []
+        self._idle_pid = os.getpid()
+        self._async: AsyncReader | None = None
 
-    def _read_connection(self) -> Any:
-        conn = getattr(self._local, "conn", None)
-        if conn is None or self._local.pid != os.getpid():  # after a fork, never share a socket
-            conn = self._client.connection_pool.make_connection()
-            self._local.conn, self._local.pid = conn, os.getpid()
-            with self._held_lock:
-                self._held.append(conn)
-        return conn
+    def _take_connection(self) -> tuple[Any, bool]:
+        """A connection for one read, and whether it was used before (it may have gone stale since)."""
+        if self._idle_pid != os.getpid():  # after a fork, never share a socket with the parent
+            self._idle, self._idle_pid = [], os.getpid()
+        try:
+            return self._idle.pop(), True
+        except IndexError:
+            # Connects within the connect timeout; on failure the pool takes its slot back itself.
+            return self._client.connection_pool.get_connection(), False
 
-    def _drop_read_connection(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        self._local.conn = None
-        if conn is not None:
-            conn.disconnect()  # replies may be in flight: never reuse a half-read connection
-            with self._held_lock:
-                if conn in self._held:
-                    self._held.remove(conn)
+    def _discard_connection(self, conn: Any) -> None:
+        conn.disconnect()  # replies may be in flight: never reuse a half-read connection
+        self._client.connection_pool.release(conn)
+
+    def _mget(self, all_keys: list[str]) -> list[bytes | None]:
+        conn, reused = self._take_connection()
+        try:
+            conn.send_packed_command(pack(conn, ["MGET", *all_keys]), check_health=False)
+            values: list[bytes | None] = conn.read_response()
+        except rex.ConnectionError:
+            self._discard_connection(conn)
+            if not reused:
+                raise
+            # A connection that waited in the list may have been closed by the server since its last use
+            # (a restart, an idle timeout): that shows at once, on the first send or read. A read is
+            # idempotent, so it is sent again, once, on a new connection with its own timeouts. Timeouts
+            # are never retried: the call stays bounded by one connect and one read timeout.
+            conn = self._client.connection_pool.get_connection()
+            try:
+                conn.send_packed_command(pack(conn, ["MGET", *all_keys]), check_health=False)
+                values = conn.read_response()
+            except BaseException:
+                self._discard_connection(conn)
+                raise
+        except BaseException:
+            self._discard_connection(conn)
+            raise
+        self._idle.append(conn)
+        return values
 
     def write(self, view: OnlineView, batch: pa.RecordBatch | pa.Table) -> int:
         return sum(self.write_batches(view, [batch]))
@@ -240,22 +279,31 @@ class RedisOnlineStore:
     def read(
         self, plan: ReadPlan, entity_keys: Mapping[str, Sequence[Any]], *, now: datetime | None = None
     ) -> tuple[ViewResult, ...]:
-        n, groups = plan.encode_keys(entity_keys)
+        n, all_keys = _read_keys(plan, entity_keys)
         if not n:
             return plan.results([[] for _ in plan.views], now)
-        all_keys: list[str] = []
-        for r in plan.views:
-            prefix = r.redis_prefix
-            all_keys += [f"{prefix}{k}}}" for k in groups[r.key_group]]
         with translate_errors(self.settings, "reading features"):
-            conn = self._read_connection()
-            try:
-                conn.send_packed_command(pack(conn, ["MGET", *all_keys]), check_health=False)
-                values = conn.read_response()
-            except BaseException:
-                self._drop_read_connection()
-                raise
+            values = self._mget(all_keys)
         return plan.results([values[i * n : (i + 1) * n] for i in range(len(plan.views))], now)
+
+    async def read_async(
+        self, plan: ReadPlan, entity_keys: Mapping[str, Sequence[Any]], *, now: datetime | None = None
+    ) -> tuple[ViewResult, ...]:
+        """:meth:`read` awaited on an event loop (``redis_async.py``); cancelling it gives the read up."""
+        n, all_keys = _read_keys(plan, entity_keys)
+        if not n:
+            return plan.results([[] for _ in plan.views], now)
+        if self._async is None:
+            from featurestore.online.redis_async import AsyncReader
+
+            self._async = AsyncReader(self.settings)
+        with translate_errors(self.settings, "reading features"):
+            values = await self._async.mget(all_keys)
+        return plan.results([values[i * n : (i + 1) * n] for i in range(len(plan.views))], now)
+
+    async def aclose(self) -> None:
+        if self._async is not None:
+            await self._async.aclose()
 
     def delete_namespace(self, namespace: str) -> int:
         deleted = 0
@@ -284,10 +332,9 @@ class RedisOnlineStore:
             return server_diagnostics([self._client])
 
     def close(self) -> None:
-        with self._held_lock:
-            held, self._held = self._held, []
-        for conn in held:
-            conn.disconnect()
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            self._discard_connection(conn)
         self._client.close()
 
     def __enter__(self) -> RedisOnlineStore:
@@ -295,6 +342,16 @@ class RedisOnlineStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _read_keys(plan: ReadPlan, entity_keys: Mapping[str, Sequence[Any]]) -> tuple[int, list[str]]:
+    """The number of entities and the Redis keys of a read: every view's, in plan order."""
+    n, groups = plan.encode_keys(entity_keys)
+    all_keys: list[str] = []
+    for r in plan.views:
+        prefix = r.redis_prefix
+        all_keys += [f"{prefix}{k}}}" for k in groups[r.key_group]]
+    return n, all_keys
 
 
 def _script_calls(view: OnlineView, rows: EncodedBatch) -> Iterator[list[Any]]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from featurestore.server.app import READY_TIMEOUT
+
 if TYPE_CHECKING:
-    from featurestore.server.app import ServerSettings
+    from featurestore.server.settings import ServerSettings
 
 _COLUMNS = {
     "type": "object",
@@ -35,10 +37,15 @@ def _errors(*codes: int) -> dict[str, Any]:
         400: "Malformed JSON or a body of the wrong shape",
         401: "Missing or invalid bearer token",
         404: "Unknown feature view, feature or feature service",
+        408: "The request head or body did not arrive within the server's timeout (the connection is closed)",
         413: "Body, entity count or row count over the server's limits",
         422: "Well-formed but unusable: wrong join-key types, missing request data, rows off the schema",
         500: "Unexpected server error, or a request-time feature function raised",
-        503: "The online store or the registry is unavailable",
+        503: "The online store refused or failed (it is down or unreachable), or the registry is unavailable",
+        504: (
+            "The online store did not answer in time: its read timeout, or the request's deadline "
+            "(serve --request-timeout) passed first. Type OnlineStoreTimeoutError"
+        ),
     }
     return {
         str(c): {
@@ -115,7 +122,11 @@ def openapi_document(settings: ServerSettings) -> dict[str, Any]:
             "version": "1",
             "description": (
                 f"Online features over HTTP. Limits: {settings.max_body_bytes} body bytes, "
-                f"{settings.max_entities} entities per request, {settings.max_push_rows} rows per push."
+                f"{settings.max_entities} entities per request, {settings.max_push_rows} rows per push. "
+                f"Timeouts: an online-features answer within {settings.request_timeout:g}s (else 504), a "
+                f"request head within {settings.header_timeout:g}s and a body within "
+                f"{settings.body_timeout:g}s (else 408), idle connections closed after "
+                f"{settings.idle_timeout:g}s."
             ),
         },
         "components": {
@@ -149,7 +160,7 @@ def openapi_document(settings: ServerSettings) -> dict[str, Any]:
                                 }
                             },
                         },
-                        **_errors(400, 401, 404, 413, 422, 500, 503),
+                        **_errors(400, 401, 404, 408, 413, 422, 500, 503, 504),
                     },
                 }
             },
@@ -167,12 +178,47 @@ def openapi_document(settings: ServerSettings) -> dict[str, Any]:
                             "description": "Rows written",
                             "content": {"application/json": {"schema": {"type": "object"}}},
                         },
-                        **_errors(400, 401, 404, 413, 422, 503),
+                        **_errors(400, 401, 404, 408, 413, 422, 503, 504),
                     },
                 }
             },
             "/health": {
-                "get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "Up"}}}
+                "get": {
+                    "summary": "Liveness: the process answers",
+                    "description": (
+                        "Reads nothing (no registry file, no online store), so it stays 200 while the "
+                        "store is down: restart a process only when this fails. No token needed."
+                    ),
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "Up: status ok, and the project and view count of the registry",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
+                    },
+                }
+            },
+            "/ready": {
+                "get": {
+                    "summary": "Readiness: the registry is loaded and the online store answers",
+                    "description": (
+                        "One key is read from the online store, within a short timeout "
+                        f"({READY_TIMEOUT:g}s); send traffic only while this is 200. No token needed."
+                    ),
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "Ready: status, project, views, online_store (its type)",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        },
+                        "503": {
+                            "description": "Not ready: the error says why (registry, store down or too slow)",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                            },
+                        },
+                    },
+                }
             },
             "/metrics": {
                 "get": {

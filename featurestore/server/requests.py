@@ -11,6 +11,8 @@ wrong and how to fix it; the store's own checks (unknown features, wrong key typ
 
 from __future__ import annotations
 
+import hmac
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +28,10 @@ ONLINE_FIELDS = (
 )
 PUSH_FIELDS = ("view", "rows", "to")
 PUSH_TARGETS = ("online", "offline", "both")
+
+
+class ClientGone(Exception):
+    """The client disconnected before its body arrived: nothing to answer."""
 
 
 class RequestError(Exception):
@@ -208,3 +214,56 @@ def parse_push(body: bytes, *, max_rows: int) -> PushQuery:
     if count > max_rows:
         raise RequestError(413, "too_many_rows", f"{count} rows in one push; the limit is {max_rows}")
     return PushQuery(view=view, rows=out, to=to, count=count)
+
+
+def authorize(headers: Iterable[tuple[bytes, bytes]], token: bytes) -> None:
+    """Check an ``Authorization: Bearer <token>`` header (the scheme in any case, as RFC 7235 says)."""
+    given = b""
+    for name, value in headers:
+        if name == b"authorization":
+            given = value
+            break
+    if not given:
+        raise RequestError(401, "unauthorized", "missing 'Authorization: Bearer <token>' header")
+    scheme, _, credentials = given.strip().partition(b" ")
+    if scheme.lower() != b"bearer":
+        raise RequestError(401, "unauthorized", "the Authorization header must use the Bearer scheme")
+    if not hmac.compare_digest(credentials.strip(), token):
+        raise RequestError(401, "unauthorized", "the bearer token is not valid")
+
+
+async def read_body(
+    scope: MutableMapping[str, Any], receive: Callable[[], Awaitable[MutableMapping[str, Any]]], limit: int
+) -> bytes:
+    """The whole request body, refused (413) as soon as it is known to exceed ``limit`` bytes."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                declared = int(value)
+            except ValueError:
+                raise RequestError(400, "bad_request", "Content-Length is not a number") from None
+            if declared > limit:
+                raise RequestError(
+                    413, "body_too_large", f"the body has {declared} bytes; the limit is {limit}"
+                )
+            break
+    message = await receive()
+    if message["type"] == "http.disconnect":
+        raise ClientGone
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body"):
+        if len(body) > limit:
+            raise RequestError(413, "body_too_large", f"the body exceeds the limit of {limit} bytes")
+        return body
+    chunks = [body]
+    size = len(body)
+    while message.get("more_body"):
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(413, "body_too_large", f"the body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

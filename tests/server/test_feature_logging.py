@@ -38,6 +38,7 @@ def test_a_full_queue_drops_and_counts_and_never_blocks(serving_repo: Served) ->
         logger.log("driver_ranking_v1", ENTITIES, None, served, time.time())  # not a logged service
         assert time.perf_counter() - began < 0.5
         assert logger.dropped == 3
+        assert logger.dropped_rows == 9
         logger.start()
         logger.close()
         assert logger.written == 6

@@ -154,6 +154,15 @@ def test_auth(server: Server) -> None:
     assert status == 401
     status, _, _ = server.request("POST", "/online-features", query)
     assert status == 200
+    # The scheme is case-insensitive (RFC 7235); another scheme is refused.
+    for scheme in ("bearer", "BEARER"):
+        headers = {"Authorization": f"{scheme} {TOKEN}"}
+        status, body, _ = server.request("POST", "/online-features", query, token=None, headers=headers)
+        assert status == 200, (scheme, body)
+    headers = {"Authorization": f"Basic {TOKEN}"}
+    status, body, _ = server.request("POST", "/online-features", query, token=None, headers=headers)
+    assert status == 401
+    assert "Bearer scheme" in body["error"]["message"]
 
 
 def test_metrics_and_openapi(server: Server) -> None:
@@ -169,7 +178,10 @@ def test_metrics_and_openapi(server: Server) -> None:
     status, doc, _ = server.request("GET", "/openapi.json")
     assert status == 200
     assert doc["openapi"].startswith("3.")
-    assert set(doc["paths"]) >= {"/online-features", "/push", "/health", "/metrics"}
+    assert set(doc["paths"]) >= {"/online-features", "/push", "/health", "/ready", "/metrics"}
+    assert doc["paths"]["/ready"]["get"]["security"] == []
+    assert set(doc["paths"]["/ready"]["get"]["responses"]) == {"200", "503"}
+    assert {"408", "503", "504"} <= set(doc["paths"]["/online-features"]["post"]["responses"])
 
 
 def test_push_over_http_then_read(server: Server) -> None:

@@ -1,0 +1,68 @@
+"""Metrics read on each scrape rather than counted per request: view freshness from the state, registry
+reloads, feature-log rows, and connections closed by the timeouts of ``guard.py``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from featurestore.server.metrics import Labels, Metrics
+
+if TYPE_CHECKING:
+    from featurestore.feature_logging import FeatureLogger
+    from featurestore.store import FeatureStore
+
+
+def register_collectors(
+    metrics: Metrics, store: FeatureStore, logger: FeatureLogger | None, reloads: Callable[[], int]
+) -> None:
+    """Register the scrape-time families of one server process with ``metrics``."""
+
+    def freshness() -> list[tuple[Labels, float]]:
+        now = datetime.now(UTC).replace(tzinfo=None)  # the state's times are naive UTC
+        marks = store.state.watermarks()
+        return [
+            ({"view": view}, round((now - mark.event_time).total_seconds(), 3))
+            for view, mark in sorted(marks.items())
+        ]
+
+    metrics.collect(
+        "featurestore_view_freshness_seconds",
+        "gauge",
+        "Seconds since the watermark of each view's active version (how stale its online values may be).",
+        freshness,
+    )
+    metrics.collect(
+        "featurestore_registry_reloads_total",
+        "counter",
+        "Times the registry file changed and was read again.",
+        lambda: [({}, reloads())],
+    )
+    metrics.collect(
+        "featurestore_http_connections_timed_out_total",
+        "counter",
+        "Connections closed for an idle client, or a request head or body that did not arrive in time.",
+        _timed_out_connections,
+    )
+    if logger is None:
+        return
+    rows: list[tuple[str, Callable[[], int], str]] = [
+        ("written", lambda: logger.written, "Feature-log rows written to Parquet."),
+        ("dropped", lambda: logger.dropped_rows, "Feature-log rows dropped: the writer's queue was full."),
+        ("failed", lambda: logger.failed, "Feature-log rows lost to write errors (see the server log)."),
+    ]
+    for name, read, text in rows:
+        metrics.collect(f"featurestore_feature_log_rows_{name}_total", "counter", text, _one(read))
+
+
+def _one(read: Callable[[], int]) -> Callable[[], list[tuple[Labels, float]]]:
+    return lambda: [({}, read())]
+
+
+def _timed_out_connections() -> list[tuple[Labels, float]]:
+    guard = sys.modules.get("featurestore.server.guard")  # absent when uvicorn runs without httptools
+    if guard is None:
+        return []
+    return [({"phase": phase}, n) for phase, n in guard.TIMED_OUT.items()]
