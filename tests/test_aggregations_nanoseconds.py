@@ -47,15 +47,21 @@ DEFS = """
 from featurestore import Aggregation
 customer = Entity(name="customer", join_keys=["customer_id"])
 H = timedelta(hours=1)
+AGGREGATIONS = [
+    Aggregation("amount", "sum", H), Aggregation("amount", "count", H), Aggregation("amount", "max", H),
+    Aggregation("amount", "last", H), Aggregation("amount", "count", None),
+    Aggregation("amount", "last", None),
+]
 pay = FeatureView(
     name="pay", entities=[customer],
     source=FileSource(name="pay_src", path="data/pay", timestamp_field="ts",
                       created_timestamp_field="created"),
-    aggregations=[
-        Aggregation("amount", "sum", H), Aggregation("amount", "count", H), Aggregation("amount", "max", H),
-        Aggregation("amount", "last", H), Aggregation("amount", "count", None),
-        Aggregation("amount", "last", None),
-    ],
+    aggregations=AGGREGATIONS,
+)
+pay_nc = FeatureView(
+    name="pay_nc", entities=[customer],
+    source=FileSource(name="pay_nc_src", path="data/pay", timestamp_field="ts"),
+    aggregations=AGGREGATIONS,
 )
 """
 FEATURES = (
@@ -130,16 +136,19 @@ def store(zone: str | None, tmp_path: Path) -> Iterator[FeatureStore]:
         yield built
 
 
-def training(store: FeatureStore, entity_rows: list[tuple[int, Any]], **kwargs: Any) -> list[tuple[Any, ...]]:
+def training(
+    store: FeatureStore, entity_rows: list[tuple[int, Any]], view: str = "pay", **kwargs: Any
+) -> list[tuple[Any, ...]]:
     table = table_of(
         ("customer_id", "event_timestamp"), *entity_rows, types={"event_timestamp": pa.timestamp("us")}
     )
-    out = store.get_training_set(table, [f"pay:{f}" for f in FEATURES], **kwargs).to_arrow()
+    out = store.get_training_set(table, [f"{view}:{f}" for f in FEATURES], **kwargs).to_arrow()
     return rows(out, *FEATURES)
 
 
-def online(store: FeatureStore, keys: list[int]) -> list[tuple[Any, ...]]:
-    values = store.get_online_features([f"pay:{f}" for f in FEATURES], {"customer_id": keys}, now=T).to_dict()
+def online(store: FeatureStore, keys: list[int], view: str = "pay") -> list[tuple[Any, ...]]:
+    refs = [f"{view}:{f}" for f in FEATURES]
+    values = store.get_online_features(refs, {"customer_id": keys}, now=T).to_dict()
     return list(zip(*[values[f] for f in FEATURES], strict=True))
 
 
@@ -153,6 +162,21 @@ def test_as_known_at_compares_nanoseconds_too(store: FeatureStore) -> None:
     keys = sorted(AT_T_KNOWN)
     assert training(store, [(k, T) for k in keys], as_known_at=True) == [AT_T_KNOWN[k] for k in keys]
     assert training(store, [r for r, _ in OTHER_ROWS], as_known_at=True) == [v for _, v in OTHER_ROWS]
+
+
+def test_a_source_without_created_column_compares_nanoseconds_too(store: FeatureStore) -> None:
+    """``pay_nc`` reads the same events without their created column: key 4's tie on the event time
+    goes to the greater value, and as known at ``T`` every event is known from its event time."""
+    expected = {**AT_T, 4: (11.0, 2, 6.0, 6.0, 2, 6.0)}
+    keys = sorted(expected)
+    for as_known_at in (False, True):
+        got = training(store, [(k, T) for k in keys], "pay_nc", as_known_at=as_known_at)
+        assert got == [expected[k] for k in keys], as_known_at
+        assert training(store, [r for r, _ in OTHER_ROWS], "pay_nc", as_known_at=as_known_at) == [
+            v for _, v in OTHER_ROWS
+        ]
+    store.materialize(end=T, views=["pay_nc"])
+    assert online(store, keys, "pay_nc") == [expected[k] for k in keys]
 
 
 def test_materialized_values_compare_nanoseconds_at_both_window_edges(store: FeatureStore) -> None:

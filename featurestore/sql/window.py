@@ -243,7 +243,9 @@ def latest_key(scan: SourceScan, column: exp.Expr, table: str | None = None) -> 
     Lifetime partial states store this struct (``sql/window_states.py``): its layout for a source
     without nanosecond times is the one states were always stored with."""
     names = time_names(scan)
-    created_ns = scan.created_field is not None and is_nanosecond(scan.created_type)
+    # The created order column is nanoseconds (BIGINT) for an exact scan, unless the created column is
+    # in microseconds; an exact scan without a created column projects a BIGINT NULL.
+    created_ns = exact_times(scan) and (scan.created_field is None or is_nanosecond(scan.created_type))
     # Lower than any created time: a struct compares a NULL field above every value.
     low = exp.cast(
         exp.Literal.number(-(2**63)) if created_ns else exp.Literal.string("-infinity"),
