@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 from featurestore.plan.window import AggregatesAt, plan_aggregates_at
 from featurestore.registry.partials import LifetimePartials, PartialStore
+from featurestore.sql.duckdb import exact_times
 from featurestore.sql.window_latest import (
     render_aggregate_stats,
     render_aggregates_at,
@@ -69,7 +70,8 @@ def plan_run(
     base = frozen = None
     if plan.lifetime:
         store = PartialStore(m.root)
-        current = store.current(rv.name, rv.data_fingerprint) if incremental else None
+        exact = exact_times(plan.scan)
+        current = store.current(rv.name, rv.data_fingerprint, nanoseconds=exact) if incremental else None
         freeze_at = end if has_created else end - m.lookback
         if current is not None and current.as_of <= freeze_at:
             base = current
@@ -138,7 +140,10 @@ def run_aggregation_view(
     if plan.frozen is not None:
         mark = _latest(stats["partials_created"], None if plan.base is None else plan.base.created_mark)
         partials.commit(
-            rv.name, rv.data_fingerprint, LifetimePartials(plan.frozen.path, plan.frozen.as_of, mark)
+            rv.name,
+            rv.data_fingerprint,
+            LifetimePartials(plan.frozen.path, plan.frozen.as_of, mark),
+            nanoseconds=exact_times(plan.scan),
         )
     return run
 

@@ -5,6 +5,10 @@ events tie on time, entity rows sit exactly on events and exactly on ``t - windo
 3 minutes, 2 minutes + 1µs, and the lifetime. Keys, times, created times and values are sometimes null.
 Both DuckDB paths are checked: the sweep (the default) and the range join (``as_known_at=True``); and
 the materialization query (one GROUP BY at a time ``T``) against the same reference.
+
+The same again with event and created times in nanoseconds (``POINTS_NS``: the points above and
+points 1 ns on either side of them and of the windows' edges; entity rows stay in microseconds): the
+reference compares them exactly (pandas ``Timestamp``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -57,6 +62,7 @@ HEADER = ("customer_id", "ts", "created", "amount", "qty", "merchant", "flag")
 TYPES = {"customer_id": pa.int64(), "ts": pa.timestamp("us"), "created": pa.timestamp("us"),
          "amount": pa.float64(), "qty": pa.int64(), "merchant": pa.string(), "flag": pa.bool_(),
          "event_timestamp": pa.timestamp("us")}  # fmt: skip
+TYPES_NS = {**TYPES, "ts": pa.timestamp("ns"), "created": pa.timestamp("ns")}
 
 
 def maybe(values: Sequence[Any], nulls: int = 1) -> st.SearchStrategy[Any]:
@@ -64,18 +70,28 @@ def maybe(values: Sequence[Any], nulls: int = 1) -> st.SearchStrategy[Any]:
     return st.sampled_from([*values, *[None] * nulls])
 
 
-events = st.lists(
-    st.tuples(
-        maybe([1, 2, 1, 2, 3], 1),
-        maybe(POINTS, 1),
-        maybe([B, B + 5 * UNIT, B + 2 * UNIT], 2),
-        maybe([0.5, 1.25, -2.0, 3.0, 100.0, 0.5]),
-        maybe([1, 7, -3, 2]),
-        maybe(["a", "b", "", "c"]),
-        maybe([True, False]),
-    ),
-    max_size=30,
-)
+def events_at(points: Sequence[Any], created: Sequence[Any]) -> st.SearchStrategy[list[tuple[Any, ...]]]:
+    return st.lists(
+        st.tuples(
+            maybe([1, 2, 1, 2, 3], 1),
+            maybe(points, 1),
+            maybe(created, 2),
+            maybe([0.5, 1.25, -2.0, 3.0, 100.0, 0.5]),
+            maybe([1, 7, -3, 2]),
+            maybe(["a", "b", "", "c"]),
+            maybe([True, False]),
+        ),
+        max_size=30,
+    )
+
+
+events = events_at(POINTS, [B, B + 5 * UNIT, B + 2 * UNIT])
+NS = pd.Timedelta(1, "ns")
+# Entity rows sit on POINTS, windows end at POINTS - w: events 1 ns on either side of those instants.
+EDGES = sorted({p - w for p in POINTS for w in WINDOWS if w is not None} | set(POINTS))
+POINTS_NS = [pd.Timestamp(p) + k * NS for p in EDGES for k in (-1, 0, 1)]
+CREATED_NS = [pd.Timestamp(c) + k * NS for c in (B, B + 2 * UNIT, B + 3 * UNIT) for k in (-1, 0, 1)]
+events_ns = events_at(POINTS_NS, CREATED_NS)
 entity = st.lists(st.tuples(maybe([1, 2, 1, 2, 3, 4], 1), maybe(POINTS, 1)), min_size=1, max_size=12)
 NAMES = [n for *_, n in AGGREGATES]
 # Mostly every aggregate at once (each example then checks every function and window), sometimes a few.
@@ -104,8 +120,9 @@ def reference_value(
                 continue
             if window is not None and not r["ts"] > t - window:
                 continue
-            known = r["created"] if r["created"] is not None else r["ts"]
-            if as_known_at and known > t:
+            # As known at t: created <= t; a null created time is never known (the source has a
+            # created column; without one every event would be known from its event time).
+            if as_known_at and (r["created"] is None or r["created"] > t):
                 continue
             in_window.append(r)
     present = [r for r in in_window if r[column] is not None]
@@ -147,8 +164,16 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FeatureStore]:
         yield store
 
 
+@pytest.fixture(scope="module")
+def store_ns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FeatureStore]:
+    root = tmp_path_factory.mktemp("agg_property_ns")
+    with make_repo(root, DEFS, {"data/ev.parquet": table_of(HEADER, types=TYPES_NS)}) as store:
+        yield store
+
+
 def write(store: FeatureStore, body: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
-    pq.write_table(table_of(HEADER, *body, types=TYPES), store.root / "data" / "ev.parquet")
+    types = TYPES_NS if store.registry.view("ev").source_schema["ts"] == "TIMESTAMP_NS" else TYPES
+    pq.write_table(table_of(HEADER, *body, types=types), store.root / "data" / "ev.parquet")
     return [dict(zip(HEADER, row, strict=True)) for row in body]
 
 
@@ -159,9 +184,7 @@ def mismatch(data: list[dict[str, Any]], key: Any, t: Any, name: str, actual: An
     return "\n".join(lines + [f"  {r}" for r in data if r["customer_id"] == key])
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=events, entity_rows=entity, wanted=requests, as_known_at=st.booleans())
-def test_training_sets_match_the_reference(
+def check_training_set(
     store: FeatureStore,
     body: list[tuple[Any, ...]],
     entity_rows: list[tuple[Any, Any]],
@@ -178,11 +201,7 @@ def test_training_sets_match_the_reference(
             assert same(actual, expected), mismatch(data, key, t, name, actual, expected)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=events, at=st.sampled_from(POINTS))
-def test_the_materialization_query_matches_the_reference(
-    store: FeatureStore, body: list[tuple[Any, ...]], at: datetime
-) -> None:
+def check_materialization(store: FeatureStore, body: list[tuple[Any, ...]], at: datetime) -> None:
     from featurestore.plan.window import plan_aggregates_at
     from featurestore.sql.window_latest import render_aggregates_at
 
@@ -199,3 +218,46 @@ def test_the_materialization_query_matches_the_reference(
             assert same(actual, expected), mismatch(
                 data, row["customer_id"], at, aggregate[3], actual, expected
             )
+
+
+SETTINGS = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture]}
+
+
+@settings(max_examples=80, **SETTINGS)
+@given(body=events, entity_rows=entity, wanted=requests, as_known_at=st.booleans())
+def test_training_sets_match_the_reference(
+    store: FeatureStore,
+    body: list[tuple[Any, ...]],
+    entity_rows: list[tuple[Any, Any]],
+    wanted: list[str],
+    as_known_at: bool,
+) -> None:
+    check_training_set(store, body, entity_rows, wanted, as_known_at)
+
+
+@settings(max_examples=40, **SETTINGS)
+@given(body=events, at=st.sampled_from(POINTS))
+def test_the_materialization_query_matches_the_reference(
+    store: FeatureStore, body: list[tuple[Any, ...]], at: datetime
+) -> None:
+    check_materialization(store, body, at)
+
+
+@settings(max_examples=40, **SETTINGS)
+@given(body=events_ns, entity_rows=entity, wanted=requests, as_known_at=st.booleans())
+def test_nanosecond_training_sets_match_the_reference(
+    store_ns: FeatureStore,
+    body: list[tuple[Any, ...]],
+    entity_rows: list[tuple[Any, Any]],
+    wanted: list[str],
+    as_known_at: bool,
+) -> None:
+    check_training_set(store_ns, body, entity_rows, wanted, as_known_at)
+
+
+@settings(max_examples=20, **SETTINGS)
+@given(body=events_ns, at=st.sampled_from(POINTS))
+def test_the_nanosecond_materialization_query_matches_the_reference(
+    store_ns: FeatureStore, body: list[tuple[Any, ...]], at: datetime
+) -> None:
+    check_materialization(store_ns, body, at)

@@ -20,6 +20,9 @@ key   rows (ts, created, a, b)                          default    as known at
 
 ``plain`` (no created column, ttl none; feature ``c``): key 1 has (T-10m, 7.0) and (T+1us, 8.0):
 7.0 in both modes.
+
+Aggregation views follow the same rule: ``stats_agg`` aggregates ``a`` of ``stats`` over 1 h and the
+lifetime, ``plain_agg`` sums ``c`` of ``plain`` (every row known from its event time).
 """
 
 from __future__ import annotations
@@ -40,17 +43,27 @@ DAY = timedelta(days=1)
 US = timedelta(microseconds=1)
 
 DEFS = """
+from featurestore import Aggregation
 driver = Entity(name="driver", join_keys=["driver_id"])
+stats_src = FileSource(name="stats_src", path="data/stats.parquet", timestamp_field="ts",
+                       created_timestamp_field="created")
+plain_src = FileSource(name="plain_src", path="data/plain.parquet", timestamp_field="ts")
 stats = FeatureView(
-    name="stats", entities=[driver], ttl=timedelta(hours=1),
-    source=FileSource(name="stats_src", path="data/stats.parquet", timestamp_field="ts",
-                      created_timestamp_field="created"),
+    name="stats", entities=[driver], ttl=timedelta(hours=1), source=stats_src,
     features=[Feature("a", "int64"), Feature("b", "string")],
 )
 plain = FeatureView(
-    name="plain", entities=[driver], ttl=None,
-    source=FileSource(name="plain_src", path="data/plain.parquet", timestamp_field="ts"),
-    features=[Feature("c", "float64")],
+    name="plain", entities=[driver], ttl=None, source=plain_src, features=[Feature("c", "float64")],
+)
+H = timedelta(hours=1)
+stats_agg = FeatureView(
+    name="stats_agg", entities=[driver], source=stats_src,
+    aggregations=[Aggregation("a", "count", H), Aggregation("a", "sum", H), Aggregation("a", "last", H),
+                  Aggregation("a", "count", None), Aggregation("a", "max", None)],
+)
+plain_agg = FeatureView(
+    name="plain_agg", entities=[driver], source=plain_src,
+    aggregations=[Aggregation("c", "sum", H), Aggregation("c", "count", None)],
 )
 """
 TS = pa.timestamp("us")
@@ -112,6 +125,44 @@ def test_as_known_at_a_null_created_time_is_no_candidate(store: FeatureStore) ->
     # The same answers one view at a time (the single-view query has its own shape).
     alone = store.get_training_set(ENTITY, ["stats:a"], as_known_at=True).to_arrow()
     assert alone.column("a").to_pylist() == [2, 4, None, None, None]
+
+
+AGGREGATES = ["a_count_1h", "a_sum_1h", "a_last_1h", "a_count_lifetime", "a_max_lifetime"]
+
+
+@pytest.mark.parametrize(
+    ("as_known_at", "expected"),
+    [
+        (
+            False,  # every row is an event of the windows, created or not
+            [
+                (2, 3, 1, 2, 2),  # last: the greatest event time
+                (2, 7, 4, 2, 4),  # a tie on the event time: any created time beats a null one
+                (2, 61, 31, 2, 31),
+                (2, 81, 41, 2, 41),  # null on both: the greater value
+                (1, 50, 50, 2, 51),  # 51 is older than the window, not than the lifetime
+            ],
+        ),
+        (
+            True,  # rows with a null created time are in no window; 31 is created after t
+            [
+                (1, 2, 2, 1, 2),
+                (1, 4, 4, 1, 4),
+                (0, None, None, 0, None),
+                (0, None, None, 0, None),
+                (0, None, None, 1, 51),
+            ],
+        ),
+    ],
+)
+def test_aggregations_leave_out_null_created_times_as_known_at(
+    store: FeatureStore, as_known_at: bool, expected: list[tuple[object, ...]]
+) -> None:
+    refs = [f"stats_agg:{n}" for n in AGGREGATES] + ["plain_agg:c_sum_1h", "plain_agg:c_count_lifetime"]
+    out = store.get_training_set(ENTITY, refs, as_known_at=as_known_at).to_arrow()
+    assert rows(out, *AGGREGATES) == expected
+    # No created column: each row known from its event time (T + 1us is after t in either mode).
+    assert rows(out, "c_sum_1h", "c_count_lifetime") == [(7.0, 1)] + [(None, 0)] * 4
 
 
 def test_online_values_follow_the_default_mode(store: FeatureStore, monkeypatch: pytest.MonkeyPatch) -> None:

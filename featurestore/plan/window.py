@@ -56,8 +56,9 @@ class WindowedValue:
 class WindowAggregate:
     """For each entity row, each aggregate over the view's events in ``(t - window, t]``.
 
-    ``as_known_at`` also requires ``created <= t`` (rows without a created time are known from their
-    event time); it is rendered as a range join.
+    ``as_known_at`` also requires ``created <= t``: an event with a null created time is in no window
+    (as for plain views), and a source without a created column knows each event from its event time.
+    It is rendered as a range join.
     """
 
     view: str

@@ -46,14 +46,21 @@ class PartialStore:
     def __init__(self, root: Path) -> None:
         self.folder = root / STATE_DIR / PARTIALS_DIR
 
-    def current(self, view: str, version: str) -> LifetimePartials | None:
-        """The partials the last completed run left for this version of ``view``, if any."""
+    def current(self, view: str, version: str, *, nanoseconds: bool = False) -> LifetimePartials | None:
+        """The partials the last completed run left for this version of ``view``, if any.
+
+        ``nanoseconds``: the view's source has nanosecond times (``sql/duckdb.py::exact_times``). Its
+        states must then have been taken with those times compared exactly: states taken when they
+        were truncated to microseconds may already hold an event just after ``as_of``, which the next
+        run would count again, and keep ``last`` in another layout. Such states are not reused: the
+        run rebuilds them from the source, as a first run does."""
         try:
             data = json.loads((self.folder / view / POINTER).read_text())
         except (OSError, ValueError):
             return None
         path = self.folder / view / str(data.get("file", ""))
-        if data.get("version") != version or not path.is_file():
+        exact = bool(data.get("nanoseconds", False)) == nanoseconds
+        if data.get("version") != version or not exact or not path.is_file():
             return None
         mark = data.get("created_mark")
         return LifetimePartials(
@@ -68,15 +75,19 @@ class PartialStore:
         folder.mkdir(parents=True, exist_ok=True)
         return folder / f"{version}-{uuid.uuid4().hex[:12]}.parquet"
 
-    def commit(self, view: str, version: str, partials: LifetimePartials) -> None:
-        """Make ``partials`` the current ones; remove the file they replace and old orphans."""
+    def commit(
+        self, view: str, version: str, partials: LifetimePartials, *, nanoseconds: bool = False
+    ) -> None:
+        """Make ``partials`` the current ones; remove the file they replace and old orphans.
+        ``nanoseconds``: as for ``current``."""
         folder = self.folder / view
-        previous = self.current(view, version)
+        previous = self.current(view, version, nanoseconds=nanoseconds)
         pointer = {
             "version": version,
             "file": Path(partials.path).name,
             "as_of": partials.as_of.isoformat(),
             "created_mark": None if partials.created_mark is None else partials.created_mark.isoformat(),
+            "nanoseconds": nanoseconds,
         }
         write_atomic(folder / POINTER, json.dumps(pointer, indent=1).encode())
         keep = {Path(partials.path).name}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import NamedTuple
 
 from sqlglot import exp
 
@@ -71,18 +72,7 @@ def source_table(scan: SourceScan) -> exp.Expr:
     return exp.Table(this=exp.Anonymous(this=reader, expressions=args))
 
 
-def time_column(scan: SourceScan) -> tuple[exp.Expr, str]:
-    """The expression to bound a scan's event time with, and the type its literals must have.
-
-    For the windowed aggregations' scans, which see nanosecond times truncated to microseconds
-    (``as_micros``); the point-in-time scans bound the raw column exactly (``scan_select``).
-    """
-    if is_nanosecond(scan.timestamp_type):
-        return as_micros(col(scan.timestamp_field), scan.timestamp_type), "TIMESTAMP"
-    return col(scan.timestamp_field), scan.timestamp_type
-
-
-def _exact(scan: SourceScan) -> bool:
+def exact_times(scan: SourceScan) -> bool:
     """Does the scan need the nanosecond columns (``TS_UP``, ``TS_NS``, ...) to compare exactly?"""
     created_ns = scan.created_field is not None and is_nanosecond(scan.created_type)
     return is_nanosecond(scan.timestamp_type) or created_ns
@@ -91,10 +81,11 @@ def _exact(scan: SourceScan) -> bool:
 def scan_select(scan: SourceScan, features: list[str], *, exact: bool = False) -> exp.Select:
     """``keys, ts AS __ts, created AS __created, features`` from the source, filtered and bounded.
 
-    ``__ts`` and ``__created`` are naive UTC microseconds (nanoseconds truncated). With ``exact``,
-    a nanosecond scan also projects each time rounded up (``__ts_up``, ``__created_up``) and in
-    nanoseconds (``__ts_ns``, ``__created_ns``), and bounds the raw column: the point-in-time
-    renderers then compare and order at full precision (``featurestore/sql/timestamps.py``).
+    ``__ts`` and ``__created`` are naive UTC microseconds (nanoseconds truncated). The bounds are
+    exact at the column's precision, on the raw column. With ``exact``, a nanosecond scan also
+    projects each time rounded up (``__ts_up``, ``__created_up``) and in nanoseconds (``__ts_ns``,
+    ``__created_ns``): the renderers then compare and order at full precision (``time_names``,
+    ``featurestore/sql/timestamps.py``).
     """
     ts_raw, ts_type = col(scan.timestamp_field), scan.timestamp_type
     projections: list[exp.Expr] = [col(k) for k in scan.key_columns]
@@ -102,7 +93,7 @@ def scan_select(scan: SourceScan, features: list[str], *, exact: bool = False) -
     created_raw = col(scan.created_field) if scan.created_field else None
     created: exp.Expr = exp.null() if created_raw is None else as_micros(created_raw, scan.created_type)
     projections.append(exp.alias_(exp.cast(created, "TIMESTAMP"), CREATED, quoted=True))
-    if exact and _exact(scan):
+    if exact and exact_times(scan):
         projections.append(exp.alias_(micros_up(ts_raw.copy(), ts_type), TS_UP, quoted=True))
         projections.append(exp.alias_(order_key(ts_raw.copy(), ts_type), TS_NS, quoted=True))
         if created_raw is not None:
@@ -118,32 +109,37 @@ def scan_select(scan: SourceScan, features: list[str], *, exact: bool = False) -
         exp.Not(this=exp.Is(this=c, expression=exp.null()))
         for c in [*[col(k) for k in scan.key_columns], ts_raw]
     ]
-    if exact:
-        if scan.lower is not None:
-            conditions.append(bound(ts_raw.copy(), ts_type, ">=", scan.lower))
-        if scan.upper is not None:
-            conditions.append(bound(ts_raw.copy(), ts_type, "<=", scan.upper))
-    else:
-        ts_col, bound_type = time_column(scan)
-        if scan.lower is not None:
-            conditions.append(exp.GTE(this=ts_col.copy(), expression=ts_literal(scan.lower, bound_type)))
-        if scan.upper is not None:
-            conditions.append(exp.LTE(this=ts_col.copy(), expression=ts_literal(scan.upper, bound_type)))
+    if scan.lower is not None:
+        conditions.append(bound(ts_raw.copy(), ts_type, ">=", scan.lower))
+    if scan.upper is not None:
+        conditions.append(bound(ts_raw.copy(), ts_type, "<=", scan.upper))
     return exp.select(*projections).from_(source_table(scan)).where(exp.and_(*conditions))
 
 
-def _names(scan: SourceScan) -> tuple[str, str, str, str]:
-    """The columns a scan's point-in-time logic reads: event time for ``ts <= t`` and for ordering,
-    created time for ``created <= t`` and for ordering. All ``__ts``/``__created`` unless nanoseconds."""
-    if _exact(scan):
-        return TS_UP, TS_NS, CREATED_UP, CREATED_NS
-    return TS, TS, CREATED, CREATED
+class TimeNames(NamedTuple):
+    """The columns of an exact scan (``scan_select(..., exact=True)``) that its rows' times are
+    compared and ordered on."""
+
+    ts_up: str  # event time for ``ts <= t`` and ``ts > m`` (t, m whole microseconds)
+    ts_order: str  # event time for ordering rows
+    created_up: str  # created time for ``created <= t``
+    created_order: str  # created time for ordering rows (null: no created time)
+
+
+def time_names(scan: SourceScan) -> TimeNames:
+    """The columns a scan's point-in-time and window logic reads. All ``__ts``/``__created`` unless
+    nanoseconds: a microsecond time is its own rounding, and orders exactly.
+
+    Tests of ``ts >= m`` take ``__ts`` itself (rounded down), also exact."""
+    if exact_times(scan):
+        return TimeNames(TS_UP, TS_NS, CREATED_UP, CREATED_NS)
+    return TimeNames(TS, TS, CREATED, CREATED)
 
 
 def tie_order(scan: SourceScan, tie_break: tuple[str, ...], table: str | None = None) -> list[exp.Ordered]:
     """Newest first: greatest ts, then greatest created (null lowest), then greatest feature values
     (nulls lowest)."""
-    _, ts_order, _, created_order = _names(scan)
+    _, ts_order, _, created_order = time_names(scan)
     names = [ts_order, created_order, *tie_break]
     return [exp.Ordered(this=col(n, table), desc=True, nulls_first=False) for n in names]
 
@@ -156,12 +152,12 @@ def deduped(
 
     Nanosecond sources are grouped by their time rounded up to the microsecond (the ASOF key):
     the latest row of each group, by nanoseconds, is the only one an entity row can choose."""
-    ts_up = _names(scan)[0]
+    ts_up = time_names(scan)[0]
     order = tie_order(scan, tie_break)
     window = exp.Window(
         this=exp.RowNumber(),
         partition_by=[col(k) for k in keys] + [col(ts_up)],
-        order=exp.Order(expressions=order if _exact(scan) else order[1:]),
+        order=exp.Order(expressions=order if exact_times(scan) else order[1:]),
     )
     rows = scan_select(scan, features, exact=True)
     return rows.qualify(exp.EQ(this=window, expression=exp.Literal.number(1)))
@@ -193,7 +189,7 @@ def _asof_join(join: PointInTimeJoin, entity_table: str) -> exp.Select:
         values.append(exp.alias_(_cast_feature(value, f), f.output, quoted=True))
     on = exp.and_(
         *[exp.EQ(this=col(k, "e"), expression=col(k, "v")) for k in join.keys],
-        exp.GTE(this=col(ENTITY_TS, "e"), expression=col(_names(join.scan)[0], "v")),
+        exp.GTE(this=col(ENTITY_TS, "e"), expression=col(time_names(join.scan)[0], "v")),
     )
     entity = exp.select(col(ROW_ID), col(ENTITY_TS), *[col(k) for k in join.keys]).from_(
         exp.Table(this=ident(entity_table))
@@ -215,7 +211,7 @@ def _ranked_join(join: PointInTimeJoin, entity_table: str) -> exp.Select:
     features = list(dict.fromkeys([f.name for f in join.features] + list(join.tie_break)))
     scan = join.scan
     rows = scan_select(scan, features, exact=True)
-    ts_up, _, created_up, _ = _names(scan)
+    ts_up, _, created_up, _ = time_names(scan)
     conditions: list[exp.Expr] = [exp.EQ(this=col(k, "e"), expression=col(k, "v")) for k in join.keys]
     conditions.append(exp.LTE(this=col(ts_up, "v"), expression=col(ENTITY_TS, "e")))
     if scan.created_field:

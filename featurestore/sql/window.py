@@ -2,8 +2,11 @@
 
 Training sets (``WindowAggregate``): the entity rows are interleaved with the view's events, per key in
 time order, and each aggregate is read off at the entity rows. Window ``(t - w, t]``, exclusive lower
-edge, inclusive upper edge; every timestamp is in whole microseconds, so ``ts > t - w`` is
-``ts >= t - w + 1µs``.
+edge, inclusive upper edge. ``t`` and ``w`` are whole microseconds, and events are placed by their time
+rounded *up* to the microsecond (``__ts_up`` for nanosecond sources, ``__ts`` otherwise: ``time_names``),
+which is exact at both edges: ``ts <= t`` iff ``ceil(ts) <= t``, and ``ts > t - w`` iff
+``ceil(ts) > t - w`` iff ``ceil(ts) >= t - w + 1µs``. So an event 1 ns after ``t`` is outside the
+window at ``t``, one 1 ns after ``t - w`` inside it.
 
 * count / sum / mean (``sql/window_running.py``): running totals (non-null count and sum per column)
   over the events, read by "probe" rows at ``t`` and at ``t - w`` for each window; a probe sorts after
@@ -14,11 +17,14 @@ edge, inclusive upper edge; every timestamp is in whole microseconds, so ``ts > 
   span too much for that are summed with range frames (``fsum``) instead.
 * min / max / stddev / count_distinct: range frames ``RANGE BETWEEN w - 1µs PRECEDING AND CURRENT ROW``
   over the same interleaving (``CURRENT ROW`` takes in the events tied with ``t``).
-* last: an ASOF join on the latest event with a non-null value at or before ``t`` (ties: greatest
-  created, then greatest value), kept when it is later than ``t - w``.
+* last: an ASOF join on the latest event with a non-null value at or before ``t`` (events within one
+  rounded microsecond ordered by their nanoseconds; ties: greatest created, then greatest value), kept
+  when it is later than ``t - w``.
 
 Entity rows with a null key or time match nothing (count 0, others null). ``as_known_at`` and
-materialization aggregate directly (``direct_aggregate``): a range join for the former, one GROUP BY
+materialization aggregate directly (``direct_aggregate``): a range join for the former (an event is
+known when ``created <= t``; one with a null created time never is, and a source without a created
+column knows each event from its event time, as ``_ranked_join`` in ``sql/duckdb.py``), one GROUP BY
 per entity at a single time for the latter; float sums and means there are compensated (``fsum``,
 ``favg``), so their error stays relative to the window's values.
 """
@@ -29,9 +35,19 @@ from datetime import timedelta
 
 from sqlglot import exp
 
-from featurestore.dsl.dtypes import DUCKDB_TYPES
+from featurestore.dsl.dtypes import DUCKDB_TYPES, is_nanosecond
+from featurestore.plan.nodes import SourceScan
 from featurestore.plan.window import FRAMED, LATEST, RUNNING, WindowAggregate, WindowedValue
-from featurestore.sql.duckdb import CREATED, ENTITY_TS, ROW_ID, TS, col, ident, interval_us, scan_select
+from featurestore.sql.duckdb import (
+    ENTITY_TS,
+    ROW_ID,
+    col,
+    exact_times,
+    ident,
+    interval_us,
+    scan_select,
+    time_names,
+)
 from featurestore.sql.window_running import (
     fallback_keys,
     fallback_sums,
@@ -62,8 +78,14 @@ def _cast(value: exp.Expr, dtype: str) -> exp.Expr:
 
 
 def _after_lower_edge(ts: exp.Expr, t: exp.Expr, window: timedelta) -> exp.Expr:
-    """``ts > t - window``: the exclusive lower edge of a window."""
+    """``ts > t - window``: the exclusive lower edge of a window (``ts`` rounded up, if nanoseconds)."""
     return exp.GT(this=ts, expression=exp.Sub(this=t, expression=interval_us(window)))
+
+
+def window_events(scan: SourceScan, columns: list[str]) -> exp.Select:
+    """The events of a window scan, with the columns ``time_names`` names: every renderer of
+    aggregations reads its events through this (``ev``), so they all place events alike."""
+    return scan_select(scan, columns, exact=True)
 
 
 def render_window_aggregate(node: WindowAggregate, entity_table: str) -> exp.Select:
@@ -74,7 +96,7 @@ def render_window_aggregate(node: WindowAggregate, entity_table: str) -> exp.Sel
     framed = [a for a in node.aggregates if a.function in FRAMED]
     latest = [a for a in node.aggregates if a.function in LATEST]
     ctes: list[tuple[str, exp.Expr]] = [
-        ("ev", scan_select(node.scan, list(node.columns))),
+        ("ev", window_events(node.scan, list(node.columns))),
         ("ent", _entity_rows(node, entity_table)),
     ]
     query = exp.select(col(ROW_ID, "e")).from_(table(entity_table, "e"))
@@ -147,9 +169,10 @@ def _framed_ctes(
     """``<name>``: each framed aggregate at the entity rows (``__f<k>``), over events interleaved with
     them; with ``only``, the events and entity rows of the keys in that table only."""
     columns = list(dict.fromkeys(a.column for a in framed))
-    events = exp.select(*[col(k) for k in node.keys], col(TS), *[col(c) for c in columns]).from_(table("ev"))
+    ts = time_names(node.scan).ts_up  # the probes take the entity time under the events' name
+    events = exp.select(*[col(k) for k in node.keys], col(ts), *[col(c) for c in columns]).from_(table("ev"))
     probes = exp.select(
-        *[col(k) for k in node.keys], exp.alias_(col(ENTITY_TS), TS, quoted=True), col(ROW_ID)
+        *[col(k) for k in node.keys], exp.alias_(col(ENTITY_TS), ts, quoted=True), col(ROW_ID)
     ).from_(table("ent"))
     if only is not None:
         events = events.join(table(only), using=[ident(k) for k in node.keys])
@@ -164,7 +187,7 @@ def _framed_ctes(
         frame = exp.Window(
             this=_frame_aggregate(a, col(a.column)),
             partition_by=[col(k) for k in node.keys],
-            order=exp.Order(expressions=[exp.Ordered(this=col(TS))]),
+            order=exp.Order(expressions=[exp.Ordered(this=col(ts))]),
             spec=spec,
         )
         values.append(exp.alias_(frame, f"__f{k}", quoted=True))
@@ -176,32 +199,35 @@ def _framed_ctes(
     return [(name, fr)]
 
 
-def latest_order(column: str) -> list[exp.Ordered]:
-    """Ties on event time for ``last``: greatest created (null lowest), then greatest value."""
-    return [
-        exp.Ordered(this=col(CREATED), desc=True, nulls_first=False),
-        exp.Ordered(this=col(column), desc=True, nulls_first=False),
-    ]
+def latest_order(scan: SourceScan, column: str) -> list[exp.Ordered]:
+    """Events of one rounded microsecond for ``last``, latest first: by nanoseconds (for nanosecond
+    sources: ``__ts_up`` groups up to a microsecond of them), then greatest created (null lowest), then
+    greatest value."""
+    names = time_names(scan)
+    order = [names.ts_order] if exact_times(scan) else []  # otherwise constant within the microsecond
+    order += [names.created_order, column]
+    return [exp.Ordered(this=col(n), desc=True, nulls_first=False) for n in order]
 
 
 def _latest_ctes(node: WindowAggregate, column: str, name: str) -> list[tuple[str, exp.Expr]]:
     """``<name>``: per entity row, the time and value of the latest non-null ``column`` at or before t."""
+    ts = time_names(node.scan).ts_up
     rank = exp.Window(
         this=exp.RowNumber(),
-        partition_by=[*[col(k) for k in node.keys], col(TS)],
-        order=exp.Order(expressions=latest_order(column)),
+        partition_by=[*[col(k) for k in node.keys], col(ts)],
+        order=exp.Order(expressions=latest_order(node.scan, column)),
     )
     values = (
-        exp.select(*[col(k) for k in node.keys], col(TS), exp.alias_(col(column), "__v", quoted=True))
+        exp.select(*[col(k) for k in node.keys], col(ts), exp.alias_(col(column), "__v", quoted=True))
         .from_(table("ev"))
         .where(_not_null(col(column)))
         .qualify(exp.EQ(this=rank, expression=exp.Literal.number(1)))
     )
     on = exp.and_(
-        *keys_equal(node.keys, "e", "v"), exp.GTE(this=col(ENTITY_TS, "e"), expression=col(TS, "v"))
+        *keys_equal(node.keys, "e", "v"), exp.GTE(this=col(ENTITY_TS, "e"), expression=col(ts, "v"))
     )
     body = (
-        exp.select(col(ROW_ID, "e"), exp.alias_(col(TS, "v"), "__lt", quoted=True),
+        exp.select(col(ROW_ID, "e"), exp.alias_(col(ts, "v"), "__lt", quoted=True),
                    exp.alias_(col("__v", "v"), "__lv", quoted=True))
         .from_(table("ent", "e"))
         .join(exp.Subquery(this=values, alias=exp.TableAlias(this=ident("v"))), on=on, join_type="ASOF LEFT")
@@ -209,13 +235,43 @@ def _latest_ctes(node: WindowAggregate, column: str, name: str) -> list[tuple[st
     return [(name, body)]
 
 
-def direct_aggregate(a: WindowedValue, ts: exp.Expr, t: exp.Expr, created: exp.Expr) -> exp.Expr:
-    """``a`` as a plain aggregate over rows holding events, filtered to ``(t - window, t]``'s lower edge
-    (the caller bounds the upper edge): for range joins and for materialization's GROUP BY."""
+def latest_key(scan: SourceScan, column: exp.Expr, table: str | None = None) -> exp.Expr:
+    """``(ts, created, value)`` of an event of ``window_events``: the order in which ``last`` picks,
+    as one comparable struct. Times at full precision (nanoseconds since the epoch for nanosecond
+    columns), a null created time lowest.
+
+    Lifetime partial states store this struct (``sql/window_states.py``): its layout for a source
+    without nanosecond times is the one states were always stored with."""
+    names = time_names(scan)
+    # The created order column is nanoseconds (BIGINT) for an exact scan, unless the created column is
+    # in microseconds; an exact scan without a created column projects a BIGINT NULL.
+    created_ns = exact_times(scan) and (scan.created_field is None or is_nanosecond(scan.created_type))
+    # Lower than any created time: a struct compares a NULL field above every value.
+    low = exp.cast(
+        exp.Literal.number(-(2**63)) if created_ns else exp.Literal.string("-infinity"),
+        "BIGINT" if created_ns else "TIMESTAMP",
+    )
+    return exp.Anonymous(
+        this="struct_pack",
+        expressions=[
+            exp.PropertyEQ(this=ident("t"), expression=col(names.ts_order, table)),
+            exp.PropertyEQ(
+                this=ident("c"),
+                expression=exp.Coalesce(this=col(names.created_order, table), expressions=[low]),
+            ),
+            exp.PropertyEQ(this=ident("v"), expression=column),
+        ],
+    )
+
+
+def direct_aggregate(a: WindowedValue, scan: SourceScan, t: exp.Expr) -> exp.Expr:
+    """``a`` as a plain aggregate over the rows of ``window_events`` (aliased ``v``), filtered to
+    ``(t - window, t]``'s lower edge (the caller bounds the upper edge): for range joins and for
+    materialization's GROUP BY."""
     column = col(a.column, "v")
     conditions: list[exp.Expr] = []
     if a.window is not None:
-        conditions.append(_after_lower_edge(ts.copy(), t.copy(), a.window))
+        conditions.append(_after_lower_edge(col(time_names(scan).ts_up, "v"), t.copy(), a.window))
     agg: exp.Expr
     if a.function == "count":
         agg = exp.Count(this=column)
@@ -227,18 +283,7 @@ def direct_aggregate(a: WindowedValue, ts: exp.Expr, t: exp.Expr, created: exp.E
         agg = _frame_aggregate(a, column)
     else:  # last: greatest (ts, created, value) among non-null values
         conditions.append(_not_null(column.copy()))
-        low = exp.Coalesce(
-            this=created.copy(), expressions=[exp.cast(exp.Literal.string("-infinity"), "TIMESTAMP")]
-        )
-        key = exp.Anonymous(
-            this="struct_pack",
-            expressions=[
-                exp.PropertyEQ(this=ident("t"), expression=ts.copy()),
-                exp.PropertyEQ(this=ident("c"), expression=low),
-                exp.PropertyEQ(this=ident("v"), expression=column.copy()),
-            ],
-        )
-        agg = exp.ArgMax(this=column.copy(), expression=key)
+        agg = exp.ArgMax(this=column.copy(), expression=latest_key(scan, column.copy(), "v"))
     if conditions:
         agg = exp.Filter(this=agg, expression=exp.Where(this=exp.and_(*conditions)))
     if a.function in ("count", "count_distinct"):
@@ -247,22 +292,25 @@ def direct_aggregate(a: WindowedValue, ts: exp.Expr, t: exp.Expr, created: exp.E
 
 
 def render_range_join(node: WindowAggregate, entity_table: str) -> exp.Select:
-    """As-known-at: each entity row joined to the events of its key in ``(t - longest, t]`` with
-    ``created <= t`` (no created time: known from the event time), then aggregated per entity row."""
-    ev = scan_select(node.scan, list(node.columns))
-    known = exp.Coalesce(this=col(CREATED, "v"), expressions=[col(TS, "v")])
+    """As-known-at: each entity row joined to the events of its key in ``(t - longest, t]`` known at
+    ``t``, then aggregated per entity row. Known: ``created <= t``, so an event with a null created
+    time is never known (nothing says it was by ``t``; Feast's joins leave such rows out too); a source
+    without a created column knows each event from its event time."""
+    scan = node.scan
+    names = time_names(scan)
+    ev = window_events(scan, list(node.columns))
     conditions = [
         *keys_equal(node.keys, "e", "v"),
-        exp.LTE(this=col(TS, "v"), expression=col(ENTITY_TS, "e")),
-        exp.LTE(this=known, expression=col(ENTITY_TS, "e")),
+        exp.LTE(this=col(names.ts_up, "v"), expression=col(ENTITY_TS, "e")),
     ]
+    if scan.created_field:
+        conditions.append(exp.LTE(this=col(names.created_up, "v"), expression=col(ENTITY_TS, "e")))
     if node.longest_window is not None:
-        conditions.append(_after_lower_edge(col(TS, "v"), col(ENTITY_TS, "e"), node.longest_window))
+        conditions.append(_after_lower_edge(col(names.ts_up, "v"), col(ENTITY_TS, "e"), node.longest_window))
     values = [
-        exp.alias_(_cast(direct_aggregate(a, col(TS, "v"), col(ENTITY_TS, "e"), col(CREATED, "v")), a.dtype),
-                   a.output, quoted=True)
+        exp.alias_(_cast(direct_aggregate(a, scan, col(ENTITY_TS, "e")), a.dtype), a.output, quoted=True)
         for a in node.aggregates
-    ]  # fmt: skip
+    ]
     return (
         exp.select(col(ROW_ID, "e"), *values)
         .from_(table(entity_table, "e"))

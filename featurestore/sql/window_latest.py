@@ -2,7 +2,10 @@
 of one time ``T``, one GROUP BY over the events that can matter.
 
 Windowed aggregates read the events in ``(T - longest window, T]`` with a FILTER per window
-(``ts > T - window``). Lifetime aggregates are kept as *partial states* that merge
+(``ts > T - window``). Event times are compared as the training-set sweep does (``sql/window.py``): a
+test ``ts <= m`` or ``ts > m`` against a microsecond ``m`` is made on the time rounded up to the
+microsecond (``time_names(scan).ts_up``), a test ``ts >= m`` on the time rounded down (``__ts``), both
+exact for nanosecond sources. Lifetime aggregates are kept as *partial states* that merge
 (``sql/window_states.py``): count ``n``, sum ``s``, min/max ``v``, stddev ``(n, mean, m2)``, last as the
 greatest ``(ts, created, value)`` struct, count_distinct as the list of distinct values. ``render_partials``
 writes the states as of ``frozen.as_of`` (the stored states of the previous run merged with the events
@@ -30,12 +33,12 @@ from featurestore.sql.duckdb import (
     as_micros,
     col,
     ident,
-    scan_select,
     source_table,
-    time_column,
+    time_names,
     ts_literal,
 )
-from featurestore.sql.window import _after_lower_edge, direct_aggregate
+from featurestore.sql.timestamps import bound
+from featurestore.sql.window import _after_lower_edge, direct_aggregate, window_events
 from featurestore.sql.window_states import ZERO, finished, merged_state, state_of_events
 
 
@@ -51,9 +54,9 @@ def _events(scan: SourceScan, columns: list[str], lower: datetime | None, upper:
     """Events with ``lower < ts <= upper`` (the scan bound is inclusive; the filter makes it strict)."""
     from dataclasses import replace
 
-    query = scan_select(replace(scan, lower=lower, upper=upper), columns)
+    query = window_events(replace(scan, lower=lower, upper=upper), columns)
     if lower is not None:
-        query = query.where(exp.GT(this=col(TS), expression=_at(lower)))
+        query = query.where(bound(col(scan.timestamp_field), scan.timestamp_type, ">", lower))
     return query
 
 
@@ -76,7 +79,7 @@ def _late(
     scan: SourceScan, columns: list[str], upper: datetime, created_after: datetime | None
 ) -> exp.Select:
     """Events with ``ts <= upper`` created after ``created_after`` (rows that landed late)."""
-    query = scan_select(_unbounded(scan, upper), columns)
+    query = window_events(_unbounded(scan, upper), columns)
     return query.where(_created_after(created_after))
 
 
@@ -87,7 +90,9 @@ def _unbounded(scan: SourceScan, upper: datetime) -> SourceScan:
 
 
 def _group_states(plan: AggregatesAt, source: str) -> exp.Select:
-    states = [e for i, a in enumerate(plan.aggregates) if a.window is None for e in state_of_events(i, a)]
+    states = [
+        e for i, a in enumerate(plan.aggregates) if a.window is None for e in state_of_events(i, a, plan.scan)
+    ]
     keys = [col(k) for k in plan.keys]
     return exp.select(*keys, *states).from_(_table(source)).group_by(*[k.copy() for k in keys])
 
@@ -177,11 +182,12 @@ def _changed(plan: AggregatesAt) -> exp.Expr:
     that left a window (``since - w < ts <= end - w``)."""
     assert plan.since is not None  # an incremental run
     assert plan.new_since is not None
-    conditions: list[exp.Expr] = [exp.GT(this=col(TS), expression=_at(plan.new_since))]
+    ts = col(time_names(plan.scan).ts_up)  # for > and <= (module docstring)
+    conditions: list[exp.Expr] = [exp.GT(this=ts, expression=_at(plan.new_since))]
     for window in sorted({a.window for a in plan.windowed if a.window is not None}):
         left = exp.and_(
-            exp.GT(this=col(TS), expression=_at(plan.since - window)),
-            exp.LTE(this=col(TS), expression=_at(plan.end - window)),
+            exp.GT(this=ts.copy(), expression=_at(plan.since - window)),
+            exp.LTE(this=ts.copy(), expression=_at(plan.end - window)),
         )
         conditions.append(exp.Paren(this=left))
     return exp.or_(*conditions)
@@ -192,13 +198,14 @@ def render_aggregates_at(plan: AggregatesAt) -> str:
     windowed, lifetime = plan.windowed, plan.lifetime
     columns = list(dict.fromkeys(a.column for a in plan.aggregates))
     window = longest(windowed)
+    ts_up = time_names(plan.scan).ts_up
     ctes: list[tuple[str, exp.Expr]] = [("ev", _events(plan.scan, columns, _value_lower(plan), plan.end))]
     keys = [col(k) for k in plan.keys]
     touched = exp.select(*keys).distinct().from_(_table("ev"))
     if plan.since is not None:
         touched = touched.where(_changed(plan))
     elif plan.start is not None:
-        touched = touched.where(exp.GTE(this=col(TS), expression=_at(plan.start)))
+        touched = touched.where(exp.GTE(this=col(TS), expression=_at(plan.start)))  # >=: rounded down
     if plan.late_created is not None and plan.scan.created_field:
         late = exp.select(*[k.copy() for k in keys]).from_(
             _late(plan.scan, [], plan.end, plan.late_created).subquery("l")
@@ -210,10 +217,10 @@ def render_aggregates_at(plan: AggregatesAt) -> str:
     on_keys = exp.and_(*[exp.EQ(this=col(k, "k"), expression=col(k, "w")) for k in plan.keys])
     if windowed:
         end = _at(plan.end)
-        values = [exp.alias_(direct_aggregate(a, col(TS), end, col(CREATED)), f"__w{i}", quoted=True)
+        values = [exp.alias_(direct_aggregate(a, plan.scan, end), f"__w{i}", quoted=True)
                   for i, a in enumerate(windowed)]  # fmt: skip
         assert window is not None
-        recent = _after_lower_edge(col(TS), end.copy(), window)
+        recent = _after_lower_edge(col(ts_up), end.copy(), window)
         body = (
             exp.select(*keys, *values)
             .from_(_table("ev", "v"))
@@ -230,7 +237,7 @@ def render_aggregates_at(plan: AggregatesAt) -> str:
     if lifetime:
         newer: exp.Query = exp.select("*").from_(_table("ev"))
         if plan.frozen is not None:
-            newer = newer.where(exp.GT(this=col(TS), expression=_at(plan.frozen.as_of)))
+            newer = newer.where(exp.GT(this=col(ts_up), expression=_at(plan.frozen.as_of)))
         unknown = _unknown_to_partials(plan, columns)
         if unknown is not None:
             newer = exp.union(newer, unknown, distinct=False)
@@ -269,14 +276,14 @@ def render_aggregate_stats(plan: AggregatesAt) -> str:
     """Rows the value query considers, rows skipped for a null key or event time, the greatest created
     time among them, and the created mark of the new partial states (``plan.frozen.created_mark``)."""
     scan = plan.scan
-    ts, bound_type = time_column(scan)
+    ts, ts_type = col(scan.timestamp_field), scan.timestamp_type
     nulls = exp.or_(
         *[exp.Is(this=c, expression=exp.null()) for c in [*[col(k) for k in plan.keys], ts.copy()]]
     )
-    in_range: list[exp.Expr] = [exp.LTE(this=ts.copy(), expression=ts_literal(plan.end, bound_type))]
+    in_range: list[exp.Expr] = [bound(ts.copy(), ts_type, "<=", plan.end)]
     lower = _value_lower(plan)
     if lower is not None:
-        in_range.append(exp.GT(this=ts.copy(), expression=ts_literal(lower, bound_type)))
+        in_range.append(bound(ts.copy(), ts_type, ">", lower))
     created: exp.Expr = (
         as_micros(col(scan.created_field), scan.created_type) if scan.created_field else exp.null()
     )

@@ -27,7 +27,7 @@ from datetime import timedelta
 from sqlglot import exp
 
 from featurestore.plan.window import WindowAggregate, WindowedValue
-from featurestore.sql.duckdb import ENTITY_TS, ROW_ID, TS, col, ident, interval_us
+from featurestore.sql.duckdb import ENTITY_TS, ROW_ID, col, ident, interval_us, time_names
 
 EDGE = "__edge"
 INEXACT_TYPES = frozenset({"DOUBLE", "FLOAT", "REAL"})  # binary floats; DECIMAL sums are exact
@@ -136,23 +136,25 @@ def _scale_cte(node: WindowAggregate, scaled: list[str]) -> exp.Select:
 
 def running_ctes(node: WindowAggregate, running: list[WindowedValue]) -> list[tuple[str, exp.Expr]]:
     """``sc`` (scaled columns only, see the module docstring); ``cum``: per event, the running non-null
-    count and sum of each column up to its timestamp (a RANGE frame, so events tied on time share their
-    totals); ``rr``: probes at t (edge 0) and t - w (edge i), each ASOF-joined to the totals at the
-    latest event at or before it; ``rp``: one row per entity row, the totals of every edge side by side
-    (and each scaled column's exponent, read at edge 0)."""
+    count and sum of each column up to its timestamp rounded up to the microsecond (``time_names``: a
+    RANGE frame, so events tied on that time share their totals); ``rr``: probes at t (edge 0) and
+    t - w (edge i), each ASOF-joined to the totals at the latest event at or before it; ``rp``: one row
+    per entity row, the totals of every edge side by side (and each scaled column's exponent, read at
+    edge 0)."""
     windows = _windows(running)
     columns = list(dict.fromkeys(a.column for a in running))
     summed = {a.column: a for a in running if a.function in ("sum", "mean")}
     scaled = scaled_columns(running)
     ctes: list[tuple[str, exp.Expr]] = []
+    ts = time_names(node.scan).ts_up
 
     def running_total(agg: exp.Expr) -> exp.Window:
         keys = [col(k) for k in node.keys]
         return exp.Window(
-            this=agg, partition_by=keys, order=exp.Order(expressions=[exp.Ordered(this=col(TS))])
+            this=agg, partition_by=keys, order=exp.Order(expressions=[exp.Ordered(this=col(ts))])
         )
 
-    totals: list[exp.Expr] = [*[col(k) for k in node.keys], col(TS)]
+    totals: list[exp.Expr] = [*[col(k) for k in node.keys], col(ts)]
     carried: list[str] = []  # per-event columns read at the probes besides the totals
     for j, column in enumerate(columns):
         totals.append(exp.alias_(running_total(exp.Count(this=col(column))), f"__n{j}", quoted=True))
@@ -183,7 +185,7 @@ def running_ctes(node: WindowAggregate, running: list[WindowedValue]) -> list[tu
     for probe in probes[1:]:
         at_edges = exp.union(at_edges, probe, distinct=False)
     names = [n for j, c in enumerate(columns) for n in [f"__n{j}", *([f"__s{j}"] if c in summed else [])]]
-    before = exp.GTE(this=col(ENTITY_TS, "p"), expression=col(TS, "v"))
+    before = exp.GTE(this=col(ENTITY_TS, "p"), expression=col(ts, "v"))
     on = exp.and_(*keys_equal(node.keys, "p", "v"), before)
     rr = (
         exp.select(col(ROW_ID, "p"), col(EDGE, "p"), *[col(n, "v") for n in [*names, *carried]])

@@ -5,6 +5,10 @@ missing), and turned into the aggregate's value (``finished``):
 
     count ``n`` | sum ``s`` | mean ``(n, s)`` | min/max ``v`` | stddev ``(n, mean, m2)`` (Chan's update)
     last ``l``: the greatest ``(ts, created, value)`` struct | count_distinct ``d``: the distinct values
+
+The ``last`` struct holds nanoseconds since the epoch for a nanosecond source's times (``latest_key``),
+so states of such a source taken before its times were compared exactly are not reused
+(``registry/partials.py``).
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ from __future__ import annotations
 from sqlglot import exp
 
 from featurestore.dsl.dtypes import DUCKDB_TYPES
+from featurestore.plan.nodes import SourceScan
 from featurestore.plan.window import WindowedValue
-from featurestore.sql.duckdb import CREATED, TS, col, ident
-from featurestore.sql.window import _not_null
+from featurestore.sql.duckdb import col
+from featurestore.sql.window import _not_null, latest_key
 from featurestore.sql.window_running import plain_sum
 
 ZERO = exp.Literal.number(0)
@@ -38,21 +43,9 @@ def _parts(a: WindowedValue) -> tuple[str, ...]:
     }[a.function]
 
 
-def _latest_key(column: exp.Expr) -> exp.Expr:
-    """``(ts, created, value)``: the order in which ``last`` picks, as one comparable struct."""
-    low = exp.cast(exp.Literal.string("-infinity"), "TIMESTAMP")
-    return exp.Anonymous(
-        this="struct_pack",
-        expressions=[
-            exp.PropertyEQ(this=ident("t"), expression=col(TS)),
-            exp.PropertyEQ(this=ident("c"), expression=exp.Coalesce(this=col(CREATED), expressions=[low])),
-            exp.PropertyEQ(this=ident("v"), expression=column),
-        ],
-    )
-
-
-def state_of_events(i: int, a: WindowedValue) -> list[exp.Expr]:
-    """Aggregates over event rows (``GROUP BY`` keys) that make the partial state of aggregate ``i``."""
+def state_of_events(i: int, a: WindowedValue, scan: SourceScan) -> list[exp.Expr]:
+    """Aggregates over event rows of ``scan`` (``window_events``, under a ``GROUP BY`` of the keys) that
+    make the partial state of aggregate ``i``."""
     column = col(a.column)
     number = exp.cast(column.copy(), "DOUBLE")
     exprs: dict[str, exp.Expr] = {
@@ -64,7 +57,7 @@ def state_of_events(i: int, a: WindowedValue) -> list[exp.Expr]:
         "mean": exp.Avg(this=number),
         "m2": exp.Mul(this=exp.VariancePop(this=number.copy()), expression=exp.Count(this=column.copy())),
         "l": exp.Filter(
-            this=exp.Max(this=_latest_key(column.copy())),
+            this=exp.Max(this=latest_key(scan, column.copy())),
             expression=exp.Where(this=_not_null(column.copy())),
         ),
         "d": exp.Filter(
