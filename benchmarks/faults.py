@@ -32,7 +32,6 @@ import argparse  # noqa: E402
 import http.client  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
-import shutil  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
 import tarfile  # noqa: E402
@@ -44,6 +43,7 @@ from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from serving import REFS, free_port, setup_ours, stop, write_data  # noqa: E402
+from serving import start_redis as start_serving_redis  # noqa: E402
 
 BENCH_DIR = Path(_HERE)
 REPO_ROOT = BENCH_DIR.parent
@@ -99,23 +99,9 @@ def _ask(port: int, command: bytes) -> bytes:
 
 
 def start_redis(folder: Path, port: int) -> subprocess.Popen[bytes]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        sys.exit("redis-server is not installed (apt-get install redis-server)")
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(folder), "--logfile", str(folder / "redis.log")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            if _ask(port, b"PING\r\n").startswith(b"+PONG"):
-                return process
-        except OSError:
-            time.sleep(0.01)
-    process.kill()
-    sys.exit(f"redis-server did not start on port {port}")
+    """The benchmark's redis-server on a fixed port, so a restart comes back where clients expect it."""
+    process, _ = start_serving_redis(folder, port)
+    return process
 
 
 def kill(process: subprocess.Popen[bytes]) -> None:

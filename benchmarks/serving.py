@@ -100,11 +100,12 @@ def free_port() -> int:
 # -- setup --------------------------------------------------------------------------------------------
 
 
-def start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
+def start_redis(folder: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], int]:
+    """A private redis-server (no persistence) on ``port`` (default: a free one), answering PING."""
     binary = shutil.which("redis-server")
     if binary is None:
         sys.exit("redis-server is not installed (apt-get install redis-server)")
-    port = free_port()
+    port = port or free_port()
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
          "--dir", str(folder), "--logfile", str(folder / "redis.log")],

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from featurestore.config import format_duration
+from featurestore.config import format_duration, parse_time
 from featurestore.errors import EntityRowsError, InvalidArgumentError, MaterializationError
 
 if TYPE_CHECKING:
@@ -68,17 +68,13 @@ def times(name: str, value: Any) -> datetime | None:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     if isinstance(value, str):
-        text = value.strip()
-        if text.lower() == "now":
-            return datetime.now(UTC)
         try:
-            parsed = datetime.fromisoformat(text)
+            return parse_time(value, allow_now=True)
         except ValueError:
             raise InvalidArgumentError(
                 f"{name}={value[:60]!r} is not a time: pass a datetime, an ISO time like "
                 "'2026-11-01T12:00:00Z' or '2026-11-01' (without a zone: UTC), or 'now'"
             ) from None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     raise InvalidArgumentError(
         f"{name} is {_a(value)}; pass a datetime, an ISO time string like '2026-11-01T12:00:00Z', or 'now'"
     )

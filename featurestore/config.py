@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
@@ -180,6 +180,22 @@ def parse_duration(text: str) -> timedelta:
     if not match:
         raise ValueError(f"duration {text!r} is not like '90s', '15m', '1h', '7d'")
     return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def parse_time(text: str, *, allow_now: bool = False) -> datetime:
+    """An ISO 8601 time (``Z`` accepted; without a zone: UTC), or ``now`` where allowed; always aware.
+    Raises ``ValueError`` (callers name the argument or column in their own error).
+
+    >>> parse_time("2026-11-01T12:00:00Z").isoformat(), parse_time("2026-11-01T14:00:00+02:00").isoformat()
+    ('2026-11-01T12:00:00+00:00', '2026-11-01T14:00:00+02:00')
+    >>> parse_time("2026-11-01").isoformat()
+    '2026-11-01T00:00:00+00:00'
+    """
+    text = text.strip()
+    if allow_now and text.lower() == "now":
+        return datetime.now(UTC)
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def format_duration(delta: timedelta | None) -> str:

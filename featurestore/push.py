@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from featurestore.config import parse_time
 from featurestore.dsl.dtypes import arrow_type, is_zoned
 from featurestore.errors import FeatureStoreError, FutureTimeError, SchemaMismatchError, did_you_mean
 from featurestore.registry.model import RegisteredView
@@ -281,13 +282,12 @@ def _timestamp(values: Any, name: str, where: str, *, nullable: bool) -> pa.Arra
 
 def _parse_time(text: str, name: str, where: str) -> datetime:
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_time(text)
     except ValueError:
         raise SchemaMismatchError(
             f"{where}: column {name!r} has {text!r}, which is not an ISO 8601 timestamp "
             "(for example '2026-11-01T12:00:00Z')"
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _feature(values: Any, name: str, dtype: str, where: str) -> pa.Array:

@@ -23,6 +23,7 @@ from featurestore import FeatureStore
 from featurestore.cli import cli
 from featurestore.errors import FeatureStoreError
 from tests.pit_repo import freeze_online_clock, make_repo, write_definitions
+from tests.test_training_errors import STATS, T  # the same two source rows
 
 VIEWS = """\
 from datetime import timedelta
@@ -41,15 +42,6 @@ stats = FeatureView(
 model = FeatureService(name="model", features=[stats])
 """
 
-T = datetime(2024, 1, 1, 12)
-STATS = pa.table(
-    {
-        "driver_id": pa.array([1, 2], pa.int64()),
-        "ts": pa.array([T, T], pa.timestamp("us")),
-        "conv_rate": pa.array([0.5, 0.25], pa.float64()),
-        "trips": pa.array([3, 4], pa.int64()),
-    }
-)
 ROWS = pa.table(
     {
         "driver_id": pa.array([1, 3], pa.int64()),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,16 +23,14 @@ class _When(click.ParamType):  # type: ignore[type-arg]
     name = "timestamp"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        from featurestore.config import parse_time
+
         if isinstance(value, datetime):
             return value
-        text = str(value).strip()
-        if text.lower() == "now":
-            return datetime.now(UTC)
         try:
-            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            return parse_time(str(value), allow_now=True)
         except ValueError:
-            self.fail(f"{text!r} is not an ISO timestamp like 2026-11-01T12:00:00 or 2026-11-01, or 'now'")
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            self.fail(f"{value!r} is not an ISO timestamp like 2026-11-01T12:00:00 or 2026-11-01, or 'now'")
 
 
 WHEN = _When()
