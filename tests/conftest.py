@@ -38,3 +38,12 @@ def example_repo(example_repo_template: Path, tmp_path: Path) -> Iterator[Path]:
     target = tmp_path / "repo"
     shutil.copytree(example_repo_template, target)
     return target
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite tests/golden/<dialect>/*.sql from the renderers instead of comparing",
+    )
