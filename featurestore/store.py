@@ -266,7 +266,7 @@ class FeatureStore:
         overwrite: bool = False,
     ) -> MaterializeSummary:
         from featurestore import arguments
-        from featurestore.materialize import Materializer, select_views
+        from featurestore.materialize import Materializer, select_views, wall_clock_us
 
         start, end = arguments.times("start", start), arguments.times("end", end)
         registry = self.registry
@@ -279,9 +279,8 @@ class FeatureStore:
             self.online_store,
             self.state,
             self.root,
-            batch_size=self.config.materialize.batch_size,
-            lookback=self.config.materialize.lookback,
-            clock_skew=self.config.materialize.clock_skew,
+            settings=self.config.materialize,
+            clock=wall_clock_us,
             overwrite=overwrite,
             progress=progress,
         )
