@@ -61,10 +61,10 @@ def rendered(function: str) -> str:
     scan = SourceScan(**{**SCAN.__dict__, "columns": columns})
     sweep = WindowAggregate("payments", scan, ("customer_id",), values)
     training = render_window_aggregate(sweep, "entity_rows").sql(dialect=DIALECT, pretty=True)
-    partials = LifetimePartials("/state/payments/v1.parquet", datetime(2024, 1, 1), datetime(2024, 1, 1, 0, 5))
-    at = AggregatesAt(
-        "payments", scan, ("customer_id",), values, end=datetime(2024, 1, 2), frozen=partials
+    partials = LifetimePartials(
+        "/state/payments/v1.parquet", datetime(2024, 1, 1), datetime(2024, 1, 1, 0, 5)
     )
+    at = AggregatesAt("payments", scan, ("customer_id",), values, end=datetime(2024, 1, 2), frozen=partials)
     return f"-- training set\n{training};\n\n-- materialize\n{render_aggregates_at(at)};"
 
 
