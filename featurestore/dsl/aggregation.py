@@ -26,41 +26,22 @@ type. Types that depend on the column are settled by ``apply`` (which reads the 
 
 from __future__ import annotations
 
-import difflib
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
+from featurestore.aggregates import function, unknown_function
 from featurestore.dsl.base import caller_location, check_identifier
-from featurestore.dsl.dtypes import DTYPES
+from featurestore.dsl.dtypes import DTYPES, DType
 from featurestore.errors import DefinitionError
 
 if TYPE_CHECKING:
+    from featurestore.aggregates import ColumnKind
     from featurestore.dsl.view import FeatureView
 
 Function = Literal["count", "sum", "mean", "min", "max", "stddev", "last", "count_distinct"]
-FUNCTIONS: tuple[str, ...] = get_args(Function)
-
-# Output types that do not depend on the aggregated column.
-FIXED_DTYPES: dict[str, str] = {
-    "count": "int64",
-    "count_distinct": "int64",
-    "mean": "float64",
-    "stddev": "float64",
-}
-
-# What each function accepts, by the column's kind (see ``column_kind``).
-ACCEPTS: dict[str, frozenset[str]] = {
-    "count": frozenset({"integer", "float", "bool", "string", "bytes", "timestamp", "date", "other"}),
-    "count_distinct": frozenset({"integer", "float", "bool", "string", "bytes", "timestamp", "date"}),
-    "sum": frozenset({"integer", "float", "bool"}),
-    "mean": frozenset({"integer", "float", "bool"}),
-    "stddev": frozenset({"integer", "float"}),
-    "min": frozenset({"integer", "float", "string", "timestamp", "date"}),
-    "max": frozenset({"integer", "float", "string", "timestamp", "date"}),
-    "last": frozenset({"integer", "float", "bool", "string", "bytes", "timestamp", "date"}),
-}
+FUNCTIONS: tuple[str, ...] = get_args(Function)  # the names of ``aggregates.FUNCTIONS`` (a test checks)
 
 _INTEGERS = frozenset(
     {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
@@ -68,7 +49,7 @@ _INTEGERS = frozenset(
 _TIMESTAMPS = frozenset(
     {"TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"}
 )
-_KIND_DTYPE = {
+_KIND_DTYPE: dict[str, DType] = {
     "integer": "int64",
     "bool": "bool",
     "string": "string",
@@ -118,30 +99,32 @@ def column_kind(duckdb_type: str) -> str:
     return "other"
 
 
-def output_dtype(function: str, duckdb_type: str) -> str | None:
-    """The feature dtype of ``function`` over a column of ``duckdb_type``; None if it does not fit.
+def output_dtype(function_name: str, duckdb_type: str) -> str | None:
+    """The feature dtype of ``function_name`` over a column of ``duckdb_type``; None if it does not fit.
 
     >>> output_dtype("sum", "INTEGER"), output_dtype("sum", "DOUBLE"), output_dtype("max", "VARCHAR")
     ('int64', 'float64', 'string')
     >>> output_dtype("mean", "VARCHAR") is None
     True
     """
-    kind = column_kind(duckdb_type)
-    if kind not in ACCEPTS[function]:
+    kind = cast("ColumnKind", column_kind(duckdb_type))
+    fn = function(function_name)
+    if kind not in fn.accepts:
         return None
-    if function in FIXED_DTYPES:
-        return FIXED_DTYPES[function]
-    if function == "sum":
-        return "float64" if kind == "float" else "int64"
+    return fn.output_dtype(kind, _column_dtype(kind, duckdb_type))
+
+
+def _column_dtype(kind: str, column_type: str) -> DType | None:
+    """The feature dtype of a column's own values (what min, max and last keep); None for ``other``."""
     if kind == "float":
-        return "float32" if duckdb_type.upper() in ("FLOAT", "REAL") else "float64"
-    return _KIND_DTYPE[kind]
+        single = column_type.upper() in ("FLOAT", "REAL")  # DuckDB's FLOAT and Arrow's float: 32 bits
+        return "float32" if single else "float64"
+    return _KIND_DTYPE.get(kind)
 
 
-def accepted_kinds(function: str) -> str:
-    """A phrase for error messages: what kinds of column ``function`` accepts."""
-    kinds = sorted(ACCEPTS[function] - {"other"})
-    return ", ".join(kinds[:-1]) + f" or {kinds[-1]}" if len(kinds) > 1 else kinds[0]
+def accepted_kinds(function_name: str) -> str:
+    """A phrase for error messages: what kinds of column ``function_name`` accepts."""
+    return function(function_name).accepted_kinds()
 
 
 class Aggregation(BaseModel):
@@ -190,11 +173,7 @@ class Aggregation(BaseModel):
     @classmethod
     def _function(cls, value: str) -> str:
         if value not in FUNCTIONS:
-            close = difflib.get_close_matches(str(value), FUNCTIONS, n=1)
-            if value in ("avg", "average"):
-                close = ["mean"]
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ValueError(f"unknown function {value!r}: {hint}known: {', '.join(FUNCTIONS)}")
+            raise ValueError(unknown_function(value))
         return value
 
     @field_validator("window")
@@ -218,7 +197,7 @@ class Aggregation(BaseModel):
         if not self.name:
             object.__setattr__(self, "name", f"{self.column}_{self.function}_{window_label(self.window)}")
         check_identifier("feature", self.name, allow_double_underscore=False)
-        fixed = FIXED_DTYPES.get(self.function)
+        fixed = function(self.function).fixed_dtype
         if self.dtype is None and fixed is not None:
             object.__setattr__(self, "dtype", fixed)
         return self
@@ -316,4 +295,4 @@ def resolve_aggregations(view: FeatureView, schema: dict[str, str]) -> FeatureVi
 
 def counts_events(view: FeatureView, feature: str) -> bool:
     """Is ``feature`` of ``view`` a count (0, never null, with no events)?"""
-    return any(a.name == feature and a.function in ("count", "count_distinct") for a in view.aggregations)
+    return any(a.name == feature and function(a.function).empty == 0 for a in view.aggregations)

@@ -5,8 +5,9 @@ Two nodes, both plain data:
 * ``WindowAggregate``: a training-set step. For each entity row (keys ``k``, time ``t``) and each
   aggregate, the events of the view with keys ``k`` and ``t - window < ts <= t`` (``window=None``:
   ``ts <= t``), aggregated. The renderer sweeps the events once per key in time order: exact running
-  totals looked up at ``t`` and ``t - window`` for count/sum/mean, range frames for min/max/stddev/
-  count_distinct, an ASOF lookup for last. No step pairs every entity row with every event.
+  totals looked up at ``t`` and ``t - window`` (count, sum, mean), range frames (min, max, stddev,
+  count_distinct) or an ASOF lookup (last): each function's ``sweep`` says which. No step pairs every
+  entity row with every event.
 * ``AggregatesAt``: a materialization step. Every aggregate per entity as of one time ``end``, for the
   entities whose windows changed since the last run; lifetime aggregates merge partial aggregates kept
   in the state store with the events since they were taken, so no run re-reads the whole history.
@@ -22,6 +23,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from featurestore.aggregates import AggregateFunction, Sweep, function
 from featurestore.config import format_duration
 from featurestore.plan.nodes import FeatureColumn, SourceScan
 from featurestore.registry.partials import LifetimePartials
@@ -30,10 +32,12 @@ if TYPE_CHECKING:
     from featurestore.plan.nodes import TrainingSetPlan
     from featurestore.registry.model import RegisteredView, Registry
 
-# How each function is computed by the training-set sweep.
-RUNNING = frozenset({"count", "sum", "mean"})  # running totals, looked up at t and t - window
-FRAMED = frozenset({"min", "max", "stddev", "count_distinct"})  # range frames over (t - window, t]
-LATEST = frozenset({"last"})  # the latest non-null event at or before t, if inside the window
+# How the training-set sweep computes a function (``AggregateFunction.sweep``), for ``explain``.
+_SWEEPS: dict[Sweep, str] = {
+    "running": "running totals at t and t - window",
+    "frame": "range frames",
+    "latest": "ASOF latest non-null",
+}
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ class WindowedValue:
     """One aggregate: ``function`` of source ``column`` over ``window``, written to ``output``.
 
     ``column_type`` is the source column's engine type (booleans are summed as integers).
+    ``fn`` is the function itself (``featurestore.aggregates``), which renderers ask.
     """
 
     name: str
@@ -50,6 +55,11 @@ class WindowedValue:
     dtype: str
     output: str
     column_type: str
+
+    @property
+    def fn(self) -> AggregateFunction:
+        """The aggregate function ``function`` names."""
+        return function(self.function)
 
 
 @dataclass(frozen=True)
@@ -268,7 +278,7 @@ def explain_window(node: WindowAggregate | AggregatesAt) -> str:
     if node.as_known_at:
         how = "as-known-at (created <= t), range join"
     else:
-        methods = sorted({_method(a.function) for a in node.aggregates})
+        methods = sorted({_SWEEPS[a.fn.sweep] for a in node.aggregates})
         how = "sweep per key: " + ", ".join(methods)
     return f"WindowAggregate view={node.view} keys={list(node.keys)} events in (t - window, t], {how}: {aggs}"
 
@@ -313,11 +323,3 @@ full materialize periodically.
 
 def _window_text(window: timedelta | None) -> str:
     return "lifetime" if window is None else format_duration(window)
-
-
-def _method(function: str) -> str:
-    if function in RUNNING:
-        return "running totals at t and t - window"
-    if function in FRAMED:
-        return "range frames"
-    return "ASOF latest non-null"

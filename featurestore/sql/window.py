@@ -8,6 +8,8 @@ which is exact at both edges: ``ts <= t`` iff ``ceil(ts) <= t``, and ``ts > t - 
 ``ceil(ts) > t - w`` iff ``ceil(ts) >= t - w + 1µs``. So an event 1 ns after ``t`` is outside the
 window at ``t``, one 1 ns after ``t - w`` inside it.
 
+Each function's ``sweep`` (``featurestore/aggregates``) picks one of three ways:
+
 * count / sum / mean (``sql/window_running.py``): running totals (non-null count and sum per column)
   over the events, read by "probe" rows at ``t`` and at ``t - w`` for each window; a probe sorts after
   the events of its own timestamp, so the total at ``t`` includes an event at ``t`` and the total at
@@ -16,7 +18,8 @@ window at ``t``, one 1 ns after ``t - w`` inside it.
   scaled per key), so a window's sum is exact before its one final rounding; keys whose float values
   span too much for that are summed with range frames (``fsum``) instead.
 * min / max / stddev / count_distinct: range frames ``RANGE BETWEEN w - 1µs PRECEDING AND CURRENT ROW``
-  over the same interleaving (``CURRENT ROW`` takes in the events tied with ``t``).
+  over the same interleaving (``CURRENT ROW`` takes in the events tied with ``t``), each the function's
+  ``aggregate``.
 * last: an ASOF join on the latest event with a non-null value at or before ``t`` (events within one
   rounded microsecond ordered by their nanoseconds; ties: greatest created, then greatest value), kept
   when it is later than ``t - w``.
@@ -35,9 +38,10 @@ from datetime import timedelta
 
 from sqlglot import exp
 
+from featurestore.aggregates import Events
 from featurestore.dsl.dtypes import DUCKDB_TYPES, is_nanosecond
 from featurestore.plan.nodes import SourceScan
-from featurestore.plan.window import FRAMED, LATEST, RUNNING, WindowAggregate, WindowedValue
+from featurestore.plan.window import WindowAggregate, WindowedValue
 from featurestore.sql.duckdb import (
     ENTITY_TS,
     ROW_ID,
@@ -92,9 +96,9 @@ def render_window_aggregate(node: WindowAggregate, entity_table: str) -> exp.Sel
     """``__row_id`` and one column per aggregate, exactly one row per entity row (any order)."""
     if node.as_known_at:
         return render_range_join(node, entity_table)
-    running = [a for a in node.aggregates if a.function in RUNNING]
-    framed = [a for a in node.aggregates if a.function in FRAMED]
-    latest = [a for a in node.aggregates if a.function in LATEST]
+    running = [a for a in node.aggregates if a.fn.sweep == "running"]
+    framed = [a for a in node.aggregates if a.fn.sweep == "frame"]
+    latest = [a for a in node.aggregates if a.fn.sweep == "latest"]
     ctes: list[tuple[str, exp.Expr]] = [
         ("ev", window_events(node.scan, list(node.columns))),
         ("ent", _entity_rows(node, entity_table)),
@@ -115,16 +119,13 @@ def render_window_aggregate(node: WindowAggregate, entity_table: str) -> exp.Sel
         ctes += _framed_ctes(node, framed, "fr")
         query = _left_join_on_row_id(query, "fr")
         for k, a in enumerate(framed):
-            value: exp.Expr = col(f"__f{k}", "fr")
-            if a.function == "count_distinct":
-                value = exp.Coalesce(this=value, expressions=[exp.Literal.number(0)])
-            outputs[a.output] = value
+            outputs[a.output] = a.fn.or_empty(col(f"__f{k}", "fr"))
     for j, column in enumerate(dict.fromkeys(a.column for a in latest)):
         name = f"l{j}"
         ctes += _latest_ctes(node, column, name)
         query = _left_join_on_row_id(query, name)
         for a in (a for a in latest if a.column == column):
-            value = col("__lv", name)
+            value: exp.Expr = col("__lv", name)
             if a.window is not None:
                 inside = _after_lower_edge(col("__lt", name), col(ENTITY_TS, "e"), a.window)
                 value = exp.Case(ifs=[exp.If(this=inside, true=value)])
@@ -151,16 +152,17 @@ def _entity_rows(node: WindowAggregate, entity_table: str) -> exp.Select:
     )
 
 
-def _frame_aggregate(a: WindowedValue, column: exp.Expr) -> exp.Expr:
-    if a.function == "sum":  # only the float sums of keys off the exact running totals come here
-        return plain_sum(a, column)
-    if a.function == "min":
-        return exp.Min(this=column)
-    if a.function == "max":
-        return exp.Max(this=column)
-    if a.function == "stddev":
-        return exp.StddevSamp(this=exp.cast(column, "DOUBLE"))
-    return exp.Count(this=exp.Distinct(expressions=[column]))  # count_distinct
+def events_of(a: WindowedValue, scan: SourceScan, table: str | None = None) -> Events:
+    """What ``a``'s function aggregates, over rows of ``window_events`` (aliased ``table``, if given):
+    sums and means compensated or exact (``plain_sum``, ``plain_mean``), ``last``'s order (``latest_key``)."""
+    column = col(a.column, table)
+    return Events(
+        value=column,
+        total=plain_sum(a, column.copy()),
+        average=plain_mean(a, column.copy()),
+        latest=latest_key(scan, column.copy(), table),
+        output_type=DUCKDB_TYPES[a.dtype],
+    )
 
 
 def _framed_ctes(
@@ -185,7 +187,7 @@ def _framed_ctes(
             reach = interval_us(a.window - ONE_US)  # (t - w, t] in whole microseconds
             spec = exp.WindowSpec(kind="RANGE", start=reach, start_side="PRECEDING", end="CURRENT ROW")
         frame = exp.Window(
-            this=_frame_aggregate(a, col(a.column)),
+            this=a.fn.aggregate(events_of(a, node.scan)),
             partition_by=[col(k) for k in node.keys],
             order=exp.Order(expressions=[exp.Ordered(this=col(ts))]),
             spec=spec,
@@ -268,27 +270,17 @@ def direct_aggregate(a: WindowedValue, scan: SourceScan, t: exp.Expr) -> exp.Exp
     """``a`` as a plain aggregate over the rows of ``window_events`` (aliased ``v``), filtered to
     ``(t - window, t]``'s lower edge (the caller bounds the upper edge): for range joins and for
     materialization's GROUP BY."""
-    column = col(a.column, "v")
+    events = events_of(a, scan, "v")
     conditions: list[exp.Expr] = []
     if a.window is not None:
         conditions.append(_after_lower_edge(col(time_names(scan).ts_up, "v"), t.copy(), a.window))
-    agg: exp.Expr
-    if a.function == "count":
-        agg = exp.Count(this=column)
-    elif a.function == "sum":
-        agg = plain_sum(a, column)
-    elif a.function == "mean":
-        agg = plain_mean(a, column)
-    elif a.function in FRAMED:
-        agg = _frame_aggregate(a, column)
-    else:  # last: greatest (ts, created, value) among non-null values
-        conditions.append(_not_null(column.copy()))
-        agg = exp.ArgMax(this=column.copy(), expression=latest_key(scan, column.copy(), "v"))
+    only = a.fn.event_filter(events)
+    if only is not None:
+        conditions.append(only)
+    agg = a.fn.aggregate(events)
     if conditions:
         agg = exp.Filter(this=agg, expression=exp.Where(this=exp.and_(*conditions)))
-    if a.function in ("count", "count_distinct"):
-        agg = exp.Coalesce(this=agg, expressions=[exp.Literal.number(0)])
-    return agg
+    return a.fn.or_empty(agg)
 
 
 def render_range_join(node: WindowAggregate, entity_table: str) -> exp.Select:

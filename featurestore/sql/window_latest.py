@@ -6,13 +6,14 @@ Windowed aggregates read the events in ``(T - longest window, T]`` with a FILTER
 test ``ts <= m`` or ``ts > m`` against a microsecond ``m`` is made on the time rounded up to the
 microsecond (``time_names(scan).ts_up``), a test ``ts >= m`` on the time rounded down (``__ts``), both
 exact for nanosecond sources. Lifetime aggregates are kept as *partial states* that merge
-(``sql/window_states.py``): count ``n``, sum ``s``, min/max ``v``, stddev ``(n, mean, m2)``, last as the
-greatest ``(ts, created, value)`` struct, count_distinct as the list of distinct values. ``render_partials``
-writes the states as of ``frozen.as_of`` (the stored states of the previous run merged with the events
-since, and late arrivals), holding the events created by ``frozen.created_mark``; ``render_aggregates_at``
-merges those with the events after ``frozen.as_of`` and the ones created after the mark, and finishes
-them. With no stored states, every event up to the time is read once. Float sums are compensated
-(``fsum``), so their error stays relative to the values summed.
+(``sql/window_states.py``; each function's ``state`` in ``featurestore/aggregates``): count ``n``, sum
+``s``, min/max ``v``, stddev ``(n, mean, m2)``, last as the greatest ``(ts, created, value)`` struct,
+count_distinct as the list of distinct values. ``render_partials`` writes the states as of
+``frozen.as_of`` (the stored states of the previous run merged with the events since, and late arrivals),
+holding the events created by ``frozen.created_mark``; ``render_aggregates_at`` merges those with the
+events after ``frozen.as_of`` and the ones created after the mark, and finishes them. With no stored
+states, every event up to the time is read once. Float sums are compensated (``fsum``), so their error
+stays relative to the values summed.
 
     state(events)  --merge-->  stored state (Parquet)  --merge with newer events-->  value at T
 """
@@ -39,7 +40,7 @@ from featurestore.sql.duckdb import (
 )
 from featurestore.sql.timestamps import bound
 from featurestore.sql.window import _after_lower_edge, direct_aggregate, window_events
-from featurestore.sql.window_states import ZERO, finished, merged_state, state_of_events
+from featurestore.sql.window_states import finished, merged_state, state_of_events
 
 
 def _at(value: datetime) -> exp.Expr:
@@ -230,10 +231,7 @@ def render_aggregates_at(plan: AggregatesAt) -> str:
         ctes.append(("win", body))
         query = query.join(_table("win", "w"), on=on_keys, join_type="LEFT")
         for i, a in enumerate(windowed):
-            value: exp.Expr = col(f"__w{i}", "w")
-            if a.function in ("count", "count_distinct"):
-                value = exp.Coalesce(this=value, expressions=[ZERO])
-            outputs[a.output] = value
+            outputs[a.output] = a.fn.or_empty(col(f"__w{i}", "w"))  # no event in the window
     if lifetime:
         newer: exp.Query = exp.select("*").from_(_table("ev"))
         if plan.frozen is not None:

@@ -69,9 +69,15 @@ def plain_mean(a: WindowedValue, column: exp.Expr) -> exp.Expr:
     return exp.Avg(this=summand(a, column))
 
 
+def totals_sum(a: WindowedValue) -> bool:
+    """Does ``a``'s function read the running sum of its column (a state part ``s``, as sum and mean),
+    besides the running count every running function reads?"""
+    return "s" in a.fn.parts
+
+
 def scaled_columns(running: list[WindowedValue]) -> list[str]:
-    """The float columns that a sum or mean adds up, in first-use order: their totals are scaled."""
-    return list(dict.fromkeys(a.column for a in running if a.function in ("sum", "mean") and inexact(a)))
+    """The float columns whose running sums are read, in first-use order: their totals are scaled."""
+    return list(dict.fromkeys(a.column for a in running if totals_sum(a) and inexact(a)))
 
 
 def _windows(running: list[WindowedValue]) -> list[timedelta]:
@@ -143,7 +149,7 @@ def running_ctes(node: WindowAggregate, running: list[WindowedValue]) -> list[tu
     edge 0)."""
     windows = _windows(running)
     columns = list(dict.fromkeys(a.column for a in running))
-    summed = {a.column: a for a in running if a.function in ("sum", "mean")}
+    summed = {a.column: a for a in running if totals_sum(a)}
     scaled = scaled_columns(running)
     ctes: list[tuple[str, exp.Expr]] = []
     ts = time_names(node.scan).ts_up
@@ -224,29 +230,21 @@ def running_outputs(running: list[WindowedValue], fallback: dict[str, exp.Expr])
             return exp.Paren(this=exp.Sub(this=at_t, expression=before))
 
         count = between(f"__n{j}")
-        some = exp.GT(this=count.copy(), expression=zero)
-        if a.function == "count":
-            outputs[a.output] = exp.Coalesce(this=count, expressions=[zero])
-            continue
-        total: exp.Expr = between(f"__s{j}")
-        if a.column in scaled:  # exact integer total / 2^k, rounded once; NULL for a key on the frames
-            total = exp.Div(this=exp.cast(total, "DOUBLE"), expression=_pow2(col(f"__k{j}_0", "rp")))
-            total = exp.Coalesce(this=total, expressions=[fallback[a.output]])
-        if a.function == "sum":
-            outputs[a.output] = exp.Case(ifs=[exp.If(this=some, true=total)])
-        else:  # mean
-            mean = exp.Div(this=exp.cast(total, "DOUBLE"), expression=count.copy())
-            outputs[a.output] = exp.Case(ifs=[exp.If(this=some, true=mean)])
+        total: exp.Expr | None = None
+        if totals_sum(a):
+            total = between(f"__s{j}")
+            if a.column in scaled:  # exact integer total / 2^k, rounded once; NULL for a key on the frames
+                total = exp.Div(this=exp.cast(total, "DOUBLE"), expression=_pow2(col(f"__k{j}_0", "rp")))
+                total = exp.Coalesce(this=total, expressions=[fallback[a.output]])
+        outputs[a.output] = a.fn.from_totals(count, total)
     return outputs
 
 
 def fallback_sums(running: list[WindowedValue]) -> list[WindowedValue]:
-    """The sums the range frames compute for keys whose scaled totals are NULL: one per scaled sum or
-    mean (a mean divides it by the exact count)."""
+    """The sums the range frames compute for keys whose scaled totals are NULL: one per scaled running
+    sum (a mean divides it by the exact count)."""
     scaled = scaled_columns(running)
-    return [
-        replace(a, function="sum") for a in running if a.function in ("sum", "mean") and a.column in scaled
-    ]
+    return [replace(a, function="sum") for a in running if totals_sum(a) and a.column in scaled]
 
 
 def fallback_keys(node: WindowAggregate, running: list[WindowedValue]) -> exp.Select:

@@ -1,0 +1,161 @@
+-- training set
+WITH "ev" AS (
+  SELECT
+    "customer_id",
+    CAST("ts" AS TIMESTAMP) AS "__ts",
+    CAST("created" AS TIMESTAMP) AS "__created",
+    "amount"
+  FROM READ_PARQUET('/data/payments.parquet')
+  WHERE
+    NOT "customer_id" IS NULL AND NOT "ts" IS NULL
+), "ent" AS (
+  SELECT
+    "__row_id",
+    "__t",
+    "customer_id"
+  FROM "entity_rows"
+  WHERE
+    NOT "__t" IS NULL AND NOT "customer_id" IS NULL
+), "fr" AS (
+  SELECT
+    "__row_id",
+    STDDEV_SAMP(CAST("amount" AS DOUBLE)) OVER (
+      PARTITION BY "customer_id"
+      ORDER BY "__ts"
+      RANGE BETWEEN INTERVAL '3599999999' MICROSECOND PRECEDING AND CURRENT ROW
+    ) AS "__f0",
+    STDDEV_SAMP(CAST("amount" AS DOUBLE)) OVER (
+      PARTITION BY "customer_id"
+      ORDER BY "__ts"
+      RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+    ) AS "__f1"
+  FROM (
+    SELECT
+      "customer_id",
+      "__ts",
+      "amount"
+    FROM "ev"
+    UNION ALL BY NAME
+    SELECT
+      "customer_id",
+      "__t" AS "__ts",
+      "__row_id"
+    FROM "ent"
+  ) AS "u"
+  QUALIFY
+    NOT "__row_id" IS NULL
+)
+SELECT
+  "e"."__row_id",
+  CAST("fr"."__f0" AS DOUBLE) AS "w1h",
+  CAST("fr"."__f1" AS DOUBLE) AS "life"
+FROM "entity_rows" AS "e"
+LEFT JOIN "fr"
+  ON "fr"."__row_id" = "e"."__row_id";
+
+-- materialize
+WITH "ev" AS (
+  SELECT
+    "customer_id",
+    CAST("ts" AS TIMESTAMP) AS "__ts",
+    CAST("created" AS TIMESTAMP) AS "__created",
+    "amount"
+  FROM READ_PARQUET('/data/payments.parquet')
+  WHERE
+    NOT "customer_id" IS NULL
+    AND NOT "ts" IS NULL
+    AND "ts" <= CAST('2024-01-02 00:00:00.000000' AS TIMESTAMP)
+), "touched" AS (
+  SELECT DISTINCT
+    "customer_id"
+  FROM "ev"
+), "win" AS (
+  SELECT
+    "customer_id",
+    STDDEV_SAMP(CAST("v"."amount" AS DOUBLE)) FILTER(WHERE
+      "v"."__ts" > CAST('2024-01-02 00:00:00.000000' AS TIMESTAMP) - INTERVAL '3600000000' MICROSECOND) AS "__w0"
+  FROM "ev" AS "v"
+  WHERE
+    "__ts" > CAST('2024-01-02 00:00:00.000000' AS TIMESTAMP) - INTERVAL '3600000000' MICROSECOND
+  GROUP BY
+    "customer_id"
+), "ne" AS (
+  SELECT
+    *
+  FROM "ev"
+  WHERE
+    "__ts" > CAST('2024-01-01 00:00:00.000000' AS TIMESTAMP)
+  UNION ALL
+  SELECT
+    "customer_id",
+    CAST("ts" AS TIMESTAMP) AS "__ts",
+    CAST("created" AS TIMESTAMP) AS "__created",
+    "amount"
+  FROM READ_PARQUET('/data/payments.parquet')
+  WHERE
+    (
+      NOT "customer_id" IS NULL
+      AND NOT "ts" IS NULL
+      AND "ts" <= CAST('2024-01-01 00:00:00.000000' AS TIMESTAMP)
+    )
+    AND "__created" > CAST('2024-01-01 00:05:00.000000' AS TIMESTAMP)
+), "ns" AS (
+  SELECT
+    "customer_id",
+    COUNT("amount") AS "__p1_n",
+    AVG(CAST("amount" AS DOUBLE)) AS "__p1_mean",
+    VAR_POP(CAST("amount" AS DOUBLE)) * COUNT("amount") AS "__p1_m2"
+  FROM "ne"
+  GROUP BY
+    "customer_id"
+), "old" AS (
+  SELECT
+    *
+  FROM READ_PARQUET('/state/payments/v1.parquet')
+), "life" AS (
+  SELECT
+    COALESCE("o"."customer_id", "f"."customer_id") AS "customer_id",
+    COALESCE("o"."__p1_n", 0) + COALESCE("f"."__p1_n", 0) AS "__p1_n",
+    CASE
+      WHEN COALESCE("o"."__p1_n", 0) = 0
+      THEN "f"."__p1_mean"
+      WHEN COALESCE("f"."__p1_n", 0) = 0
+      THEN "o"."__p1_mean"
+      ELSE "o"."__p1_mean" + (
+        "f"."__p1_mean" - "o"."__p1_mean"
+      ) * COALESCE("f"."__p1_n", 0) / (
+        COALESCE("o"."__p1_n", 0) + COALESCE("f"."__p1_n", 0)
+      )
+    END AS "__p1_mean",
+    CASE
+      WHEN COALESCE("o"."__p1_n", 0) = 0
+      THEN "f"."__p1_m2"
+      WHEN COALESCE("f"."__p1_n", 0) = 0
+      THEN "o"."__p1_m2"
+      ELSE "o"."__p1_m2" + "f"."__p1_m2" + (
+        "f"."__p1_mean" - "o"."__p1_mean"
+      ) * (
+        "f"."__p1_mean" - "o"."__p1_mean"
+      ) * COALESCE("o"."__p1_n", 0) * COALESCE("f"."__p1_n", 0) / (
+        COALESCE("o"."__p1_n", 0) + COALESCE("f"."__p1_n", 0)
+      )
+    END AS "__p1_m2"
+  FROM "old" AS "o"
+  FULL OUTER JOIN "ns" AS "f"
+    ON "o"."customer_id" = "f"."customer_id"
+)
+SELECT
+  "k"."customer_id",
+  CAST(CAST('2024-01-02 00:00:00.000000' AS TIMESTAMP) AS TIMESTAMPTZ) AS "__event_ts",
+  CAST("w"."__w0" AS DOUBLE) AS "w1h",
+  CAST(CASE
+    WHEN COALESCE("p"."__p1_n", 0) > 1
+    THEN SQRT(GREATEST("p"."__p1_m2" / (
+      COALESCE("p"."__p1_n", 0) - 1
+    ), 0))
+  END AS DOUBLE) AS "life"
+FROM "touched" AS "k"
+LEFT JOIN "win" AS "w"
+  ON "k"."customer_id" = "w"."customer_id"
+LEFT JOIN "life" AS "p"
+  ON "k"."customer_id" = "p"."customer_id";
