@@ -27,7 +27,7 @@ from featurestore.errors import FutureTimeError, MaterializationError
 from featurestore.plan import LatestPerKey, plan_latest
 from featurestore.registry.model import RegisteredView, Registry
 from featurestore.registry.state import StateStore, Watermark, utcnow
-from featurestore.sql import render_latest, render_latest_stats
+from featurestore.sql import renderer_for
 from featurestore.versions import (
     DefinitionGone,
     RunTarget,
@@ -261,10 +261,11 @@ class Materializer:
     ) -> ViewRun:
         plan = self.plan_for(rv, start, end, incremental)
         run = ViewRun(view=rv.name, start=start, end=end)
-        stats = self.engine.to_arrow(render_latest_stats(plan)).to_pylist()[0]
+        sql = renderer_for(self.engine.capabilities)
+        stats = self.engine.to_arrow(sql.render_latest_stats(plan)).to_pylist()[0]
         run.rows_read = int(stats["rows_read"] or 0)
         run.rows_skipped = int(stats["rows_skipped"] or 0)
-        self.write(target, self.engine.batches(render_latest(plan), self.batch_size), run)
+        self.write(target, self.engine.batches(sql.render_latest(plan), self.batch_size), run)
         self.finish(target, run, end, stats["max_created"])
         return run
 

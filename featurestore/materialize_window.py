@@ -33,13 +33,8 @@ from typing import TYPE_CHECKING
 
 from featurestore.plan.window import AggregatesAt, plan_aggregates_at
 from featurestore.registry.partials import LifetimePartials, PartialStore
-from featurestore.sql.duckdb import exact_times
-from featurestore.sql.window_latest import (
-    render_aggregate_stats,
-    render_aggregates_at,
-    render_created_mark,
-    render_partials,
-)
+from featurestore.sql import renderer_for
+from featurestore.sql.timestamps import exact_times
 
 if TYPE_CHECKING:
     from featurestore.materialize import Materializer, ViewRun
@@ -102,7 +97,8 @@ def _partials_mark(
     stays out of them (the value query reads it separately) until a run whose mark passes it, so a late
     row is added exactly once, whenever it lands."""
     after = None if base is None else base.created_mark
-    found = m.engine.to_arrow(render_created_mark(plan.scan, freeze_at, after)).column(0)[0].as_py()
+    sql = renderer_for(m.engine.capabilities)
+    found = m.engine.to_arrow(sql.render_created_mark(plan.scan, freeze_at, after)).column(0)[0].as_py()
     if found is None:
         return after
     mark: datetime = min(found.replace(tzinfo=None), freeze_at)
@@ -125,13 +121,14 @@ def run_aggregation_view(
     plan = plan_run(m, rv, start, end, incremental)
     run = ViewRun(view=rv.name, start=start, end=end)
     partials = PartialStore(m.root)
+    sql = renderer_for(m.engine.capabilities)
     try:
         if plan.frozen is not None:
-            m.engine.to_parquet(render_partials(plan), Path(plan.frozen.path))
-        stats = m.engine.to_arrow(render_aggregate_stats(plan)).to_pylist()[0]
+            m.engine.to_parquet(sql.render_partials(plan), Path(plan.frozen.path))
+        stats = m.engine.to_arrow(sql.render_aggregate_stats(plan)).to_pylist()[0]
         run.rows_read = int(stats["rows_read"] or 0)
         run.rows_skipped = int(stats["rows_skipped"] or 0)
-        m.write(target, m.engine.batches(render_aggregates_at(plan), m.batch_size), run)
+        m.write(target, m.engine.batches(sql.render_aggregates_at(plan), m.batch_size), run)
     except BaseException:
         if plan.frozen is not None:
             partials.discard(Path(plan.frozen.path))
