@@ -6,15 +6,21 @@ import glob
 from collections.abc import Iterable
 from pathlib import Path
 
-from featurestore.dsl import FeatureView, FileSource
+from featurestore.dsl import FeatureView, FileSource, SqlSource
 from featurestore.dsl.aggregation import resolve_aggregations
 from featurestore.dsl.dtypes import TIME_TYPES_ACCEPTED, is_compatible, is_time_type
 from featurestore.engines.base import Engine
 from featurestore.engines.queries import QueryRefused, parse_query
-from featurestore.errors import FeatureStoreError, SchemaMismatchError, SourceError, looks_like_column_names
+from featurestore.errors import (
+    DefinitionError,
+    FeatureStoreError,
+    SchemaMismatchError,
+    SourceError,
+    looks_like_column_names,
+)
 from featurestore.plan.build import scan_for, source_location
 from featurestore.registry import Definitions, RegisteredView, Registry
-from featurestore.sql.duckdb import source_table
+from featurestore.sql import renderer_for
 
 _KEY_TYPES = (
     "TINYINT",
@@ -31,6 +37,7 @@ _KEY_TYPES = (
 
 def build_registry(defs: Definitions, engine: Engine, root: Path, project: str) -> Registry:
     """Check each view's source and columns, then assemble the registry to apply."""
+    check_dialects(defs, engine)
     views = {}
     for name, view in sorted(defs.views.items()):
         schema = source_schema(view, engine, root)
@@ -53,6 +60,19 @@ def build_registry(defs: Definitions, engine: Engine, root: Path, project: str) 
     )
 
 
+def check_dialects(defs: Definitions, engine: Engine) -> None:
+    """Every SQL source must be written in the engine's dialect: refused before anything is read."""
+    dialect = engine.capabilities.dialect
+    sources = {**{v.source.name: v.source for v in defs.views.values()}, **defs.sources}
+    for name, source in sorted(sources.items()):
+        if isinstance(source, SqlSource) and source.dialect != dialect:
+            raise DefinitionError(
+                f"SqlSource {name!r}{source.where()} is written in dialect {source.dialect!r} but the "
+                f"engine runs {dialect!r}. Rewrite its query in {dialect} and set dialect={dialect!r} "
+                "(or use an engine of that dialect)"
+            )
+
+
 def source_schema(view: FeatureView, engine: Engine, root: Path) -> dict[str, str]:
     """The real column types of a view's source; a clear error if it cannot be read."""
     source = view.source
@@ -73,10 +93,7 @@ def source_schema(view: FeatureView, engine: Engine, root: Path) -> dict[str, st
                 "VALUES query."
             ) from None
     rv = RegisteredView(view=view, data_fingerprint="", metadata_fingerprint="", source_schema={})
-    scan = scan_for(rv, root)
-    from sqlglot import exp
-
-    query = exp.select("*").from_(source_table(scan)).sql(dialect="duckdb")
+    query = renderer_for(engine.capabilities).render_source_probe(scan_for(rv, root))
     try:
         return engine.schema_of(query)
     except SourceError as exc:

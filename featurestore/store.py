@@ -447,15 +447,28 @@ class FeatureStore:
         """Online vs offline at each view's watermark, per online view: how many sampled entities
         match, mismatch, are missing, expired or newer online (failures: mismatch + missing, 0 expected)."""
         from featurestore.arguments import names
-        from featurestore.verify import verify
+        from featurestore.sql import renderer_for
+        from featurestore.verify import Collaborators, verify
 
-        return verify(self, sample, names("views", views))
+        views = names("views", views)
+        registry, engine = self.registry, self.engine
+        collaborators = Collaborators(
+            registry=registry,
+            engine=engine,
+            renderer=renderer_for(engine.capabilities),
+            online=self.online_store,
+            served=self._serving(registry),
+            state=self.state.snapshot(),
+            root=self.root,
+            clock_skew=self.config.materialize.clock_skew,
+        )
+        return verify(collaborators, sample, views)
 
     def verify_log(self, path: str | Path) -> list[FeatureSkew]:
         """Served values logged by feature logging vs the same rows recomputed offline, per feature."""
         from featurestore.feature_logging import verify_log
 
-        return verify_log(self, path)
+        return verify_log(self.registry, self.engine, self.root, path)
 
     def close(self) -> None:
         if self._engine is not None:

@@ -17,6 +17,9 @@ Per view, a view without a watermark is reported as ``not_materialized`` (not a 
 watermark is later than now plus ``[materialize] clock_skew`` as ``future_watermark`` with the command
 that repairs it (a failure: its values are pinned); neither is compared.
 
+Verify is handed what it uses (``Collaborators``: registry, engine, renderer, online store, served
+versions, state, root): it never sees the ``FeatureStore`` facade, which builds them.
+
 Aggregation views compute float sums, means and standard deviations two ways (running totals offline,
 one GROUP BY or merged partial states online), so their floats are compared to a relative 1e-9;
 every other value, and every value of a plain view, must be equal.
@@ -25,26 +28,50 @@ every other value, and every value of a plain view, must be equal.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from featurestore.materialize import select_views, to_naive_utc
 from featurestore.plan.build import scan_for, scan_with_pushed
-from featurestore.registry.model import RegisteredView
-from featurestore.sql.duckdb import ENTITY_TS, ROW_ID, TS, col, ident, interval_us, scan_select, source_table
+from featurestore.registry.model import RegisteredView, Registry
+from featurestore.sql.renderer import ENTITY_TS, ROW_ID, TS
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from featurestore.engines.base import Engine
+    from featurestore.online.base import OnlineStore
+    from featurestore.registry.state import StateEdit
     from featurestore.retrieve.online import OnlineResponse
-    from featurestore.store import FeatureStore
+    from featurestore.sql.renderer import Renderer
+    from featurestore.versions import ServedView
 
 EntityClass = Literal["match", "mismatch", "missing", "expired", "newer_online"]
 ViewStatus = Literal["checked", "not_materialized", "future_watermark"]
 
 MAX_EXAMPLES = 5
 _tables = itertools.count()
+
+
+@dataclass(frozen=True)
+class Collaborators:
+    """What a check reads and runs, handed in by its caller (``FeatureStore.verify`` builds it).
+
+    ``served``: per view, the online versions (``versions.serving``); ``state``: one snapshot of the
+    state, read once for the whole check; ``clock_skew``: ``[materialize] clock_skew``.
+    """
+
+    registry: Registry
+    engine: Engine
+    renderer: Renderer
+    online: OnlineStore
+    served: Mapping[str, ServedView]
+    state: StateEdit
+    root: Path
+    clock_skew: timedelta
 
 
 @dataclass
@@ -148,31 +175,17 @@ def _expired(event_ts: datetime, ttl: timedelta | None, now: datetime) -> bool:
     return ttl is not None and event_ts + ttl < now
 
 
-def sample_entities(store: FeatureStore, rv: RegisteredView, at: datetime, sample: int | None) -> Any:
+def sample_entities(c: Collaborators, rv: RegisteredView, sample: int | None) -> pa.Table:
     """Distinct entity keys of the view's source, ordered by a hash of the keys (a stable sample).
 
-    Entities whose only rows are later than ``at`` are included: nothing offline at ``at``, so they
+    Entities whose only rows are later than the watermark are included: nothing offline then, so they
     match unless a newer value was pushed online.
     """
-    from sqlglot import exp
-
-    scan = scan_for(rv, store.root)
-    keys = [col(k) for k in rv.view.join_keys]
-    query = (
-        exp.select(*keys)
-        .distinct()
-        .from_(source_table(scan))
-        .where(exp.and_(*[exp.Not(this=exp.Is(this=k.copy(), expression=exp.null())) for k in keys]))
-    )
-    outer = exp.select("*").from_(exp.Subquery(this=query, alias=exp.TableAlias(this=ident("k"))))
-    outer = outer.order_by(exp.Anonymous(this="hash", expressions=[k.copy() for k in keys]))
-    if sample is not None:
-        outer = outer.limit(sample)
-    return store.engine.to_arrow(outer.sql(dialect="duckdb"))
+    return c.engine.to_arrow(c.renderer.render_key_sample(scan_for(rv, c.root), sample))
 
 
 def offline_event_times(
-    store: FeatureStore, rv: RegisteredView, entities: pa.Table, at: datetime
+    c: Collaborators, rv: RegisteredView, entities: pa.Table, at: datetime
 ) -> list[datetime | None]:
     """Per entity (in order), the event time of the row a training set at ``at`` picks, or None.
 
@@ -181,45 +194,29 @@ def offline_event_times(
     and ``at`` go in as a registered Arrow table, never as SQL text.
     """
     import pyarrow as pa
-    from sqlglot import exp
 
-    keys = rv.view.join_keys
     n = entities.num_rows
-    rows = entities.select(list(keys))
+    rows = entities.select(list(rv.view.join_keys))
     rows = rows.append_column(ROW_ID, pa.array(range(n), pa.int64()))
     rows = rows.append_column(ENTITY_TS, pa.array([at] * n, pa.timestamp("us")))
-    candidates = scan_select(scan_with_pushed(rv, store.root), [])
-    on: list[exp.Expr] = [exp.EQ(this=col(k, "e"), expression=col(k, "v")) for k in keys]
-    on.append(exp.LTE(this=col(TS, "v"), expression=col(ENTITY_TS, "e")))
-    if rv.view.ttl is not None:
-        floor = exp.Sub(this=col(ENTITY_TS, "e"), expression=interval_us(rv.view.ttl))
-        on.append(exp.GTE(this=col(TS, "v"), expression=floor))
     table = f"__verify_entities_{next(_tables)}"
-    query = (
-        exp.select(col(ROW_ID, "e"), exp.alias_(exp.Max(this=col(TS, "v")), TS, quoted=True))
-        .from_(exp.Table(this=ident(table), alias=exp.TableAlias(this=ident("e"))))
-        .join(
-            exp.Subquery(this=candidates, alias=exp.TableAlias(this=ident("v"))),
-            on=exp.and_(*on),
-            join_type="LEFT",
-        )
-        .group_by(col(ROW_ID, "e"))
-        .order_by(col(ROW_ID, "e"))
-    )
-    store.engine.register(table, rows)
+    query = c.renderer.render_offline_event_times(scan_with_pushed(rv, c.root), table, rv.view.ttl)
+    c.engine.register(table, rows)
     try:
-        result = store.engine.to_arrow(query.sql(dialect="duckdb"))
+        result = c.engine.to_arrow(query)
     finally:
-        store.engine.unregister(table)
+        c.engine.unregister(table)
     return [None if t is None else to_naive_utc(t) for t in result.column(TS).to_pylist()]
 
 
-def check_view(store: FeatureStore, rv: RegisteredView, at: datetime, sample: int | None) -> ViewCheck:
+def check_view(c: Collaborators, rv: RegisteredView, at: datetime, sample: int | None) -> ViewCheck:
     """Classify the sampled entities of one materialized view at its watermark ``at`` (naive UTC)."""
     import pyarrow as pa
 
+    from featurestore.retrieve.training import build_training_set
+
     check = ViewCheck(view=rv.name, at=at)
-    entities = sample_entities(store, rv, at, sample)
+    entities = sample_entities(c, rv, sample)
     check.entities = entities.num_rows
     if entities.num_rows == 0:
         return check
@@ -228,9 +225,10 @@ def check_view(store: FeatureStore, rv: RegisteredView, at: datetime, sample: in
     )
     prefix = f"{rv.name}__"
     refs = [f"{rv.name}:{f}" for f in rv.view.feature_names]
-    offline = store.get_training_set(rows, refs, full_feature_names=True).to_pylist_rows()
-    offline_ts = offline_event_times(store, rv, entities, at)
-    response = read_current_version(store, rv, refs, entities, at)
+    training = build_training_set(c.registry, c.engine, c.root, rows, refs, full_feature_names=True)
+    offline = training.to_pylist_rows()
+    offline_ts = offline_event_times(c, rv, entities, at)
+    response = read_current_version(c, rv, refs, entities, at)
     online = response.to_dict()
     # Every feature of a view shares its entity's stored value, so the first one speaks for all.
     first = prefix + rv.view.feature_names[0]
@@ -286,45 +284,45 @@ def close_enough(got: dict[str, Any], want: dict[str, Any]) -> bool:
 
 
 def read_current_version(
-    store: FeatureStore, rv: RegisteredView, refs: list[str], entities: pa.Table, at: datetime
+    c: Collaborators, rv: RegisteredView, refs: list[str], entities: pa.Table, at: datetime
 ) -> OnlineResponse:
     """The online values of the version holding the applied definition (pending or active): what
     serves once it is promoted, checked against the same definition offline."""
     from featurestore.retrieve.online import compile_request, read_online
     from featurestore.versions import ServedView
 
-    current = {rv.name: ServedView(store.served_views()[rv.name].current)}
-    request = compile_request(store.registry, refs, True, current)
+    current = {rv.name: ServedView(c.served[rv.name].current)}
+    request = compile_request(c.registry, refs, True, current)
     keys = {k: entities.column(k).to_pylist() for k in rv.view.join_keys}
-    return read_online(store.online_store, request, keys, now=at)
+    return read_online(c.online, request, keys, now=at)
 
 
-def _watermark(store: FeatureStore, rv: RegisteredView) -> datetime | None:
+def _watermark(c: Collaborators, rv: RegisteredView) -> datetime | None:
     """The event time up to which the version holding the applied definition is materialized, or None."""
     from featurestore.versions import current_record
 
-    record = current_record(store.state.snapshot(), store.registry.project, rv)
+    record = current_record(c.state, c.registry.project, rv)
     return None if record is None or record.watermark is None else record.watermark.event_time
 
 
-def verify(store: FeatureStore, sample: int | None, views: list[str] | None = None) -> list[ViewCheck]:
+def verify(c: Collaborators, sample: int | None, views: list[str] | None = None) -> list[ViewCheck]:
     """Check every online view (or the named ones) at its watermark; one :class:`ViewCheck` per view."""
     now = datetime.now(UTC).replace(tzinfo=None)
     checks = []
-    for rv in select_views(store.registry, views or None):
-        mark = _watermark(store, rv)
+    for rv in select_views(c.registry, views or None):
+        mark = _watermark(c, rv)
         if mark is None:
             fix = f"featurestore materialize --view {rv.name}"
             checks.append(ViewCheck(view=rv.name, at=None, status="not_materialized", fix=fix))
             continue
         at = to_naive_utc(mark)
-        if at > now + store.config.materialize.clock_skew:
+        if at > now + c.clock_skew:
             # Rows stamped between now and the watermark have not happened yet; incremental runs will
             # skip them when they land, so comparing at this watermark would vouch for nothing.
             fix = f"featurestore materialize --overwrite --end now --view {rv.name}"
             checks.append(ViewCheck(view=rv.name, at=at, status="future_watermark", fix=fix))
             continue
-        checks.append(check_view(store, rv, at, sample))
+        checks.append(check_view(c, rv, at, sample))
     return checks
 
 

@@ -1,4 +1,4 @@
-"""Sources: where a feature view's rows come from (files or a DuckDB SQL query)."""
+"""Sources: where a feature view's rows come from (files or a SQL query in the engine's dialect)."""
 
 from __future__ import annotations
 
@@ -68,16 +68,24 @@ class FileSource(_SourceBase):
         return "csv" if lowered.endswith((".csv", ".csv.gz", ".tsv")) else "parquet"
 
 
+DEFAULT_DIALECT = "duckdb"
+
+
 class SqlSource(_SourceBase):
-    """Rows from a DuckDB SQL query (which may itself read files, relative to the repo root).
+    """Rows from a SQL query (which may itself read files, relative to the repo root), written in
+    ``dialect`` (a sqlglot dialect name, default ``"duckdb"``): it must be the engine's dialect, which
+    ``apply`` checks.
 
     >>> SqlSource(name="s", query="SELECT 1 AS id, now() AS event_timestamp").kind
     'sql'
+    >>> SqlSource(name="s", query="SELECT 1", dialect="Spark").dialect
+    'spark'
     """
 
     kind_label: ClassVar[str] = "SqlSource"
     kind: Literal["sql"] = "sql"
     query: str
+    dialect: str = DEFAULT_DIALECT
 
     @field_validator("query")
     @classmethod
@@ -86,6 +94,24 @@ class SqlSource(_SourceBase):
         if not stripped:
             raise ValueError("query is empty")
         return stripped
+
+    @field_validator("dialect")
+    @classmethod
+    def _dialect(cls, value: str) -> str:
+        name = value.strip().lower()
+        if not name.isidentifier():
+            raise ValueError(
+                f'dialect {value!r} is not a SQL dialect name: give the engine\'s dialect, e.g. "duckdb"'
+            )
+        return name
+
+    def data_identity(self) -> dict[str, Any]:
+        """As every source's; the dialect only when it is not the default, so the fingerprints of
+        sources written before it existed stay the same."""
+        identity = super().data_identity()
+        if identity.get("dialect") == DEFAULT_DIALECT:
+            del identity["dialect"]
+        return identity
 
 
 Source = Annotated[FileSource | SqlSource, Field(discriminator="kind")]

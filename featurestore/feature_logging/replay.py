@@ -4,6 +4,8 @@ Each logged row becomes an entity row stamped with its request time (its request
 the training set for the logged service's features gives what the offline store says was true then.
 A mismatch is a value that differs (a null on one side only counts). Causes: data that landed in the
 source after it was materialized, values pushed online only, a stale materialization, or a bug.
+
+Replay is handed the registry, the engine and the repo root; it never sees the ``FeatureStore`` facade.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from featurestore.feature_logging.writer import (
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from featurestore.store import FeatureStore
+    from featurestore.engines.base import Engine
+    from featurestore.registry.model import Registry
 
 
 @dataclass
@@ -77,15 +80,36 @@ def read_logs(path: Path) -> dict[str, tuple[pa.Table, dict[str, Any]]]:
     return {s: (pa.concat_tables(t, promote_options="default"), meta[s]) for s, t in groups.items()}
 
 
-def verify_log(store: FeatureStore, path: str | Path) -> list[FeatureSkew]:
+def verify_log(registry: Registry, engine: Engine, root: Path, path: str | Path) -> list[FeatureSkew]:
     """Recompute every logged row offline; one :class:`FeatureSkew` per (service, feature)."""
+    from featurestore.retrieve.on_demand import build_on_demand_training_set
+    from featurestore.retrieve.training import build_training_set
+
     out = []
     for service, (table, meta) in read_logs(Path(path)).items():
         columns = [*meta["join_keys"], REQUEST_TS, *meta["request_fields"]]
         entity_rows = table.select(columns)
-        offline = store.get_training_set(
-            entity_rows, meta["features"], full_feature_names=True, timestamp_column=REQUEST_TS
-        ).to_arrow()
+        features: list[str] = meta["features"]
+        # A logged service may hold on-demand features: their builder (None without any), else the plain one.
+        training = build_on_demand_training_set(
+            registry,
+            engine,
+            root,
+            entity_rows,
+            features,
+            full_feature_names=True,
+            timestamp_column=REQUEST_TS,
+            as_known_at=False,
+        ) or build_training_set(
+            registry,
+            engine,
+            root,
+            entity_rows,
+            features,
+            full_feature_names=True,
+            timestamp_column=REQUEST_TS,
+        )
+        offline = training.to_arrow()
         for ref in meta["features"]:
             name = ref.replace(":", "__")
             check = FeatureSkew(service=service, feature=ref, rows=table.num_rows)

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from featurestore.config import STATE_DIR
 
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from featurestore.registry.model import Registry
-    from featurestore.store import FeatureStore
 
 log = logging.getLogger("featurestore.feature_logging")
 
@@ -95,12 +94,22 @@ def service_logs(registry: Registry, root: Path) -> dict[str, ServiceLog]:
     return out
 
 
+class LoggedRepo(Protocol):
+    """What a ``FeatureLogger`` reads of a repo (a ``FeatureStore`` is one): its registry and root."""
+
+    @property
+    def registry(self) -> Registry: ...
+
+    @property
+    def root(self) -> Path: ...
+
+
 class FeatureLogger:
     """Logs what feature services serve (see the module docstring). Start it, ``log()``, ``close()``."""
 
     def __init__(
         self,
-        store: FeatureStore,
+        store: LoggedRepo,
         *,
         queue_size: int = 10_000,
         flush_rows: int = 10_000,

@@ -37,13 +37,8 @@ from typing import TYPE_CHECKING
 from featurestore.materialize.strategy import Reads, ReadStats, ViewRequest
 from featurestore.plan.window import AggregatesAt, plan_aggregates_at
 from featurestore.registry.partials import LifetimePartials, PartialStore
-from featurestore.sql.duckdb import exact_times
-from featurestore.sql.window_latest import (
-    render_aggregate_stats,
-    render_aggregates_at,
-    render_created_mark,
-    render_partials,
-)
+from featurestore.sql import renderer_for
+from featurestore.sql.timestamps import exact_times
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -119,7 +114,7 @@ class Aggregates:
         later stays out of them (the value query reads it separately) until a run whose mark passes it,
         so a late row is added exactly once, whenever it lands."""
         after = None if base is None else base.created_mark
-        sql = render_created_mark(plan.scan, freeze_at, after)
+        sql = renderer_for(self.reads.engine.capabilities).render_created_mark(plan.scan, freeze_at, after)
         found = self.reads.engine.to_arrow(sql).column(0)[0].as_py()
         if found is None:
             return after
@@ -140,9 +135,10 @@ class AggregatesJob:
     def __post_init__(self) -> None:
         # The one place this job renders SQL (the created mark is rendered while planning).
         plan = self.plan
-        self._partials_sql = None if plan.frozen is None else render_partials(plan)
-        self._stats_sql = render_aggregate_stats(plan)
-        self._rows_sql = render_aggregates_at(plan)
+        sql = renderer_for(self.engine.capabilities)
+        self._partials_sql = None if plan.frozen is None else sql.render_partials(plan)
+        self._stats_sql = sql.render_aggregate_stats(plan)
+        self._rows_sql = sql.render_aggregates_at(plan)
         self._partials_created: datetime | None = None
 
     def prepare(self) -> ReadStats:

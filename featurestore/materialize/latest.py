@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from featurestore.materialize.strategy import Reads, ReadStats, ViewRequest
 from featurestore.plan import LatestPerKey, plan_latest
-from featurestore.sql import render_latest, render_latest_stats
+from featurestore.sql import renderer_for
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -75,8 +75,9 @@ class LatestJob:
 
     def __post_init__(self) -> None:
         # The one place this strategy renders SQL.
-        self._stats_sql = render_latest_stats(self.plan)
-        self._rows_sql = render_latest(self.plan)
+        sql = renderer_for(self.engine.capabilities)
+        self._stats_sql = sql.render_latest_stats(self.plan)
+        self._rows_sql = sql.render_latest(self.plan)
 
     def prepare(self) -> ReadStats:
         return ReadStats.from_row(self.engine.to_arrow(self._stats_sql).to_pylist()[0])

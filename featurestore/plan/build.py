@@ -55,6 +55,7 @@ def scan_for(rv: RegisteredView, root: Path) -> SourceScan:
         view=rv.name,
         kind="sql",
         location=source.query,
+        query_dialect=source.dialect,
         file_format="parquet",
         hive_partitioning=False,
         timestamp_field=source.timestamp_field,

@@ -32,6 +32,7 @@ class SourceScan:
     pushed: str | None = None  # a glob of pushed rows (the push log), read together with the source
     lower: datetime | None = None
     upper: datetime | None = None
+    query_dialect: str = "duckdb"  # the dialect a SQL source's query is written in (renderers read it)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Training sets: entity rows + point-in-time joins, compiled to one DuckDB statement."""
+"""Training sets: entity rows + point-in-time joins, compiled to one statement in the engine's dialect."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from featurestore.errors import FeatureStoreError, OutputError, SourceError, wri
 from featurestore.plan import EntityRows, TrainingSetPlan, explain, plan_training_set
 from featurestore.registry.model import RegisteredView, Registry, column_order, output_names
 from featurestore.retrieve.entity_rows import PreparedRows, check_reach, prepare, to_arrow_table, validate
-from featurestore.sql import render_training_set
+from featurestore.sql import renderer_for
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from featurestore.engines.base import Engine
+    from featurestore.sql.renderer import Renderer
 
 _counter = itertools.count()
 
@@ -41,8 +42,11 @@ class TrainingSet:
         rows: PreparedRows,
         views: tuple[RegisteredView, ...] = (),
         root: Path | None = None,
+        renderer: Renderer | None = None,
     ) -> None:
+        """``sql``: ``plan`` rendered by ``renderer`` (default: the engine's dialect's renderer)."""
         self._engine = engine
+        self._renderer = renderer or renderer_for(engine.capabilities)
         self.plan = plan
         self.sql = sql
         self._table_name = plan.entity.table
@@ -73,7 +77,7 @@ class TrainingSet:
 
     def explain(self) -> str:
         """The plan, step by step, followed by the SQL it renders to."""
-        return f"{explain(self.plan)}\n\n-- SQL (duckdb)\n{self.sql}"
+        return f"{explain(self.plan)}\n\n-- SQL ({self._renderer.dialect})\n{self.sql}"
 
     def _attach(self, offset: int, features: pa.Table) -> pa.Table:
         """The entity rows ``[offset, offset + n)`` exactly as given, then the feature columns."""
@@ -168,7 +172,7 @@ class TrainingSet:
 
     def preview(self, rows: int = 10) -> pa.Table:
         try:
-            head = self._engine.to_arrow(f"SELECT * FROM ({self.sql}) LIMIT {int(rows)}")
+            head = self._engine.to_arrow(self._renderer.render_preview(self.sql, rows))
         except SourceError as exc:
             raise self._explain(exc) from None
         return self._attach(0, head)
@@ -216,4 +220,5 @@ def build_training_set(
     order = column_order(pairs, groups, outputs)
     plan = plan_training_set(groups, outputs, entity, root, as_known_at=as_known_at, column_order=order)
     views = tuple({rv.name: rv for rv, _ in groups}.values())
-    return TrainingSet(engine, plan, render_training_set(plan), rows, views, root)
+    renderer = renderer_for(engine.capabilities)
+    return TrainingSet(engine, plan, renderer.render_training_set(plan), rows, views, root, renderer)

@@ -1,4 +1,8 @@
-"""DuckDB SQL for plans: native ``ASOF LEFT JOIN``, one per view, ties removed before the join."""
+"""DuckDB SQL for plans: native ``ASOF LEFT JOIN``, one per view, ties removed before the join.
+
+The building blocks of every DuckDB statement (scans, ties, the point-in-time joins) and the statements
+that need nothing else; ``duckdb_renderer.py`` assembles them (and ``window*.py``'s) behind ``Renderer``.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +12,16 @@ from typing import NamedTuple
 from sqlglot import exp
 
 from featurestore.dsl.dtypes import DUCKDB_TYPES, is_nanosecond
-from featurestore.plan.nodes import FeatureColumn, LatestPerKey, PointInTimeJoin, SourceScan, TrainingSetPlan
-from featurestore.plan.window import WindowAggregate
+from featurestore.plan.nodes import FeatureColumn, LatestPerKey, PointInTimeJoin, SourceScan
+from featurestore.sql.renderer import ENTITY_TS as ENTITY_TS
+from featurestore.sql.renderer import ROW_ID as ROW_ID
+from featurestore.sql.renderer import TS as TS  # event time, naive UTC microseconds (nanoseconds truncated)
 from featurestore.sql.timestamps import as_micros as as_micros
 from featurestore.sql.timestamps import bound, micros_up, order_key
+from featurestore.sql.timestamps import exact_times as exact_times
 from featurestore.sql.timestamps import ts_literal as ts_literal
 
 DIALECT = "duckdb"
-ROW_ID = "__row_id"
-ENTITY_TS = "__t"
-TS = "__ts"  # event time, naive UTC microseconds (nanoseconds truncated)
 CREATED = "__created"
 # Only for nanosecond sources: the times rounded up (for ``<= t``) and in nanoseconds (for ordering).
 TS_UP = "__ts_up"
@@ -63,19 +67,13 @@ def source_table(scan: SourceScan) -> exp.Expr:
         from sqlglot import parse_one
 
         return exp.Subquery(
-            this=parse_one(scan.location, read=DIALECT), alias=exp.TableAlias(this=ident("src"))
+            this=parse_one(scan.location, read=scan.query_dialect), alias=exp.TableAlias(this=ident("src"))
         )
     reader = "read_csv" if scan.file_format == "csv" else "read_parquet"
     args: list[exp.Expr] = [exp.Literal.string(scan.location)]
     if scan.hive_partitioning:
         args.append(exp.EQ(this=exp.column("hive_partitioning"), expression=exp.true()))
     return exp.Table(this=exp.Anonymous(this=reader, expressions=args))
-
-
-def exact_times(scan: SourceScan) -> bool:
-    """Does the scan need the nanosecond columns (``TS_UP``, ``TS_NS``, ...) to compare exactly?"""
-    created_ns = scan.created_field is not None and is_nanosecond(scan.created_type)
-    return is_nanosecond(scan.timestamp_type) or created_ns
 
 
 def scan_select(scan: SourceScan, features: list[str], *, exact: bool = False) -> exp.Select:
@@ -177,7 +175,7 @@ def _ttl_ok(join: PointInTimeJoin, v: str) -> exp.Expr | None:
     return exp.GTE(this=col(TS, v), expression=oldest)
 
 
-def _asof_join(join: PointInTimeJoin, entity_table: str) -> exp.Select:
+def asof_join(join: PointInTimeJoin, entity_table: str) -> exp.Select:
     features = list(dict.fromkeys([f.name for f in join.features] + list(join.tie_break)))
     rows = deduped(join.scan, join.keys, features, join.tie_break)
     keep = _ttl_ok(join, "v")
@@ -205,7 +203,7 @@ def _asof_join(join: PointInTimeJoin, entity_table: str) -> exp.Select:
     )
 
 
-def _ranked_join(join: PointInTimeJoin, entity_table: str) -> exp.Select:
+def ranked_join(join: PointInTimeJoin, entity_table: str) -> exp.Select:
     """As-known-at: candidates must also satisfy ``created <= t``; the newest candidate by the
     same order as the dedup is chosen. A range join, since no single ASOF key expresses it."""
     features = list(dict.fromkeys([f.name for f in join.features] + list(join.tie_break)))
@@ -233,49 +231,6 @@ def _ranked_join(join: PointInTimeJoin, entity_table: str) -> exp.Select:
         .join(exp.Subquery(this=rows, alias=exp.TableAlias(this=ident("v"))), on=exp.and_(*conditions))
         .qualify(exp.EQ(this=window, expression=exp.Literal.number(1)))
     )
-
-
-def _join_body(join: PointInTimeJoin | WindowAggregate, entity_table: str) -> exp.Select:
-    """One view's feature columns with ``__row_id``, one row per entity row."""
-    if isinstance(join, WindowAggregate):  # windowed aggregations: sql/window.py
-        from featurestore.sql.window import render_window_aggregate
-
-        return render_window_aggregate(join, entity_table)
-    return _ranked_join(join, entity_table) if join.as_known_at else _asof_join(join, entity_table)
-
-
-def render_training_set(plan: TrainingSetPlan) -> str:
-    """The feature columns of a training set, one row per entity row, in input order.
-
-    The input columns are not carried through the joins: the caller attaches these feature columns
-    to the entity rows' own Arrow table, so every input column comes back exactly as given.
-    """
-    entity = plan.entity
-    if len(plan.joins) == 1 and not plan.joins[0].as_known_at:
-        # One ASOF LEFT JOIN already yields exactly one row per entity row: no join back needed.
-        join = plan.joins[0]
-        body = _join_body(join, entity.table)
-        query = exp.select(*[col(f.output, "j0") for f in join.features]).from_(exp.Table(this=ident("j0")))
-        return (
-            query.with_(ident("j0"), as_=body).order_by(col(ROW_ID, "j0")).sql(dialect=DIALECT, pretty=True)
-        )
-    query = exp.select().from_(exp.Table(this=ident(entity.table), alias=exp.TableAlias(this=ident("e"))))
-    ctes = []
-    owner = {f.output: f"j{i}" for i, join in enumerate(plan.joins) for f in join.features}
-    order = plan.column_order or tuple(owner)
-    query = query.select(*[col(name, owner[name]) for name in order])
-    for i, join in enumerate(plan.joins):
-        alias = f"j{i}"
-        ctes.append((alias, _join_body(join, entity.table)))
-        query = query.join(
-            exp.Table(this=ident(alias)),
-            on=exp.EQ(this=col(ROW_ID, alias), expression=col(ROW_ID, "e")),
-            join_type="LEFT",
-        )
-    for alias, body in ctes:
-        query = query.with_(ident(alias), as_=body)
-    query = query.order_by(col(ROW_ID, "e"))
-    return query.sql(dialect=DIALECT, pretty=True)
 
 
 def render_latest(plan: LatestPerKey) -> str:
@@ -336,4 +291,49 @@ def render_latest_stats(plan: LatestPerKey) -> str:
     ).from_(source_table(scan))
     if where is not None:
         query = query.where(where)
+    return query.sql(dialect=DIALECT)
+
+
+def render_source_probe(scan: SourceScan) -> str:
+    """``SELECT *`` from the scan's source (with its push log): its schema, read without running it."""
+    return exp.select("*").from_(source_table(scan)).sql(dialect=DIALECT)
+
+
+def render_key_sample(scan: SourceScan, sample: int | None) -> str:
+    """Distinct non-null ``scan.key_columns``, ordered by a hash of the keys (a stable sample)."""
+    keys = [col(k) for k in scan.key_columns]
+    query = (
+        exp.select(*keys)
+        .distinct()
+        .from_(source_table(scan))
+        .where(exp.and_(*[exp.Not(this=exp.Is(this=k.copy(), expression=exp.null())) for k in keys]))
+    )
+    outer = exp.select("*").from_(exp.Subquery(this=query, alias=exp.TableAlias(this=ident("k"))))
+    outer = outer.order_by(exp.Anonymous(this="hash", expressions=[k.copy() for k in keys]))
+    if sample is not None:
+        outer = outer.limit(sample)
+    return outer.sql(dialect=DIALECT)
+
+
+def render_offline_event_times(scan: SourceScan, entity_table: str, ttl: timedelta | None) -> str:
+    """Per entity row (``ROW_ID`` order), the greatest event time ``TS`` of the scan's rows with its
+    keys, ``ts <= t`` and, with a ``ttl``, ``ts >= t - ttl``: the candidates of a point-in-time join."""
+    keys = scan.key_columns
+    candidates = scan_select(scan, [])
+    on: list[exp.Expr] = [exp.EQ(this=col(k, "e"), expression=col(k, "v")) for k in keys]
+    on.append(exp.LTE(this=col(TS, "v"), expression=col(ENTITY_TS, "e")))
+    if ttl is not None:
+        floor = exp.Sub(this=col(ENTITY_TS, "e"), expression=interval_us(ttl))
+        on.append(exp.GTE(this=col(TS, "v"), expression=floor))
+    query = (
+        exp.select(col(ROW_ID, "e"), exp.alias_(exp.Max(this=col(TS, "v")), TS, quoted=True))
+        .from_(exp.Table(this=ident(entity_table), alias=exp.TableAlias(this=ident("e"))))
+        .join(
+            exp.Subquery(this=candidates, alias=exp.TableAlias(this=ident("v"))),
+            on=exp.and_(*on),
+            join_type="LEFT",
+        )
+        .group_by(col(ROW_ID, "e"))
+        .order_by(col(ROW_ID, "e"))
+    )
     return query.sql(dialect=DIALECT)

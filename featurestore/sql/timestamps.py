@@ -22,17 +22,27 @@ Where a nanosecond time is *shown* (an online event time), it is truncated: ``fl
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from sqlglot import exp
 
 from featurestore.dsl.dtypes import is_nanosecond, is_zoned
+
+if TYPE_CHECKING:
+    from featurestore.plan.nodes import SourceScan
 
 Op = Literal["<=", ">=", ">"]
 
 # Nanosecond literals are exact only inside the range a 64-bit nanosecond count holds
 # (1677-09-21 .. 2262-04-11); outside it a bound is compared in whole microseconds instead.
 _NS_SAFE = (datetime(1678, 1, 1), datetime(2262, 1, 1))
+
+
+def exact_times(scan: SourceScan) -> bool:
+    """Does the scan need the nanosecond columns (``TS_UP``, ``TS_NS``, ... of ``sql/duckdb.py``) to
+    compare exactly? Also what partial states record (``registry/partials.py``)."""
+    created_ns = scan.created_field is not None and is_nanosecond(scan.created_type)
+    return is_nanosecond(scan.timestamp_type) or created_ns
 
 
 def ts_literal(value: datetime, column_type: str) -> exp.Expr:

@@ -1,0 +1,1 @@
+"""Contract tests: one test body per interface, run over every implementation (engines here)."""

@@ -1,0 +1,1 @@
+SELECT * FROM READ_CSV('/repo/data/orders/**/*.csv', hive_partitioning = TRUE)

@@ -1,0 +1,1 @@
+SELECT * FROM READ_PARQUET('/repo/data/driver_stats.parquet')

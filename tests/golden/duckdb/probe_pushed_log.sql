@@ -1,0 +1,1 @@
+SELECT * FROM (SELECT * FROM READ_PARQUET('/repo/data/driver_stats.parquet') UNION ALL BY NAME SELECT * FROM READ_PARQUET('/repo/.featurestore/push_log/driver_stats/*.parquet', union_by_name = TRUE)) AS "src"
