@@ -33,10 +33,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from featurestore.dsl.base import caller_location, check_identifier
-from featurestore.dsl.dtypes import DTYPES
+from featurestore.dsl.dtypes import DTYPES, decimal_scale, is_date, is_time_type, type_name
 from featurestore.errors import DefinitionError
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from featurestore.dsl.view import FeatureView
 
 Function = Literal["count", "sum", "mean", "min", "max", "stddev", "last", "count_distinct"]
@@ -62,12 +64,10 @@ ACCEPTS: dict[str, frozenset[str]] = {
     "last": frozenset({"integer", "float", "bool", "string", "bytes", "timestamp", "date"}),
 }
 
-_INTEGERS = frozenset(
-    {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
-)
-_TIMESTAMPS = frozenset(
-    {"TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"}
-)
+# Column types by Arrow name; decimals of scale 0 (DuckDB's HUGEINT) count as integers, timestamps of
+# every unit and zone as timestamps (``dsl/dtypes.py``).
+_INTEGERS = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"})
+_FLOATS = frozenset({"halffloat", "float", "double"})
 _KIND_DTYPE = {
     "integer": "int64",
     "bool": "bool",
@@ -94,39 +94,39 @@ def window_label(window: timedelta | None) -> str:
     return f"{micros}us"
 
 
-def column_kind(duckdb_type: str) -> str:
+def column_kind(arrow_type: str | pa.DataType) -> str:
     """``integer``, ``float``, ``bool``, ``string``, ``bytes``, ``timestamp``, ``date`` or ``other``.
 
-    >>> column_kind("BIGINT"), column_kind("DECIMAL(10,2)"), column_kind("INTEGER[]")
+    >>> column_kind("int64"), column_kind("decimal128(10, 2)"), column_kind("list<item: int32>")
     ('integer', 'float', 'other')
+    >>> column_kind("decimal128(38, 0)"), column_kind("timestamp[ns, tz=UTC]"), column_kind("date32[day]")
+    ('integer', 'timestamp', 'date')
     """
-    base = duckdb_type.upper()
-    if base in _INTEGERS:
+    name = type_name(arrow_type)
+    if name in _INTEGERS or decimal_scale(name) == 0:
         return "integer"
-    if base in ("FLOAT", "DOUBLE", "REAL") or base.startswith("DECIMAL"):
+    if name in _FLOATS or decimal_scale(name) is not None:
         return "float"
-    if base == "BOOLEAN":
-        return "bool"
-    if base == "VARCHAR":
-        return "string"
-    if base == "BLOB":
+    if name in ("bool", "string"):
+        return name
+    if name == "binary":
         return "bytes"
-    if base in _TIMESTAMPS:
-        return "timestamp"
-    if base == "DATE":
+    if is_date(name):
         return "date"
+    if is_time_type(name):
+        return "timestamp"
     return "other"
 
 
-def output_dtype(function: str, duckdb_type: str) -> str | None:
-    """The feature dtype of ``function`` over a column of ``duckdb_type``; None if it does not fit.
+def output_dtype(function: str, arrow_type: str) -> str | None:
+    """The feature dtype of ``function`` over a column of Arrow type ``arrow_type``; None if it does not fit.
 
-    >>> output_dtype("sum", "INTEGER"), output_dtype("sum", "DOUBLE"), output_dtype("max", "VARCHAR")
+    >>> output_dtype("sum", "int32"), output_dtype("sum", "double"), output_dtype("max", "string")
     ('int64', 'float64', 'string')
-    >>> output_dtype("mean", "VARCHAR") is None
+    >>> output_dtype("mean", "string") is None
     True
     """
-    kind = column_kind(duckdb_type)
+    kind = column_kind(arrow_type)
     if kind not in ACCEPTS[function]:
         return None
     if function in FIXED_DTYPES:
@@ -134,7 +134,7 @@ def output_dtype(function: str, duckdb_type: str) -> str | None:
     if function == "sum":
         return "float64" if kind == "float" else "int64"
     if kind == "float":
-        return "float32" if duckdb_type.upper() in ("FLOAT", "REAL") else "float64"
+        return "float32" if type_name(arrow_type) in ("float", "halffloat") else "float64"
     return _KIND_DTYPE[kind]
 
 
@@ -295,7 +295,7 @@ def resolve_aggregations(view: FeatureView, schema: dict[str, str]) -> FeatureVi
                 f"{where}: aggregation {agg.name!r} reads column {agg.column!r}, which its source does "
                 f"not have. {did_you_mean(agg.column, schema)}"
             )
-        actual = schema[agg.column].upper()
+        actual = schema[agg.column]
         derived = output_dtype(agg.function, actual)
         if derived is None:
             raise SchemaMismatchError(

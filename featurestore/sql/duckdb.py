@@ -7,9 +7,10 @@ from typing import NamedTuple
 
 from sqlglot import exp
 
-from featurestore.dsl.dtypes import DUCKDB_TYPES, is_nanosecond
+from featurestore.dsl.dtypes import is_nanosecond
 from featurestore.plan.nodes import FeatureColumn, LatestPerKey, PointInTimeJoin, SourceScan, TrainingSetPlan
 from featurestore.plan.window import WindowAggregate
+from featurestore.sql.duckdb_types import DUCKDB_TYPES
 from featurestore.sql.timestamps import as_micros as as_micros
 from featurestore.sql.timestamps import bound, micros_up, order_key
 from featurestore.sql.timestamps import ts_literal as ts_literal

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from featurestore.dsl.dtypes import DUCKDB_TYPES
 from featurestore.plan.nodes import SourceScan
 from featurestore.plan.window import WindowedValue
 from featurestore.sql.duckdb import col
+from featurestore.sql.duckdb_types import DUCKDB_TYPES
 from featurestore.sql.window import _not_null, latest_key
 from featurestore.sql.window_running import plain_sum
 
