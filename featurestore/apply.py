@@ -8,7 +8,7 @@ from pathlib import Path
 
 from featurestore.dsl import FeatureView, FileSource, SqlSource
 from featurestore.dsl.aggregation import resolve_aggregations
-from featurestore.dsl.dtypes import TIME_TYPES_ACCEPTED, is_compatible, is_time_type
+from featurestore.dsl.dtypes import TIME_TYPES_ACCEPTED, is_compatible, is_integer, is_time_type, type_name
 from featurestore.engines.base import Engine
 from featurestore.engines.queries import QueryRefused, parse_query
 from featurestore.errors import (
@@ -22,17 +22,8 @@ from featurestore.plan.build import scan_for, source_location
 from featurestore.registry import Definitions, RegisteredView, Registry
 from featurestore.sql import renderer_for
 
-_KEY_TYPES = (
-    "TINYINT",
-    "SMALLINT",
-    "INTEGER",
-    "BIGINT",
-    "UTINYINT",
-    "USMALLINT",
-    "UINTEGER",
-    "UBIGINT",
-    "VARCHAR",
-)
+# Join key column types (Arrow names): integers and strings.
+_KEY_TYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "string")
 
 
 def build_registry(defs: Definitions, engine: Engine, root: Path, project: str) -> Registry:
@@ -74,7 +65,8 @@ def check_dialects(defs: Definitions, engine: Engine) -> None:
 
 
 def source_schema(view: FeatureView, engine: Engine, root: Path) -> dict[str, str]:
-    """The real column types of a view's source; a clear error if it cannot be read."""
+    """The real column types of a view's source, as Arrow type names (what the registry stores); a
+    clear error if it cannot be read."""
     source = view.source
     if isinstance(source, FileSource):
         location = source_location(source, root)
@@ -95,7 +87,7 @@ def source_schema(view: FeatureView, engine: Engine, root: Path) -> dict[str, st
     rv = RegisteredView(view=view, data_fingerprint="", metadata_fingerprint="", source_schema={})
     query = renderer_for(engine.capabilities).render_source_probe(scan_for(rv, root))
     try:
-        return engine.schema_of(query)
+        return {column: type_name(kind) for column, kind in engine.schema_of(query).items()}
     except SourceError as exc:
         raise SourceError(
             f"source {source.name!r} of feature view {view.name!r}{view.where()} cannot be read: "
@@ -120,7 +112,7 @@ def check_view_schema(view: FeatureView, schema: dict[str, str]) -> None:
     def need(column: str, role: str) -> str:
         if column not in schema:
             raise SchemaMismatchError(f"{where}: its {origin} has no {role} column {column!r}. {available}")
-        return schema[column].upper()
+        return schema[column]
 
     for column in (view.source.timestamp_field, view.source.created_timestamp_field):
         if column is None:
@@ -142,12 +134,10 @@ def check_view_schema(view: FeatureView, schema: dict[str, str]) -> None:
         actual = need(feature.name, "feature")
         if not is_compatible(feature.dtype, actual):
             raise SchemaMismatchError(
-                f"{where}: feature {feature.name!r} is declared {feature.dtype} but the source column "
-                f"has type {actual}. Change the declared dtype or cast the column in the source."
+                f"{where}: feature {feature.name!r}: column {feature.name!r} is {actual} in the source, the "
+                f"feature is declared {feature.dtype}. Change the declared dtype or cast the column in the "
+                "source."
             )
-
-
-_INTEGER_TYPES = frozenset(_KEY_TYPES) - {"VARCHAR"} | {"HUGEINT", "UHUGEINT"}
 
 
 def _time_fix(view: FeatureView, column: str, actual: str) -> str:
@@ -158,13 +148,13 @@ def _time_fix(view: FeatureView, column: str, actual: str) -> str:
         origin = f"FROM {reader}('{source.path}')"
     else:
         origin = "FROM (<your query>)"
-    if actual in _INTEGER_TYPES:
+    if is_integer(actual):
         how = f"to_timestamp({column})"
         note = (
             f" if it holds seconds since the epoch (epoch_ms({column}) for milliseconds, "
             f"make_timestamp({column}) for microseconds)"
         )
-    elif actual == "VARCHAR":
+    elif actual == "string":
         how = f"CAST({column} AS TIMESTAMPTZ)"
         note = f" (strptime({column}, '<format>') for other text formats)"
     else:

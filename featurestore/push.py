@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from featurestore.config import parse_time
-from featurestore.dsl.dtypes import arrow_type, is_zoned
+from featurestore.dsl.dtypes import arrow_type, is_date, is_zoned
 from featurestore.errors import FeatureStoreError, FutureTimeError, SchemaMismatchError, did_you_mean
 from featurestore.registry.model import RegisteredView
 
@@ -173,9 +173,9 @@ def append_push_log(rv: RegisteredView, table: pa.Table, root: Path) -> Path:
     for name in (source.timestamp_field, source.created_timestamp_field):
         if name is None:
             continue
-        kind = rv.source_schema.get(name, "TIMESTAMP").upper()
+        kind = rv.source_schema.get(name, "timestamp[us]")  # an Arrow type name
         column = table.column(name)
-        if kind == "DATE":
+        if is_date(kind):
             column = pc.cast(pc.cast(column, pa.timestamp("us")), pa.date32())
         elif not is_zoned(kind):
             column = pc.cast(column, pa.timestamp("us"))
@@ -311,7 +311,7 @@ def _feature(values: Any, name: str, dtype: str, where: str) -> pa.Array:
         or (dtype == "date" and (pa.types.is_date(t) or pa.types.is_timestamp(t)))
     )
     if not ok:
-        raise SchemaMismatchError(f"{where}: feature {name!r} is declared {dtype} but the rows hold {t}")
+        raise SchemaMismatchError(f"{where}: column {name!r} is {t}, the feature is {dtype}")
     if pa.types.is_floating(t) and dtype in ("int32", "int64") and len(array) > array.null_count:
         # integral floats are accepted (JSON clients send 3.0), but only where a float is exact
         biggest = pc.max(pc.abs(array)).as_py()

@@ -170,9 +170,9 @@ def test_apply_names_a_missing_column_with_the_view_and_a_suggestion(tmp_path: P
     [
         (
             "Aggregation('merchant', 'mean', None)",
-            r"mean of column 'merchant', which has type VARCHAR; mean needs a",
+            r"mean of column 'merchant', which has type string; mean needs a",
         ),
-        ("Aggregation('flag', 'max', None)", r"max of column 'flag', which has type BOOLEAN"),
+        ("Aggregation('flag', 'max', None)", r"max of column 'flag', which has type bool"),
         ("Aggregation('ts', 'stddev', None)", r"stddev needs a float or integer column"),
         ("Aggregation('merchant', 'last', None, dtype='int64')", r"pins dtype='int64'.*string"),
     ],

@@ -172,7 +172,7 @@ def store_ns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FeatureStore]
 
 
 def write(store: FeatureStore, body: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
-    types = TYPES_NS if store.registry.view("ev").source_schema["ts"] == "TIMESTAMP_NS" else TYPES
+    types = TYPES_NS if store.registry.view("ev").source_schema["ts"] == "timestamp[ns]" else TYPES
     pq.write_table(table_of(HEADER, *body, types=types), store.root / "data" / "ev.parquet")
     return [dict(zip(HEADER, row, strict=True)) for row in body]
 

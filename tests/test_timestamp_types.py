@@ -50,7 +50,7 @@ class Case:
 
     id: str
     unit: str  # s, ms, us, ns or day: the step of the rows
-    duckdb_type: str
+    arrow_type: str  # the source column's type as the registry stores it
     write: Callable[[Path, list[tuple[int, int, int, int]]], str]  # -> the source's definition text
 
 
@@ -172,22 +172,20 @@ CASES = [
         Case(
             f"parquet-{unit}-{zone or 'naive'}",
             unit,
-            ("TIMESTAMPTZ_NS" if zone else "TIMESTAMP_NS")
-            if unit == "ns"
-            else ("TIMESTAMP WITH TIME ZONE" if zone else "TIMESTAMP"),
+            f"timestamp[{'ns' if unit == 'ns' else 'us'}{', tz=UTC' if zone else ''}]",
             parquet(unit, zone),
         )
         for unit in ("s", "ms", "us", "ns")
         for zone in (None, "UTC", "America/New_York")
     ],
-    Case("parquet-date32", "day", "DATE", dates),
-    Case("sql-timestamp_s", "s", "TIMESTAMP_S", cast_to("TIMESTAMP_S", "s")),
-    Case("sql-timestamp_ms", "ms", "TIMESTAMP_MS", cast_to("TIMESTAMP_MS", "ms")),
-    Case("sql-timestamptz_ns", "ns", "TIMESTAMPTZ_NS", cast_to("TIMESTAMPTZ_NS", "ns")),
-    Case("sql-csv-naive", "us", "TIMESTAMP", csv(None, sql=True)),
-    Case("sql-csv-utc-offset", "us", "TIMESTAMP WITH TIME ZONE", csv("UTC", sql=True)),
-    Case("sql-csv-new-york-offset", "us", "TIMESTAMP WITH TIME ZONE", csv("America/New_York", sql=True)),
-    Case("csv-file-naive", "us", "TIMESTAMP", csv(None, sql=False)),
+    Case("parquet-date32", "day", "date32[day]", dates),
+    Case("sql-timestamp_s", "s", "timestamp[s]", cast_to("TIMESTAMP_S", "s")),
+    Case("sql-timestamp_ms", "ms", "timestamp[ms]", cast_to("TIMESTAMP_MS", "ms")),
+    Case("sql-timestamptz_ns", "ns", "timestamp[ns, tz=UTC]", cast_to("TIMESTAMPTZ_NS", "ns")),
+    Case("sql-csv-naive", "us", "timestamp[us]", csv(None, sql=True)),
+    Case("sql-csv-utc-offset", "us", "timestamp[us, tz=UTC]", csv("UTC", sql=True)),
+    Case("sql-csv-new-york-offset", "us", "timestamp[us, tz=UTC]", csv("America/New_York", sql=True)),
+    Case("csv-file-naive", "us", "timestamp[us]", csv(None, sql=False)),
 ]
 
 DEFS = """
@@ -241,7 +239,7 @@ def case_store(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple
 def test_every_timestamp_type_gives_the_hand_checked_values(case_store: tuple[Case, FeatureStore]) -> None:
     case, store = case_store
     schema = store.registry.view("view").source_schema
-    assert (schema["ts"], schema["created"]) == (case.duckdb_type, case.duckdb_type)
+    assert (schema["ts"], schema["created"]) == (case.arrow_type, case.arrow_type)
 
     entity = entity_table(case.unit)
     out = store.get_training_set(entity, ["view:v"]).to_arrow()
@@ -288,15 +286,15 @@ def test_a_nanosecond_row_one_ns_after_the_materialization_end_is_not_written(
 
 
 @pytest.mark.parametrize(
-    ("column", "duckdb_type", "fix"),
+    ("column", "arrow_type", "fix"),
     [
-        (pa.array([1_704_110_400]), "BIGINT", "SELECT * REPLACE (to_timestamp(ts) AS ts)"),
-        (pa.array(["2024-01-01 12:00:00"]), "VARCHAR", "SELECT * REPLACE (CAST(ts AS TIMESTAMPTZ) AS ts)"),
-        (pa.array([1.5]), "DOUBLE", "SELECT * REPLACE (CAST(ts AS TIMESTAMP) AS ts)"),
+        (pa.array([1_704_110_400]), "int64", "SELECT * REPLACE (to_timestamp(ts) AS ts)"),
+        (pa.array(["2024-01-01 12:00:00"]), "string", "SELECT * REPLACE (CAST(ts AS TIMESTAMPTZ) AS ts)"),
+        (pa.array([1.5]), "double", "SELECT * REPLACE (CAST(ts AS TIMESTAMP) AS ts)"),
     ],
 )
 def test_a_timestamp_column_of_the_wrong_type_is_refused_with_the_fix(
-    tmp_path: Path, column: pa.Array, duckdb_type: str, fix: str
+    tmp_path: Path, column: pa.Array, arrow_type: str, fix: str
 ) -> None:
     defs = """
     driver = Entity(name="driver", join_keys=["driver_id"])
@@ -311,10 +309,16 @@ def test_a_timestamp_column_of_the_wrong_type_is_refused_with_the_fix(
     message = str(caught.value)
     assert message.startswith("feature view 'view' (")
     assert "/definitions/defs.py:" in message.split(")")[0]
-    assert f"timestamp column 'ts' has type {duckdb_type} in the source" in message
-    for accepted in ("TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP,", "TIMESTAMP_NS", "TIMESTAMP WITH TIME ZONE"):
+    assert f"timestamp column 'ts' has type {arrow_type} in the source" in message
+    for accepted in (
+        "timestamp[s]",
+        "timestamp[ms]",
+        "timestamp[us],",
+        "timestamp[ns]",
+        "timestamp[us, tz=UTC]",
+    ):
         assert accepted in message
-    assert "TIMESTAMPTZ_NS or DATE" in message
+    assert "or date32[day]" in message
     assert f"{fix} FROM read_parquet('data/src.parquet')" in message
 
 

@@ -33,22 +33,22 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 
 from featurestore.aggregates import function, unknown_function
 from featurestore.dsl.base import caller_location, check_identifier
-from featurestore.dsl.dtypes import DTYPES, DType
+from featurestore.dsl.dtypes import DTYPES, DType, decimal_scale, is_date, is_time_type, type_name
 from featurestore.errors import DefinitionError
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from featurestore.aggregates import ColumnKind
     from featurestore.dsl.view import FeatureView
 
 Function = Literal["count", "sum", "mean", "min", "max", "stddev", "last", "count_distinct"]
 FUNCTIONS: tuple[str, ...] = get_args(Function)  # the names of ``aggregates.FUNCTIONS`` (a test checks)
 
-_INTEGERS = frozenset(
-    {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
-)
-_TIMESTAMPS = frozenset(
-    {"TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"}
-)
+# Column types by Arrow name; decimals of scale 0 (DuckDB's HUGEINT) count as integers, timestamps of
+# every unit and zone as timestamps (``dsl/dtypes.py``).
+_INTEGERS = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"})
+_FLOATS = frozenset({"halffloat", "float", "double"})
 _KIND_DTYPE: dict[str, DType] = {
     "integer": "int64",
     "bool": "bool",
@@ -75,50 +75,50 @@ def window_label(window: timedelta | None) -> str:
     return f"{micros}us"
 
 
-def column_kind(duckdb_type: str) -> str:
+def column_kind(arrow_type: str | pa.DataType) -> str:
     """``integer``, ``float``, ``bool``, ``string``, ``bytes``, ``timestamp``, ``date`` or ``other``.
 
-    >>> column_kind("BIGINT"), column_kind("DECIMAL(10,2)"), column_kind("INTEGER[]")
+    >>> column_kind("int64"), column_kind("decimal128(10, 2)"), column_kind("list<item: int32>")
     ('integer', 'float', 'other')
+    >>> column_kind("decimal128(38, 0)"), column_kind("timestamp[ns, tz=UTC]"), column_kind("date32[day]")
+    ('integer', 'timestamp', 'date')
     """
-    base = duckdb_type.upper()
-    if base in _INTEGERS:
+    name = type_name(arrow_type)
+    if name in _INTEGERS or decimal_scale(name) == 0:
         return "integer"
-    if base in ("FLOAT", "DOUBLE", "REAL") or base.startswith("DECIMAL"):
+    if name in _FLOATS or decimal_scale(name) is not None:
         return "float"
-    if base == "BOOLEAN":
-        return "bool"
-    if base == "VARCHAR":
-        return "string"
-    if base == "BLOB":
+    if name in ("bool", "string"):
+        return name
+    if name == "binary":
         return "bytes"
-    if base in _TIMESTAMPS:
-        return "timestamp"
-    if base == "DATE":
+    if is_date(name):
         return "date"
+    if is_time_type(name):
+        return "timestamp"
     return "other"
 
 
-def output_dtype(function_name: str, duckdb_type: str) -> str | None:
-    """The feature dtype of ``function_name`` over a column of ``duckdb_type``; None if it does not fit.
+def output_dtype(function_name: str, arrow_type: str) -> str | None:
+    """The feature dtype of ``function_name`` over a column of Arrow type ``arrow_type``; None if it does
+    not fit.
 
-    >>> output_dtype("sum", "INTEGER"), output_dtype("sum", "DOUBLE"), output_dtype("max", "VARCHAR")
+    >>> output_dtype("sum", "int32"), output_dtype("sum", "double"), output_dtype("max", "string")
     ('int64', 'float64', 'string')
-    >>> output_dtype("mean", "VARCHAR") is None
+    >>> output_dtype("mean", "string") is None
     True
     """
-    kind = cast("ColumnKind", column_kind(duckdb_type))
+    kind = cast("ColumnKind", column_kind(arrow_type))
     fn = function(function_name)
     if kind not in fn.accepts:
         return None
-    return fn.output_dtype(kind, _column_dtype(kind, duckdb_type))
+    return fn.output_dtype(kind, _column_dtype(kind, arrow_type))
 
 
 def _column_dtype(kind: str, column_type: str) -> DType | None:
     """The feature dtype of a column's own values (what min, max and last keep); None for ``other``."""
     if kind == "float":
-        single = column_type.upper() in ("FLOAT", "REAL")  # DuckDB's FLOAT and Arrow's float: 32 bits
-        return "float32" if single else "float64"
+        return "float32" if type_name(column_type) in ("float", "halffloat") else "float64"
     return _KIND_DTYPE.get(kind)
 
 
@@ -274,7 +274,7 @@ def resolve_aggregations(view: FeatureView, schema: dict[str, str]) -> FeatureVi
                 f"{where}: aggregation {agg.name!r} reads column {agg.column!r}, which its source does "
                 f"not have. {did_you_mean(agg.column, schema)}"
             )
-        actual = schema[agg.column].upper()
+        actual = schema[agg.column]
         derived = output_dtype(agg.function, actual)
         if derived is None:
             raise SchemaMismatchError(

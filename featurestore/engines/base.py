@@ -43,8 +43,10 @@ class Engine(Protocol):
     def to_parquet(self, sql: str, path: Path) -> None:
         """Stream the result of ``sql`` into a Parquet file."""
 
-    def schema_of(self, sql: str) -> dict[str, str]:
-        """Column name -> engine type of a query's result, without running it."""
+    def schema_of(self, sql: str) -> dict[str, pa.DataType]:
+        """Column name -> Arrow type of a query's result, without running it: the type its values come
+        back as, in canonical form (``dsl.dtypes.canonical_arrow_type``: ``string``, not ``large_string``;
+        a UTC zone spelled ``UTC``)."""
         ...
 
     def close(self) -> None: ...

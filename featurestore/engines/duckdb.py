@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from featurestore.dsl.dtypes import canonical_arrow_type
 from featurestore.engines.base import Capabilities
 from featurestore.engines.queries import DIALECT, QueryRefused, check_self_contained, parse_query
 from featurestore.errors import ConfigError, SourceError
@@ -132,11 +133,14 @@ class DuckDBEngine:
             if tmp.exists():
                 tmp.unlink()
 
-    def schema_of(self, sql: str) -> dict[str, str]:
+    def schema_of(self, sql: str) -> dict[str, pa.DataType]:
         cur = self.cursor()
         try:
-            rel = cur.sql(sql)
-            return {name: str(dtype) for name, dtype in zip(rel.columns, rel.types, strict=True)}
+            # DuckDB's own Arrow export of an empty result: exactly the types to_arrow() returns
+            # (TIMESTAMP_NS -> timestamp[ns], TIMESTAMPTZ -> timestamp[us, tz=UTC], HUGEINT ->
+            # decimal128(38, 0)), read without scanning any data.
+            schema = cur.sql(sql).limit(0).to_arrow_table().schema
+            return {field.name: canonical_arrow_type(field.type) for field in schema}
         except self._duckdb.Error as exc:
             raise _source_error(exc) from exc
         finally:

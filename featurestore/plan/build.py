@@ -35,9 +35,11 @@ def source_location(source: FileSource, root: Path) -> str:
 def scan_for(rv: RegisteredView, root: Path) -> SourceScan:
     """A scan of the view's whole source (the passes narrow it)."""
     source = rv.view.source
-    ts_type = rv.source_schema.get(source.timestamp_field, "TIMESTAMP")
+    # Arrow type names (plan/nodes.py); a schema without the column (a scan built to read the schema)
+    # assumes naive microseconds.
+    ts_type = rv.source_schema.get(source.timestamp_field, "timestamp[us]")
     created = source.created_timestamp_field
-    created_type = rv.source_schema.get(created, "TIMESTAMP") if created else "TIMESTAMP"
+    created_type = rv.source_schema.get(created, "timestamp[us]") if created else "timestamp[us]"
     if isinstance(source, FileSource):
         return SourceScan(
             view=rv.name,

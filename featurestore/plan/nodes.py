@@ -1,6 +1,10 @@
 """Plan nodes: plain frozen data that every renderer reads.
 
-Timestamps in plans are naive UTC ``datetime`` values with microsecond precision.
+Timestamps in plans are naive UTC ``datetime`` values with microsecond precision. Source column
+types (``SourceScan.timestamp_type``, ``created_type``, ``FeatureColumn.source_type``,
+``WindowedValue.column_type``) are Arrow type names (``dsl/dtypes.py``: ``"timestamp[ns]"``,
+``"timestamp[us, tz=UTC]"``, ``"date32[day]"``); each renderer maps them to its engine's types
+(DuckDB: ``sql/duckdb_types.py``).
 """
 
 from __future__ import annotations
@@ -24,10 +28,10 @@ class SourceScan:
     file_format: Literal["parquet", "csv"]
     hive_partitioning: bool
     timestamp_field: str
-    timestamp_type: str  # the source column's engine type, so bounds compare without casts
+    timestamp_type: str  # the source column's Arrow type name, so bounds compare without casts
     created_field: str | None
     key_columns: tuple[str, ...]
-    created_type: str = "TIMESTAMP"
+    created_type: str = "timestamp[us]"
     columns: tuple[str, ...] | None = None
     pushed: str | None = None  # a glob of pushed rows (the push log), read together with the source
     lower: datetime | None = None
@@ -42,7 +46,7 @@ class FeatureColumn:
     name: str
     dtype: str
     output: str
-    source_type: str = ""  # the source column's engine type, when known (nanosecond times truncate)
+    source_type: str = ""  # the source column's Arrow type name, when known (nanosecond times truncate)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ def prune_columns(plan: TrainingSetPlan) -> TrainingSetPlan:
     """Read only the keys, timestamps and the features a join needs (plus the tie-break columns).
 
     >>> from featurestore.plan.nodes import SourceScan, FeatureColumn, EntityRows
-    >>> scan = SourceScan("v", "file", "/x.parquet", "parquet", False, "ts", "TIMESTAMP", None, ("id",))
+    >>> scan = SourceScan("v", "file", "/x.parquet", "parquet", False, "ts", "timestamp[us]", None, ("id",))
     >>> join = PointInTimeJoin("v", scan, ("id",), (FeatureColumn("a", "int64", "a"),), ("a", "b"), None)
     >>> plan = TrainingSetPlan(EntityRows("e", ("id", "ts"), "ts", 0, None, None), (join,))
     >>> prune_columns(plan).joins[0].scan.columns
@@ -44,7 +44,7 @@ def push_time_range(plan: TrainingSetPlan) -> TrainingSetPlan:
 
     >>> from datetime import datetime, timedelta
     >>> from featurestore.plan.nodes import SourceScan, FeatureColumn, EntityRows
-    >>> scan = SourceScan("v", "file", "/x.parquet", "parquet", False, "ts", "TIMESTAMP", None, ("id",))
+    >>> scan = SourceScan("v", "file", "/x.parquet", "parquet", False, "ts", "timestamp[us]", None, ("id",))
     >>> join = PointInTimeJoin("v", scan, ("id",), (), (), timedelta(days=1))
     >>> rows = EntityRows("e", ("id", "ts"), "ts", 2, datetime(2024, 1, 5), datetime(2024, 1, 9))
     >>> s = push_time_range(TrainingSetPlan(rows, (join,))).joins[0].scan

@@ -44,7 +44,7 @@ _SWEEPS: dict[Sweep, str] = {
 class WindowedValue:
     """One aggregate: ``function`` of source ``column`` over ``window``, written to ``output``.
 
-    ``column_type`` is the source column's engine type (booleans are summed as integers).
+    ``column_type`` is the source column's Arrow type name (booleans are summed as integers).
     ``fn`` is the function itself (``featurestore.aggregates``), which renderers ask.
     """
 
@@ -154,7 +154,7 @@ def windowed_values(
                 window=agg.window,
                 dtype=rv.view.feature(name).dtype,
                 output=out,
-                column_type=rv.source_schema.get(agg.column, "DOUBLE").upper(),
+                column_type=rv.source_schema.get(agg.column, "double"),
             )
         )
     return tuple(values)
@@ -179,8 +179,8 @@ def prune_window_columns(plan: TrainingSetPlan) -> TrainingSetPlan:
     """Read only the keys, timestamps and the aggregated columns of each ``WindowAggregate``.
 
     >>> from featurestore.plan.nodes import EntityRows, TrainingSetPlan
-    >>> scan = SourceScan("v", "file", "/x.parquet", "parquet", False, "ts", "TIMESTAMP", None, ("id",))
-    >>> agg = WindowedValue("n", "amount", "count", None, "int64", "n", "DOUBLE")
+    >>> scan = SourceScan("v", "file", "/x.parquet", "parquet", False, "ts", "timestamp[us]", None, ("id",))
+    >>> agg = WindowedValue("n", "amount", "count", None, "int64", "n", "double")
     >>> plan = TrainingSetPlan(EntityRows("e", ("id", "ts"), "ts", 0, None, None),
     ...                        (WindowAggregate("v", scan, ("id",), (agg,)),))
     >>> prune_window_columns(plan).joins[0].scan.columns
@@ -203,8 +203,8 @@ def push_window_time_range(plan: TrainingSetPlan) -> TrainingSetPlan:
     A lifetime aggregate has no lower bound; with no entity rows the scan is left unbounded.
 
     >>> from featurestore.plan.nodes import EntityRows, TrainingSetPlan
-    >>> scan = SourceScan("v", "file", "/x.parquet", "parquet", False, "ts", "TIMESTAMP", None, ("id",))
-    >>> agg = WindowedValue("n", "amount", "count", timedelta(days=7), "int64", "n", "DOUBLE")
+    >>> scan = SourceScan("v", "file", "/x.parquet", "parquet", False, "ts", "timestamp[us]", None, ("id",))
+    >>> agg = WindowedValue("n", "amount", "count", timedelta(days=7), "int64", "n", "double")
     >>> rows = EntityRows("e", ("id", "ts"), "ts", 2, datetime(2024, 1, 9), datetime(2024, 1, 20))
     >>> s = push_window_time_range(TrainingSetPlan(rows, (WindowAggregate("v", scan, ("id",), (agg,)),)))
     >>> s.joins[0].scan.lower, s.joins[0].scan.upper

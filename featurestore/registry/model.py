@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,12 +17,17 @@ from featurestore.errors import (
     UnknownViewError,
     did_you_mean,
 )
+from featurestore.registry.upgrade import FORMAT, upgrade
 
-REGISTRY_FORMAT = 1
+REGISTRY_FORMAT = FORMAT  # 2: source column types are Arrow type names (registry/upgrade.py)
 
 
 class RegisteredView(BaseModel):
-    """A feature view as applied: the definition, its fingerprints and its source's column types."""
+    """A feature view as applied: the definition, its fingerprints and its source's column types.
+
+    ``source_schema`` maps each source column to its Arrow type name (``dsl/dtypes.py``), such as
+    ``int64``, ``string`` or ``timestamp[ns, tz=UTC]``.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     view: FeatureView
@@ -35,8 +41,8 @@ class RegisteredView(BaseModel):
 
     def key_dtype(self, key: str) -> str:
         """``int64`` or ``string``: how the online store encodes this join key."""
-        raw = self.source_schema.get(key, "BIGINT").upper()
-        return "string" if raw in ("VARCHAR", "BLOB") else "int64"
+        kind = self.source_schema.get(key, "int64")
+        return "string" if kind in ("string", "binary") else "int64"
 
 
 class Registry(BaseModel):
@@ -114,7 +120,9 @@ class Registry(BaseModel):
 
     @classmethod
     def from_json(cls, text: str) -> Registry:
-        data: dict[str, Any] = cls.model_validate_json(text).model_dump()
+        """A registry from its JSON text; files of older formats are upgraded (``registry/upgrade.py``)."""
+        current = json.dumps(upgrade(json.loads(text)))
+        data: dict[str, Any] = cls.model_validate_json(current).model_dump()
         return cls.model_validate(data)
 
 

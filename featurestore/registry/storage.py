@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import tempfile
@@ -15,7 +16,9 @@ from pydantic import ValidationError
 
 from featurestore.config import STATE_DIR
 from featurestore.errors import RegistryError, write_problem
+from featurestore.registry.json_shape import ShapeError
 from featurestore.registry.model import Registry
+from featurestore.registry.upgrade import NewerFormatError, upgrade
 
 REGISTRY_FILE = "registry.json"
 LOCK_FILE = "registry.lock"
@@ -39,8 +42,10 @@ def read_registry(root: Path) -> Registry | None:
 def read_registry_for_apply(root: Path) -> tuple[Registry | None, str | None]:
     """The applied registry (None if nothing was applied), or what makes the file unreadable.
 
-    A file that cannot be opened is an error; one that opens but holds no valid registry (not UTF-8,
-    not JSON, the wrong shape) comes back as a problem, because ``apply`` may replace it.
+    A file that cannot be opened, or was written by a newer featurestore, is an error; one that opens
+    but holds no valid registry (not UTF-8, not JSON, the wrong shape, a type an older format stored
+    that has no Arrow name) comes back as a problem, because ``apply`` may replace it. Older formats are
+    upgraded as they are read (``registry/upgrade.py``).
     """
     path = registry_path(root)
     try:
@@ -55,6 +60,19 @@ def read_registry_for_apply(root: Path) -> tuple[Registry | None, str | None]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return None, f"byte {exc.start} is not UTF-8"
+    try:
+        document = json.loads(text)
+    except ValueError:
+        document = None  # not JSON: the model's validation below says where
+    if document is not None:
+        try:
+            upgraded = upgrade(document)
+        except NewerFormatError as exc:
+            raise RegistryError(f"{path}: {exc}, or apply with the version that wrote it") from None
+        except ShapeError as exc:
+            return None, str(exc)
+        if upgraded is not document:
+            text = json.dumps(upgraded)
     try:
         return Registry.model_validate_json(text), None
     except ValidationError as exc:

@@ -11,8 +11,9 @@ from typing import NamedTuple
 
 from sqlglot import exp
 
-from featurestore.dsl.dtypes import DUCKDB_TYPES, is_nanosecond
+from featurestore.dsl.dtypes import is_nanosecond
 from featurestore.plan.nodes import FeatureColumn, LatestPerKey, PointInTimeJoin, SourceScan
+from featurestore.sql.duckdb_types import DUCKDB_TYPES
 from featurestore.sql.renderer import ENTITY_TS as ENTITY_TS
 from featurestore.sql.renderer import ROW_ID as ROW_ID
 from featurestore.sql.renderer import TS as TS  # event time, naive UTC microseconds (nanoseconds truncated)

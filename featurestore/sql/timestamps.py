@@ -1,7 +1,8 @@
 """Time expressions for the DuckDB renderer: source time columns of any accepted type, compared
 exactly with the naive UTC microsecond times of plans (entity rows, bounds, watermarks).
 
-Every accepted column type (``dsl/dtypes.py``: ``TIME_TYPES``) is an instant: naive values are UTC,
+Column types are Arrow type names (``dsl/dtypes.py``). Every accepted time type (``is_time_type``) is an
+instant: naive values are UTC,
 zoned ones are converted (the session time zone is UTC), a date is midnight UTC. Plans carry
 microseconds, so a nanosecond value ``x`` is compared with a microsecond time ``m`` through whole
 microseconds without losing exactness:
@@ -13,9 +14,9 @@ So a feature row 1 ns after ``t`` is after ``t``, and one 1 ns before ``t - ttl`
 Where a nanosecond time is *shown* (an online event time), it is truncated: ``floor_us``.
 
     >>> from datetime import datetime
-    >>> as_micros(exp.column("ts"), "TIMESTAMP_NS").sql("duckdb")
+    >>> as_micros(exp.column("ts"), "timestamp[ns]").sql("duckdb")
     'MAKE_TIMESTAMP(EPOCH_NS(ts) // 1000 - CAST(EPOCH_NS(ts) % 1000 < 0 AS BIGINT))'
-    >>> bound(exp.column("ts"), "TIMESTAMP", ">=", datetime(2024, 1, 1)).sql("duckdb")
+    >>> bound(exp.column("ts"), "timestamp[us]", ">=", datetime(2024, 1, 1)).sql("duckdb")
     "ts >= CAST('2024-01-01 00:00:00.000000' AS TIMESTAMP)"
 """
 
@@ -26,7 +27,8 @@ from typing import TYPE_CHECKING, Literal
 
 from sqlglot import exp
 
-from featurestore.dsl.dtypes import is_nanosecond, is_zoned
+from featurestore.dsl.dtypes import is_date, is_nanosecond, is_zoned
+from featurestore.sql.duckdb_types import duckdb_type
 
 if TYPE_CHECKING:
     from featurestore.plan.nodes import SourceScan
@@ -36,6 +38,7 @@ Op = Literal["<=", ">=", ">"]
 # Nanosecond literals are exact only inside the range a 64-bit nanosecond count holds
 # (1677-09-21 .. 2262-04-11); outside it a bound is compared in whole microseconds instead.
 _NS_SAFE = (datetime(1678, 1, 1), datetime(2262, 1, 1))
+PLAN_TIME = "timestamp[us]"  # the type of every time a plan carries: naive UTC microseconds
 
 
 def exact_times(scan: SourceScan) -> bool:
@@ -48,15 +51,16 @@ def exact_times(scan: SourceScan) -> bool:
 def ts_literal(value: datetime, column_type: str) -> exp.Expr:
     """A timestamp constant typed like the column it is compared with (keeps scan pushdown).
 
-    A ``DATE`` column gets the date of ``value`` (the time of day dropped)."""
+    A date column gets the date of ``value`` (the time of day dropped)."""
     text = value.strftime("%Y-%m-%d %H:%M:%S.%f")
-    kind = column_type.upper()
-    if kind == "DATE":
+    kind = column_type
+    if is_date(kind):
         return exp.cast(exp.cast(exp.Literal.string(text), "TIMESTAMP"), "DATE")
     if is_nanosecond(kind):
+        name = duckdb_type(kind)
         if is_zoned(kind):  # a type sqlglot does not know: passed through by name
-            return exp.cast(exp.Literal.string(text + "+00"), exp.DataType.build(kind, udt=True))
-        return exp.cast(exp.Literal.string(text), exp.DataType.build(kind, dialect="duckdb"))
+            return exp.cast(exp.Literal.string(text + "+00"), exp.DataType.build(name, udt=True))
+        return exp.cast(exp.Literal.string(text), exp.DataType.build(name, dialect="duckdb"))
     if is_zoned(kind):
         return exp.cast(exp.Literal.string(text + "+00"), "TIMESTAMPTZ")
     return exp.cast(exp.Literal.string(text), "TIMESTAMP")
@@ -106,20 +110,20 @@ def order_key(column: exp.Expr, column_type: str) -> exp.Expr:
 def bound(column: exp.Expr, column_type: str, op: Op, value: datetime) -> exp.Expr:
     """``column op value``, exact at the column's precision, on the raw column where that keeps
     the comparison exact (so Parquet row groups can be skipped)."""
-    kind = column_type.upper()
+    kind = column_type
     build = {"<=": exp.LTE, ">=": exp.GTE, ">": exp.GT}[op]
     if is_nanosecond(kind):
         if _NS_SAFE[0] <= value <= _NS_SAFE[1]:
             return build(this=column, expression=ts_literal(value, kind))
         rounded = as_micros(column, kind) if op == ">=" else micros_up(column, kind)
-        return build(this=rounded, expression=ts_literal(value, "TIMESTAMP"))
-    if kind == "DATE" and op != "<=":
+        return build(this=rounded, expression=ts_literal(value, PLAN_TIME))
+    if is_date(kind) and op != "<=":
         # Midnight of d >= v iff d >= v's date rounded up to a whole day (> likewise: d > v's date).
         day = value.date()
         if op == ">=" and value.time() != time(0):
             try:
                 day = day + timedelta(days=1)
             except OverflowError:  # past 9999-12-31: compare as timestamps
-                return build(this=exp.cast(column, "TIMESTAMP"), expression=ts_literal(value, "TIMESTAMP"))
+                return build(this=exp.cast(column, "TIMESTAMP"), expression=ts_literal(value, PLAN_TIME))
         return build(this=column, expression=exp.cast(exp.Literal.string(day.isoformat()), "DATE"))
     return build(this=column, expression=ts_literal(value, kind))

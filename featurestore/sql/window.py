@@ -39,7 +39,7 @@ from datetime import timedelta
 from sqlglot import exp
 
 from featurestore.aggregates import Events
-from featurestore.dsl.dtypes import DUCKDB_TYPES, is_nanosecond
+from featurestore.dsl.dtypes import is_nanosecond
 from featurestore.plan.nodes import SourceScan
 from featurestore.plan.window import WindowAggregate, WindowedValue
 from featurestore.sql.duckdb import (
@@ -52,6 +52,7 @@ from featurestore.sql.duckdb import (
     scan_select,
     time_names,
 )
+from featurestore.sql.duckdb_types import DUCKDB_TYPES
 from featurestore.sql.window_running import (
     fallback_keys,
     fallback_sums,

@@ -24,7 +24,6 @@ from datetime import datetime
 
 from sqlglot import exp
 
-from featurestore.dsl.dtypes import DUCKDB_TYPES
 from featurestore.plan.nodes import SourceScan
 from featurestore.plan.window import AggregatesAt, longest
 from featurestore.sql.duckdb import (
@@ -38,13 +37,14 @@ from featurestore.sql.duckdb import (
     time_names,
     ts_literal,
 )
-from featurestore.sql.timestamps import bound
+from featurestore.sql.duckdb_types import DUCKDB_TYPES
+from featurestore.sql.timestamps import PLAN_TIME, bound
 from featurestore.sql.window import _after_lower_edge, direct_aggregate, window_events
 from featurestore.sql.window_states import finished, merged_state, state_of_events
 
 
 def _at(value: datetime) -> exp.Expr:
-    return ts_literal(value, "TIMESTAMP")
+    return ts_literal(value, PLAN_TIME)
 
 
 def _table(name: str, alias: str | None = None) -> exp.Table:

@@ -30,7 +30,7 @@ from featurestore.plan.window import WindowAggregate, WindowedValue
 from featurestore.sql.duckdb import ENTITY_TS, ROW_ID, col, ident, interval_us, time_names
 
 EDGE = "__edge"
-INEXACT_TYPES = frozenset({"DOUBLE", "FLOAT", "REAL"})  # binary floats; DECIMAL sums are exact
+INEXACT_TYPES = frozenset({"double", "float", "halffloat"})  # binary floats; decimal sums are exact
 TOTAL_BITS = 126  # HUGEINT holds 2^127 - 1; one bit of margin
 MAX_EXPONENT = 1000  # 2^k must be a finite double (keys of subnormal values take the frames)
 
@@ -45,12 +45,12 @@ def keys_equal(keys: tuple[str, ...], left: str, right: str) -> list[exp.Expr]:
 
 def summand(a: WindowedValue, column: exp.Expr) -> exp.Expr:
     """What sum and mean add up: booleans as 0/1."""
-    return exp.cast(column, "INTEGER") if a.column_type == "BOOLEAN" else column
+    return exp.cast(column, "INTEGER") if a.column_type == "bool" else column
 
 
 def inexact(a: WindowedValue) -> bool:
     """Does ``a`` add up binary floats (whose totals round)?"""
-    return a.column_type.upper() in INEXACT_TYPES
+    return a.column_type in INEXACT_TYPES
 
 
 def plain_sum(a: WindowedValue, column: exp.Expr) -> exp.Expr:

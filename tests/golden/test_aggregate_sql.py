@@ -22,14 +22,14 @@ from tests.golden import check_golden
 
 # function -> (aggregated column, its source type, the output dtype)
 CASES: dict[str, tuple[str, str, str]] = {
-    "count": ("amount", "DOUBLE", "int64"),
-    "sum": ("amount", "DOUBLE", "float64"),
-    "mean": ("amount", "DOUBLE", "float64"),
-    "min": ("amount", "DOUBLE", "float64"),
-    "max": ("amount", "DOUBLE", "float64"),
-    "stddev": ("amount", "DOUBLE", "float64"),
-    "last": ("merchant", "VARCHAR", "string"),
-    "count_distinct": ("merchant", "VARCHAR", "int64"),
+    "count": ("amount", "double", "int64"),
+    "sum": ("amount", "double", "float64"),
+    "mean": ("amount", "double", "float64"),
+    "min": ("amount", "double", "float64"),
+    "max": ("amount", "double", "float64"),
+    "stddev": ("amount", "double", "float64"),
+    "last": ("merchant", "string", "string"),
+    "count_distinct": ("merchant", "string", "int64"),
 }
 
 SCAN = SourceScan(
@@ -39,7 +39,7 @@ SCAN = SourceScan(
     file_format="parquet",
     hive_partitioning=False,
     timestamp_field="ts",
-    timestamp_type="TIMESTAMP",
+    timestamp_type="timestamp[us]",
     created_field="created",
     key_columns=("customer_id",),
 )

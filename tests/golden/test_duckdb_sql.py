@@ -34,7 +34,7 @@ TRIPS = SourceScan(
     file_format="parquet",
     hive_partitioning=False,
     timestamp_field="event_timestamp",
-    timestamp_type="TIMESTAMP",
+    timestamp_type="timestamp[us]",
     created_field="created",
     key_columns=("driver_id",),
 )
@@ -45,7 +45,7 @@ ORDERS = SourceScan(
     file_format="csv",
     hive_partitioning=True,
     timestamp_field="ts",
-    timestamp_type="TIMESTAMP WITH TIME ZONE",
+    timestamp_type="timestamp[us, tz=UTC]",
     created_field=None,
     key_columns=("customer_id", "store_id"),
 )
@@ -56,7 +56,7 @@ QUERY = SourceScan(
     file_format="parquet",
     hive_partitioning=False,
     timestamp_field="ts",
-    timestamp_type="TIMESTAMP",
+    timestamp_type="timestamp[us]",
     created_field=None,
     key_columns=("user_id",),
 )
@@ -75,7 +75,7 @@ def _driver_join(*, as_known_at: bool = False) -> PointInTimeJoin:
         view="driver_stats",
         scan=replace(TRIPS, columns=("driver_id", "event_timestamp", "created", "conv_rate"), upper=T1),
         keys=("driver_id",),
-        features=(FeatureColumn("conv_rate", "float64", "conv_rate", "DOUBLE"),),
+        features=(FeatureColumn("conv_rate", "float64", "conv_rate", "double"),),
         tie_break=("conv_rate", "acc_rate"),
         ttl=timedelta(days=1),
         as_known_at=as_known_at,
@@ -88,8 +88,8 @@ def _orders_join() -> PointInTimeJoin:
         scan=replace(ORDERS, lower=T0 - timedelta(hours=2), upper=T1),
         keys=("customer_id", "store_id"),
         features=(
-            FeatureColumn("amount", "float64", "orders__amount", "DOUBLE"),
-            FeatureColumn("items", "int64", "orders__items", "BIGINT"),
+            FeatureColumn("amount", "float64", "orders__amount", "double"),
+            FeatureColumn("items", "int64", "orders__items", "int64"),
         ),
         tie_break=("amount", "items"),
         ttl=timedelta(hours=2),
@@ -102,8 +102,8 @@ def _latest(**changes: object) -> LatestPerKey:
         scan=replace(TRIPS, lower=T0, upper=T1),
         keys=("driver_id",),
         features=(
-            FeatureColumn("conv_rate", "float64", "conv_rate", "DOUBLE"),
-            FeatureColumn("trips", "int64", "trips", "INTEGER"),
+            FeatureColumn("conv_rate", "float64", "conv_rate", "double"),
+            FeatureColumn("trips", "int64", "trips", "int32"),
         ),
         tie_break=("conv_rate", "trips"),
         start=T0,

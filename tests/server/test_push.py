@@ -50,7 +50,7 @@ def test_a_schema_mismatch_writes_nothing(serving_repo: Served) -> None:
         bad = [
             ([{"driver_id": 1001, "event_timestamp": at, "conv_rate": 0.1}], "lack column"),
             ([_row(1001, at, 0.1, conv_rat=1.0)], "Did you mean 'conv_rate'"),
-            ([_row(1001, at, "high")], "declared float64 but the rows hold string"),
+            ([_row(1001, at, "high")], "column 'conv_rate' is string, the feature is float64"),
             ([_row(None, at, 0.1)], "join key 'driver_id' has 1 null"),  # type: ignore[arg-type]
             ([_row(1001, None, 0.1)], "null"),  # type: ignore[arg-type]
             ([_row("1001", at, 0.1)], "not integers"),  # type: ignore[arg-type]
