@@ -18,7 +18,7 @@ view): nanosecond time columns (Spark holds microseconds) and windowed aggregati
     ...                   hive_partitioning=True, timestamp_field="ts", timestamp_type="TIMESTAMP",
     ...                   created_field=None, key_columns=("k",))
     >>> source_table(scan).sql(dialect=SparkDialect)
-    'parquet.`/d`'
+    "parquet.`/d` WITH ('pathGlobFilter' = '*.parquet')"
 """
 
 from __future__ import annotations

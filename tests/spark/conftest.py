@@ -59,6 +59,8 @@ def spark_session() -> Iterator[Any]:
             .config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.session.timeZone", "UTC")
+            # Tiny tables: compiling whole-stage code costs more than it saves.
+            .config("spark.sql.codegen.wholeStage", "false")
             .getOrCreate()
         )
     session.sparkContext.setLogLevel("OFF")

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+import tests.test_point_in_time as on_duckdb
 from featurestore.engines.spark import SparkEngine
 from tests.pit_repo import make_repo
 from tests.spark.conftest import SparkStore
@@ -21,6 +22,9 @@ from tests.test_point_in_time import (
     HEADERS,
     feature_rows,
     test_a_null_join_key_in_an_entity_row_matches_nothing,
+    test_a_view_over_a_csv_file,
+    test_a_view_over_a_hive_partitioned_folder,
+    test_a_view_over_a_sql_source,
     test_an_entity_row_with_a_null_timestamp_gets_null_features,
     test_as_known_at_ignores_values_created_after_t,
     test_composite_keys_match_on_every_key_and_never_partially,
@@ -43,6 +47,9 @@ from tests.test_point_in_time import (
 pytestmark = pytest.mark.spark
 
 HAND_CHECKED = (
+    test_a_view_over_a_csv_file,
+    test_a_view_over_a_hive_partitioned_folder,
+    test_a_view_over_a_sql_source,
     test_a_null_join_key_in_an_entity_row_matches_nothing,
     test_an_entity_row_with_a_null_timestamp_gets_null_features,
     test_as_known_at_ignores_values_created_after_t,
@@ -80,6 +87,16 @@ def repo(tmp_path: Path, spark: SparkEngine) -> Iterator[Any]:
         store.close()
 
 
+@pytest.fixture
+def sources_store(tmp_path: Path, spark: SparkEngine) -> Iterator[SparkStore]:
+    """The SQL, CSV and hive-partitioned sources of ``tests/test_point_in_time.py``, run on Spark (the
+    SQL source's query is valid Spark SQL as well as DuckDB SQL)."""
+    stores = on_duckdb.sources_store.__wrapped__(tmp_path)
+    store = SparkStore(next(stores), spark)
+    yield store
+    next(stores, None)
+
+
 def test_every_hand_checked_rule_is_run_here() -> None:
     # The imports above are the tests pytest collects in this module: a test renamed upstream fails here.
-    assert len({t.__name__ for t in HAND_CHECKED}) == 18
+    assert len({t.__name__ for t in HAND_CHECKED}) == 21
