@@ -41,11 +41,12 @@ STAGING_CONF = "featurestore.staging"
 DEFAULT_CONF = {
     "spark.sql.session.timeZone": "UTC",
     "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
     # Spark's default (INT96) is read back by Arrow as nanoseconds: write what Arrow reads as written.
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
 }
 # Set only when this engine starts the session (static confs cannot change on a running one).
-_STARTUP_ONLY = ("spark.ui.enabled",)
+_STARTUP_ONLY = ("spark.ui.enabled", "spark.ui.showConsoleProgress")
 
 _lock = threading.Lock()
 
@@ -215,15 +216,12 @@ def spark_errors() -> Iterator[None]:
 
 
 def _is_spark_error(exc: BaseException) -> bool:
+    """An error raised by Spark: pyspark's own, or the JVM bridge's (py4j, pyspark's dependency)."""
     from pyspark.errors import PySparkException
 
     if isinstance(exc, PySparkException):
         return True
-    try:
-        from py4j.protocol import Py4JError
-    except ImportError:  # Spark Connect: no JVM in this process
-        return False
-    return isinstance(exc, Py4JError)
+    return any(cls.__module__.startswith("py4j.") for cls in type(exc).__mro__)
 
 
 def arrow_type(dtype: Any) -> pa.DataType:
