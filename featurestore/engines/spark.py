@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from featurestore.engines.base import Capabilities
 from featurestore.engines.queries import QueryRefused
-from featurestore.errors import SourceError
+from featurestore.errors import ConfigError, SourceError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -103,9 +103,10 @@ class SparkEngine:
 
         tmp = path.with_name(f".{path.name}.tmp")
         try:
-            with self._staged(sql) as (parts, schema):
+            # Staged beside the target (unless a shared staging folder is set): one part moves in place.
+            with self._staged(sql, self._staging or path.parent) as (parts, schema):
                 if len(parts) == 1:
-                    os.replace(parts[0], tmp)
+                    shutil.move(parts[0], tmp)
                 else:
                     with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
                         for part in parts:
@@ -118,11 +119,12 @@ class SparkEngine:
                 tmp.unlink()
 
     @contextlib.contextmanager
-    def _staged(self, sql: str) -> Iterator[tuple[list[Path], pa.Schema]]:
+    def _staged(self, sql: str, base: Path | None = None) -> Iterator[tuple[list[Path], pa.Schema]]:
         """The result of ``sql`` written by Spark as Parquet part files, in row order, with its schema;
-        the folder is removed afterwards."""
-        base = self._staging or Path(tempfile.gettempdir())
-        folder = base / f"featurestore-spark-{uuid.uuid4().hex}"
+        the folder (under ``base``, the staging folder or the system's temporary one) is removed
+        afterwards."""
+        base = base or self._staging or Path(tempfile.gettempdir())
+        folder = base / f".featurestore-spark-{uuid.uuid4().hex}"
         try:
             with spark_errors(), quiet():
                 frame = self._session.sql(sql)
@@ -143,24 +145,19 @@ class SparkEngine:
         for name in list(self._views):
             self.unregister(name)
         if self._owned:
-            global _OWNED
             with _lock:
                 self._session.stop()
-                _OWNED = None
-
-
-_OWNED: Any = None  # the session this module started, if any
 
 
 def _session(config: SparkConfig) -> tuple[Any, bool]:
     """The process's session: the running one (with ``conf`` applied), or a new one from ``config``."""
-    global _OWNED
     with quiet():
         from pyspark.sql import SparkSession
 
     conf = {k: v for k, v in config.conf.items() if k != STAGING_CONF}
     with _lock:
-        running = SparkSession.getActiveSession()
+        # The active session is per thread; a session started in another thread is reused too.
+        running = SparkSession.getActiveSession() or getattr(SparkSession, "_instantiatedSession", None)
         if running is not None:
             for key, value in {**DEFAULT_CONF, **conf}.items():
                 if key not in _STARTUP_ONLY:
@@ -175,14 +172,11 @@ def _session(config: SparkConfig) -> tuple[Any, bool]:
             with quiet():
                 session = builder.getOrCreate()
         except Exception as exc:
-            from featurestore.errors import ConfigError
-
             where = config.remote or config.master
             raise ConfigError(
                 f"the Spark session ({where}) could not start: {first_line(exc)}; check offline.master / "
                 "offline.remote in featurestore.toml, and that Java 17+ is installed (java -version)"
             ) from None
-        _OWNED = session
         return session, True
 
 
