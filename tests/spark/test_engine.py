@@ -99,6 +99,12 @@ def test_batches_keep_the_order_by_order_across_batches(spark: SparkEngine) -> N
     assert got.column("label").to_pylist()[:2] == ["row 4998", "row 4991"]
 
 
+def test_an_empty_result_keeps_its_schema(spark: SparkEngine, values: str) -> None:
+    out = spark.to_arrow(f"SELECT * FROM {values} WHERE i > 10")
+    assert out.num_rows == 0
+    assert out.schema == VALUES.schema
+
+
 def test_batches_of_an_empty_result_carry_nothing(spark: SparkEngine, values: str) -> None:
     batches = list(spark.batches(f"SELECT * FROM {values} WHERE i > 10", 10))
     assert sum(b.num_rows for b in batches) == 0
