@@ -4,7 +4,7 @@
 project = "rides"
 
 [offline]                    # the engine that builds training sets and latest values
-engine = "duckdb"
+engine = "duckdb"            # or "spark": master = "local[*]" | remote = "sc://host:15002", conf = {...}
 memory_limit = "4GB"
 threads = 2
 
@@ -30,7 +30,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from featurestore.errors import ConfigError
 
@@ -70,6 +79,54 @@ class DuckDBConfig(_Section):
         if value is not None and value < 1:
             raise ValueError(f"{value} threads: it must be at least 1 (or left out: one per core)")
         return value
+
+
+class SparkConfig(_Section):
+    """The Spark engine: a local master, a cluster master URL, or a Spark Connect server (``remote``).
+
+    ``conf`` is passed to the session builder as is (``spark.executor.memory``, ...).
+
+    >>> SparkConfig(engine="spark", remote="sc://localhost:15002").remote
+    'sc://localhost:15002'
+    """
+
+    engine: Literal["spark"]
+    master: str = "local[*]"
+    remote: str | None = None
+    conf: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _master_or_remote(self) -> SparkConfig:
+        if self.remote is not None and "master" in self.model_fields_set:
+            raise ValueError(
+                f"both master = {self.master!r} and remote = {self.remote!r} are set; keep one: master for "
+                "a Spark cluster or local[*], remote for a Spark Connect server (sc://host:15002)"
+            )
+        if self.remote is not None and not self.remote.startswith("sc://"):
+            raise ValueError(
+                f"remote = {self.remote!r} is not a Spark Connect URL; write it like sc://host:15002"
+            )
+        return self
+
+
+ENGINE_NAMES = ("duckdb", "spark")
+
+
+def _engine_of(value: Any) -> str:
+    """The ``engine`` tag of an ``[offline]`` section; a section without one is DuckDB (the default)."""
+    if isinstance(value, dict):
+        return str(value.get("engine", "duckdb"))
+    return str(getattr(value, "engine", "duckdb"))
+
+
+OfflineConfig = Annotated[
+    Annotated[DuckDBConfig, Tag("duckdb")] | Annotated[SparkConfig, Tag("spark")],
+    Discriminator(
+        _engine_of,
+        custom_error_type="unknown_engine",
+        custom_error_message=f"unknown engine; known: {', '.join(ENGINE_NAMES)}",
+    ),
+]
 
 
 class SqliteOnlineConfig(_Section):
@@ -113,9 +170,17 @@ class MaterializeConfig(_Section):
 
 class RepoConfig(_Section):
     project: str = "default"
-    offline: DuckDBConfig = DuckDBConfig()
+    offline: OfflineConfig = DuckDBConfig()
     online: OnlineConfig = SqliteOnlineConfig()
     materialize: MaterializeConfig = MaterializeConfig()
+
+    @field_validator("offline", mode="before")
+    @classmethod
+    def _known_engine(cls, value: Any) -> Any:
+        engine = _engine_of(value)
+        if engine not in ENGINE_NAMES:
+            raise ValueError(f"engine = {engine!r} is not an engine; known: {', '.join(ENGINE_NAMES)}")
+        return value
 
     @field_validator("project")
     @classmethod
@@ -158,7 +223,8 @@ def load_config(root: Path) -> RepoConfig:
         problems = []
         for error in exc.errors():
             # The tagged union puts the store type in the location: online.redis.url -> online.url.
-            loc = [str(p) for p in error["loc"] if p not in ("sqlite", "redis", "redis_cluster")]
+            tags = ("sqlite", "redis", "redis_cluster", *ENGINE_NAMES)
+            loc = [str(p) for p in error["loc"] if p not in tags]
             key = ".".join(loc)
             if url and key == "online.url":
                 key = f"${ONLINE_URL_ENV} (it overrides online.url)"

@@ -13,12 +13,15 @@ from featurestore.engines.base import Capabilities, Engine
 from featurestore.errors import ConfigError
 
 if TYPE_CHECKING:
-    from featurestore.config import DuckDBConfig
+    from featurestore.config import DuckDBConfig, SparkConfig
 
-ENGINES = {"duckdb": "featurestore.engines.duckdb:DuckDBEngine"}
+ENGINES = {
+    "duckdb": "featurestore.engines.duckdb:DuckDBEngine",
+    "spark": "featurestore.engines.spark:SparkEngine",
+}
 
 
-def open_engine(config: DuckDBConfig, root: Path) -> Engine:
+def open_engine(config: DuckDBConfig | SparkConfig, root: Path) -> Engine:
     """The engine named in the config, connected and ready."""
     import importlib
 
