@@ -21,7 +21,10 @@ from featurestore.sql.renderer import Renderer
 if TYPE_CHECKING:
     from featurestore.engines.base import Capabilities
 
-RENDERERS = {"duckdb": "featurestore.sql.duckdb_renderer:DuckDBRenderer"}
+RENDERERS = {
+    "duckdb": "featurestore.sql.duckdb_renderer:DuckDBRenderer",
+    "spark": "featurestore.sql.spark_renderer:SparkRenderer",
+}
 """Dialect (``Capabilities.dialect``) -> ``module:class`` of its renderer, imported on first use."""
 
 
@@ -35,7 +38,7 @@ def renderer_for(capabilities: Capabilities) -> Renderer:
     >>> renderer_for(oracle)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    featurestore.errors.ConfigError: the engine's SQL dialect 'oracle' has no renderer; known: duckdb. ...
+    featurestore.errors.ConfigError: the engine's SQL dialect 'oracle' has no renderer; known: duckdb, spark. ...
     """
     return _renderer(capabilities.dialect)
 

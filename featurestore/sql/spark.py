@@ -30,7 +30,7 @@ from typing import Any
 from sqlglot import exp
 from sqlglot.dialects.spark import Spark
 
-from featurestore.dsl.dtypes import is_nanosecond
+from featurestore.dsl.dtypes import is_date, is_nanosecond
 from featurestore.errors import FeatureStoreError, SourceError
 from featurestore.plan.nodes import FeatureColumn, LatestPerKey, PointInTimeJoin, SourceScan, TrainingSetPlan
 from featurestore.plan.window import WindowAggregate
@@ -98,18 +98,13 @@ def interval_us(delta: timedelta) -> exp.Interval:
     return exp.Interval(this=exp.Literal.string(str(micros)), unit=exp.Var(this="MICROSECOND"))
 
 
-def _is_nanosecond(type_name: str) -> bool:
-    """A nanosecond time column, named as DuckDB (``TIMESTAMP_NS``) or Arrow (``timestamp[ns...``)."""
-    return is_nanosecond(type_name) or type_name.lower().startswith("timestamp[ns")
-
-
 def _refuse_nanoseconds(scan: SourceScan, features: tuple[FeatureColumn, ...]) -> None:
     columns = [(scan.timestamp_field, scan.timestamp_type)]
     if scan.created_field:
         columns.append((scan.created_field, scan.created_type))
     columns.extend((f.name, f.source_type) for f in features)
     for name, type_name in columns:
-        if _is_nanosecond(type_name):
+        if type_name and is_nanosecond(type_name):
             raise SourceError(
                 f"feature view {scan.view!r}: source column {name!r} holds nanosecond timestamps "
                 f"({type_name}), which the Spark engine cannot read exactly (Spark keeps microseconds); "
@@ -163,9 +158,9 @@ def source_table(scan: SourceScan, columns: list[str] | None = None) -> exp.Expr
     return _file_read(scan)
 
 
-def _bound(scan: SourceScan, op: type[exp.Binary], value: datetime) -> exp.Expr:
+def bound(scan: SourceScan, op: type[exp.Binary], value: datetime) -> exp.Expr:
     column: exp.Expr = col(scan.timestamp_field)
-    if scan.timestamp_type.upper() == "DATE" or scan.timestamp_type.lower().startswith("date"):
+    if is_date(scan.timestamp_type):
         column = ntz(column)
     return op(this=column, expression=ts_literal(value))
 
@@ -187,9 +182,9 @@ def scan_select(scan: SourceScan, features: list[str]) -> exp.Select:
         for c in [*scan.key_columns, scan.timestamp_field]
     ]
     if scan.lower is not None:
-        conditions.append(_bound(scan, exp.GTE, scan.lower))
+        conditions.append(bound(scan, exp.GTE, scan.lower))
     if scan.upper is not None:
-        conditions.append(_bound(scan, exp.LTE, scan.upper))
+        conditions.append(bound(scan, exp.LTE, scan.upper))
     return exp.select(*projections).from_(source_table(scan, raw)).where(exp.and_(*conditions))
 
 
@@ -319,7 +314,7 @@ def render_latest(plan: LatestPerKey) -> str:
     features = list(dict.fromkeys([*plan.tie_break, *[f.name for f in plan.features]]))
     rows = scan_select(plan.scan, features)
     if plan.changed_since is not None:
-        rows = rows.where(_changed_since(plan))
+        rows = rows.where(changed_since(plan))
     keys = [col(k) for k in plan.keys]
     latest = (
         exp.select(*keys, exp.alias_(exp.Max(this=_best_row(features)), BEST, quoted=True))
@@ -337,7 +332,7 @@ def render_latest(plan: LatestPerKey) -> str:
     return query.sql(dialect=SparkDialect, pretty=True)
 
 
-def _changed_since(plan: LatestPerKey) -> exp.Expr:
+def changed_since(plan: LatestPerKey) -> exp.Expr:
     """Rows with event time after the event mark, or created after the created mark."""
     if plan.changed_since is None:
         return exp.true()

@@ -1,0 +1,144 @@
+"""The Spark renderer: ``SparkRenderer`` assembles the statements of ``spark.py`` (Spark SQL).
+
+>>> from featurestore.engines.base import Capabilities
+>>> from featurestore.sql import renderer_for
+>>> renderer_for(Capabilities(dialect="spark", asof_join=False, streams_parquet=True)).dialect
+'spark'
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from sqlglot import exp
+
+from featurestore.errors import FeatureStoreError
+from featurestore.plan.nodes import LatestPerKey, SourceScan, TrainingSetPlan
+from featurestore.plan.window import AggregatesAt
+from featurestore.sql import spark
+from featurestore.sql.renderer import ENTITY_TS, ROW_ID, TS
+from featurestore.sql.spark import SparkDialect, col, ident, interval_us, ntz, scan_select, source_table
+
+
+def _not_null(*columns: exp.Expr) -> list[exp.Expr]:
+    return [exp.Not(this=exp.Is(this=c, expression=exp.null())) for c in columns]
+
+
+def render_latest_stats(plan: LatestPerKey) -> str:
+    """Rows the run considers, rows skipped for a null key or event time, and the greatest created
+    time (naive UTC), as ``duckdb.render_latest_stats``."""
+    scan = plan.scan
+    ts = col(scan.timestamp_field)
+    nulls = exp.or_(*[exp.Is(this=c, expression=exp.null()) for c in [*[col(k) for k in plan.keys], ts]])
+    in_range: list[exp.Expr] = []
+    if scan.lower is not None:
+        in_range.append(spark.bound(scan, exp.GTE, scan.lower))
+    if scan.upper is not None:
+        in_range.append(spark.bound(scan, exp.LTE, scan.upper))
+    if plan.changed_since is not None:
+        in_range.append(spark.changed_since(plan))
+    where = exp.or_(exp.Is(this=ts.copy(), expression=exp.null()), exp.and_(*in_range)) if in_range else None
+    created: exp.Expr = ntz(col(scan.created_field)) if scan.created_field else exp.null()
+    columns = list(dict.fromkeys([*plan.keys, scan.timestamp_field, *filter(None, [scan.created_field])]))
+    query = exp.select(
+        exp.alias_(exp.Count(this=exp.Star()), "rows_read", quoted=True),
+        exp.alias_(exp.Sum(this=exp.cast(nulls, "INT")), "rows_skipped", quoted=True),
+        exp.alias_(exp.Max(this=created), "max_created", quoted=True),
+    ).from_(source_table(scan, columns))
+    if where is not None:
+        query = query.where(where)
+    return query.sql(dialect=SparkDialect)
+
+
+def render_source_probe(scan: SourceScan) -> str:
+    """``SELECT *`` from the scan's source: its schema, read without running it. The push log is
+    checked against the definition when rows are pushed, so the probe reads the source alone."""
+    return exp.select("*").from_(source_table(replace(scan, pushed=None))).sql(dialect=SparkDialect)
+
+
+def render_key_sample(scan: SourceScan, sample: int | None) -> str:
+    """Distinct non-null ``scan.key_columns``, ordered by a hash of the keys (a stable sample)."""
+    keys = [col(k) for k in scan.key_columns]
+    query = (
+        exp.select(*keys)
+        .distinct()
+        .from_(source_table(scan, list(scan.key_columns)))
+        .where(exp.and_(*_not_null(*[k.copy() for k in keys])))
+    )
+    outer = exp.select("*").from_(exp.Subquery(this=query, alias=exp.TableAlias(this=ident("k"))))
+    outer = outer.order_by(exp.Anonymous(this="xxhash64", expressions=[k.copy() for k in keys]))
+    if sample is not None:
+        outer = outer.limit(sample)
+    return outer.sql(dialect=SparkDialect)
+
+
+def render_offline_event_times(scan: SourceScan, entity_table: str, ttl: timedelta | None) -> str:
+    """Per entity row (``ROW_ID`` order), the greatest event time ``TS`` of the scan's rows with its
+    keys, ``ts <= t`` and, with a ``ttl``, ``ts >= t - ttl``. Verify runs it on a small sample of
+    entities, so a keyed join (no range join: the time is a filter on the joined rows) is fine."""
+    keys = scan.key_columns
+    candidates = scan_select(scan, [])
+    on: list[exp.Expr] = [exp.EQ(this=col(k, "e"), expression=col(k, "v")) for k in keys]
+    on.append(exp.LTE(this=col(TS, "v"), expression=ntz(col(ENTITY_TS, "e"))))
+    if ttl is not None:
+        floor = exp.Sub(this=ntz(col(ENTITY_TS, "e")), expression=interval_us(ttl))
+        on.append(exp.GTE(this=col(TS, "v"), expression=floor))
+    query = (
+        exp.select(col(ROW_ID, "e"), exp.alias_(exp.Max(this=col(TS, "v")), TS, quoted=True))
+        .from_(exp.Table(this=ident(entity_table), alias=exp.TableAlias(this=ident("e"))))
+        .join(
+            exp.Subquery(this=candidates, alias=exp.TableAlias(this=ident("v"))),
+            on=exp.and_(*on),
+            join_type="LEFT",
+        )
+        .group_by(col(ROW_ID, "e"))
+        .order_by(col(ROW_ID, "e"))
+    )
+    return query.sql(dialect=SparkDialect)
+
+
+def _no_windows(view: str) -> FeatureStoreError:
+    return FeatureStoreError(
+        f"feature view {view!r}: windowed aggregations on the spark engine are not supported yet; "
+        'build this view with the DuckDB engine ([offline] engine = "duckdb")'
+    )
+
+
+class SparkRenderer:
+    """``Renderer`` for Spark SQL: the point-in-time join lowered to a per-key sweep (``spark.py``)."""
+
+    dialect = "spark"
+
+    def render_training_set(self, plan: TrainingSetPlan) -> str:
+        return spark.render_training_set(plan)
+
+    def render_preview(self, query: str, rows: int) -> str:
+        return f"SELECT * FROM ({query}) AS preview LIMIT {int(rows)}"
+
+    def render_latest(self, plan: LatestPerKey) -> str:
+        return spark.render_latest(plan)
+
+    def render_latest_stats(self, plan: LatestPerKey) -> str:
+        return render_latest_stats(plan)
+
+    def render_source_probe(self, scan: SourceScan) -> str:
+        return render_source_probe(scan)
+
+    def render_key_sample(self, scan: SourceScan, sample: int | None) -> str:
+        return render_key_sample(scan, sample)
+
+    def render_offline_event_times(self, scan: SourceScan, entity_table: str, ttl: timedelta | None) -> str:
+        return render_offline_event_times(scan, entity_table, ttl)
+
+    def render_partials(self, plan: AggregatesAt) -> str:
+        raise _no_windows(plan.view)
+
+    def render_aggregates_at(self, plan: AggregatesAt) -> str:
+        raise _no_windows(plan.view)
+
+    def render_created_mark(self, scan: SourceScan, upper: datetime, after: datetime | None) -> str:
+        raise _no_windows(scan.view)
+
+    def render_aggregate_stats(self, plan: AggregatesAt) -> str:
+        raise _no_windows(plan.view)
