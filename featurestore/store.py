@@ -267,12 +267,14 @@ class FeatureStore:
     ) -> MaterializeSummary:
         from featurestore import arguments
         from featurestore.materialize import Materializer, select_views, wall_clock_us
+        from featurestore.materialize.executors import refuse_embedded_store
 
         start, end = arguments.times("start", start), arguments.times("end", end)
         registry = self.registry
         chosen = select_views(registry, arguments.names("views", views, arguments.example_view(registry)))
         arguments.check_end_reach(chosen, end)
         self.state.snapshot()  # a state file it cannot read is refused before the online store is opened
+        refuse_embedded_store(self.config.offline, self.config.online)  # before a Spark session starts
         materializer = Materializer(
             registry,
             self.engine,

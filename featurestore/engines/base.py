@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -18,6 +18,17 @@ class Capabilities:
     dialect: str
     asof_join: bool
     streams_parquet: bool
+    writes_online: bool = False
+    """Each partition of a result can be written where it is computed (Spark's executors): the engine
+    is also a :class:`PartitionWriting` (``materialize/executors.py`` uses it)."""
+    runs_on_this_host: bool = True
+    """Every worker of the engine runs on this machine (DuckDB; Spark with a ``local`` master), so it
+    can reach an embedded online store's file."""
+
+
+PartitionWrite = Callable[[Iterator["pa.RecordBatch"]], Mapping[str, int]]
+"""Writes one partition's batches somewhere and returns what it did as named counts. It is pickled and
+run where the partition is computed, so it must be picklable (a module-level class or function)."""
 
 
 class Engine(Protocol):
@@ -50,3 +61,15 @@ class Engine(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class PartitionWriting(Protocol):
+    """What an engine with ``capabilities.writes_online`` adds: each partition of a result handed to a
+    writer where it is computed, never gathered on the driver."""
+
+    def write_partitions(self, sql: str, write: PartitionWrite, counts: Sequence[str]) -> dict[str, int]:
+        """Run ``sql`` and call ``write`` once per partition of its result, with that partition's Arrow
+        batches; return ``counts`` summed over every partition. Returns only once every partition
+        succeeded; a partition that failed (after the engine's own retries) raises
+        :class:`~featurestore.errors.MaterializationError`, naming the cause."""
+        ...

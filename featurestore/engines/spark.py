@@ -11,6 +11,11 @@ and an ``ORDER BY`` result is range-partitioned, so file order is row order). Th
 be visible to the driver and the executors: true for ``local[*]``; on a cluster, name a folder on
 storage both see in ``conf["featurestore.staging"]`` (the one key of ``conf`` not given to Spark).
 
+Materialization writes from the executors (``write_partitions``): each partition of the rows query is
+handed, as Arrow batches, to a picklable writer run in the executor's Python worker, which imports
+featurestore there. In local mode the workers share the driver's Python environment; on a cluster,
+install featurestore (with its ``redis`` extra) on every worker, in the same version as the driver.
+
 Limits: entity rows given as caller SQL are refused (``query_caller_sql``): pass them as a table or a
 file. Nanosecond source columns are refused by the renderer (``sql/spark.py``).
 """
@@ -19,18 +24,21 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
+import sys
 import tempfile
 import threading
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from featurestore.engines.base import Capabilities
+from featurestore.engines.base import Capabilities, PartitionWrite
 from featurestore.engines.queries import QueryRefused
-from featurestore.errors import ConfigError, SourceError
+from featurestore.errors import ConfigError, MaterializationError, SourceError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -51,10 +59,23 @@ _STARTUP_ONLY = ("spark.ui.enabled", "spark.ui.showConsoleProgress")
 _lock = threading.Lock()
 
 
+def is_local_master(config: SparkConfig) -> bool:
+    """Whether the executors run in the driver's process (``local``, ``local[N]``, ``local[*]``,
+    ``local[N, F]``), where they reach the driver's files; a cluster or Spark Connect does not.
+
+    >>> from featurestore.config import SparkConfig
+    >>> [is_local_master(SparkConfig(engine="spark", master=m)) for m in ("local[*]", "spark://h:7077")]
+    [True, False]
+    """
+    master = config.master.strip()
+    return config.remote is None and (master == "local" or master.startswith("local["))
+
+
 class SparkEngine:
-    capabilities = Capabilities(dialect="spark", asof_join=False, streams_parquet=True)
+    capabilities = Capabilities(dialect="spark", asof_join=False, streams_parquet=True, writes_online=True)
 
     def __init__(self, config: SparkConfig, root: Path) -> None:
+        self.capabilities = replace(SparkEngine.capabilities, runs_on_this_host=is_local_master(config))
         self._session, self._owned = _session(config)
         staging = config.conf.get(STAGING_CONF)
         self._staging = Path(staging) if staging else None
@@ -136,6 +157,28 @@ class SparkEngine:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
+    def write_partitions(self, sql: str, write: PartitionWrite, counts: Sequence[str]) -> dict[str, int]:
+        """Each partition of ``sql``'s result written by ``write`` in its executor (``mapInArrow``:
+        Arrow batches in, one row of counts out per partition); the counts summed on the driver.
+
+        A task Spark retries runs ``write`` again on the same rows, and only the successful attempt's
+        counts are returned. Any partition failing for good fails the whole job here.
+        """
+        names = tuple(counts)
+        task = _PartitionTask(write, names)
+        try:
+            with quiet():
+                frame = self._session.sql(sql).mapInArrow(task, ", ".join(f"`{n}` long" for n in names))
+                result = frame.toArrow()
+        except Exception as exc:
+            if not _is_spark_error(exc):
+                raise
+            raise MaterializationError(
+                f"writing from the executors failed: {worker_error(exc)}. Values written by the partitions "
+                "that succeeded stay (newer wins, so running it again ends as one clean run)"
+            ) from None
+        return {n: sum(v or 0 for v in result.column(n).to_pylist()) for n in names}
+
     def schema_of(self, sql: str) -> dict[str, pa.DataType]:
         with spark_errors():
             schema = self._session.sql(sql).schema
@@ -147,6 +190,37 @@ class SparkEngine:
         if self._owned:
             with _lock:
                 self._session.stop()
+
+
+class _PartitionTask:
+    """The function ``mapInArrow`` runs per partition: the writer's counts as one Arrow row."""
+
+    def __init__(self, write: PartitionWrite, names: tuple[str, ...]) -> None:
+        self.write, self.names = write, names
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        import pyarrow as pa
+
+        done = self.write(batches)
+        yield pa.RecordBatch.from_arrays(
+            [pa.array([int(done.get(n, 0))], pa.int64()) for n in self.names], names=list(self.names)
+        )
+
+
+def worker_error(exc: BaseException) -> str:
+    r"""The Python error raised in an executor, as its last ``Type: message`` line of the worker's
+    traceback Spark forwards (Spark's first line otherwise).
+
+    >>> text = "Job aborted\nTraceback ...\nfeaturestore.errors.OnlineStoreError: no Redis\n  at org"
+    >>> worker_error(RuntimeError(text))
+    'featurestore.errors.OnlineStoreError: no Redis'
+    """
+    found = [
+        line.strip()
+        for line in str(exc).splitlines()
+        if re.match(r"^[A-Za-z_][\w.]*(Error|Exception): ", line.strip())
+    ]
+    return found[-1] if found else first_line(exc)
 
 
 def _session(config: SparkConfig) -> tuple[Any, bool]:
@@ -168,6 +242,11 @@ def _session(config: SparkConfig) -> tuple[Any, bool]:
         builder = builder.remote(config.remote) if config.remote else builder.master(config.master)
         for key, value in {**DEFAULT_CONF, **conf}.items():
             builder = builder.config(key, value)
+        local = is_local_master(config)
+        if local and "spark.pyspark.python" not in conf and not os.environ.get("PYSPARK_PYTHON"):
+            # Local executors run the driver's interpreter (featurestore and its dependencies are there),
+            # not whatever `python3` is first on the PATH.
+            builder = builder.config("spark.pyspark.python", sys.executable)
         try:
             with quiet():
                 session = builder.getOrCreate()
@@ -177,6 +256,8 @@ def _session(config: SparkConfig) -> tuple[Any, bool]:
                 f"the Spark session ({where}) could not start: {first_line(exc)}; check offline.master / "
                 "offline.remote in featurestore.toml, and that Java 17+ is installed (java -version)"
             ) from None
+        if local and "spark.pyspark.python" not in conf and not os.environ.get("PYSPARK_PYTHON"):
+            session.sparkContext.pythonExec = sys.executable
         return session, True
 
 

@@ -151,6 +151,9 @@ class AggregatesJob:
     def batches(self, batch_size: int) -> Iterable[pa.RecordBatch]:
         return self.engine.batches(self._rows_sql, batch_size)
 
+    def rows_query(self) -> str:
+        return self._rows_sql
+
     def commit(self) -> None:
         """The new partial states become current; their created mark never moves back."""
         frozen = self.plan.frozen

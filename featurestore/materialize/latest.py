@@ -85,6 +85,9 @@ class LatestJob:
     def batches(self, batch_size: int) -> Iterable[pa.RecordBatch]:
         return self.engine.batches(self._rows_sql, batch_size)
 
+    def rows_query(self) -> str:
+        return self._rows_sql
+
     def commit(self) -> None:
         """Nothing is kept beside the online values."""
 

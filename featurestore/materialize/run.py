@@ -2,7 +2,9 @@
 
 For each view: the run registers as a writer of the view's version (``versions.py``), finds where an
 incremental run starts, lets the view's strategy plan the run, streams the strategy's batches into the
-online store (newer-wins, expired rows dropped and counted), then records the run: the version's
+online store (newer-wins, expired rows dropped and counted) or, when the engine writes from its workers
+and the store has a sink spec, has each partition of the strategy's rows query write itself
+(``executors.py``), then records the run: the version's
 watermark, the store's marker, a promotion when due. A run that fails anywhere before its watermark
 advanced is deregistered and leaves the old watermark. The loop is handed its collaborators; it knows
 no view kind and no facade.
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING
 from featurestore.config import MaterializeConfig, format_duration
 from featurestore.errors import MaterializationError
 from featurestore.materialize.aggregates import Aggregates
+from featurestore.materialize.executors import COUNTS, PartitionWriter, executor_sink
 from featurestore.materialize.latest import LatestValues
 from featurestore.materialize.run_log import log_run
 from featurestore.materialize.strategy import MaterializeStrategy, Reads, ViewRequest
@@ -41,8 +44,8 @@ from featurestore.versions import (
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from featurestore.engines.base import Engine
-    from featurestore.online.base import OnlineStore
+    from featurestore.engines.base import Engine, PartitionWriting
+    from featurestore.online.base import OnlineStore, SinkSpec
 
 Progress = Callable[[str, int], None]
 """Called with (view name, entities written so far in this view)."""
@@ -79,6 +82,10 @@ class Materializer:
     ``settings``: batch size, look-back window and clock skew (``[materialize]`` of featurestore.toml).
     ``clock``: the wall clock expired rows are counted by. ``overwrite``: rewrite each view into a fresh
     version (``materialize --overwrite``). ``choose``: the strategy per view (``strategy_for``).
+
+    With an engine that writes from its workers (Spark) and a store with a sink spec (Redis, Redis
+    Cluster), the values are written by the workers (``executors.py``); an embedded store with
+    workers on other machines is refused here, before anything runs.
     """
 
     def __init__(
@@ -105,6 +112,7 @@ class Materializer:
         self.progress = progress
         self.choose = choose
         self.reads = Reads(engine, root, settings.lookback)
+        self.sink = executor_sink(engine, store)
 
     def run(
         self, views: list[RegisteredView], *, start: datetime | None, end: datetime, incremental: bool
@@ -175,7 +183,10 @@ class Materializer:
             try:
                 stats = job.prepare()
                 run.rows_read, run.rows_skipped = stats.rows_read, stats.rows_skipped
-                self._write(target, job.batches(self.settings.batch_size), run)
+                if self.sink is None:
+                    self._write(target, job.batches(self.settings.batch_size), run)
+                else:
+                    self._write_from_workers(target, self.sink, job.rows_query(), run)
             except BaseException:
                 job.discard()
                 raise
@@ -200,10 +211,17 @@ class Materializer:
             run.entities_written += written
             if self.progress is not None:
                 self.progress(run.view, run.entities_written)
-        if run.rows_expired:
-            ttl = format_duration(target.view.ttl)
-            rows = f"{run.rows_expired:,} row{'' if run.rows_expired == 1 else 's'}"
-            run.notes.append(f"{rows} already expired by now (ttl {ttl}): not written")
+        _note_expired(target, run)
+
+    def _write_from_workers(self, target: RunTarget, sink: SinkSpec, rows_sql: str, run: ViewRun) -> None:
+        """Each partition of ``rows_sql`` written by the engine's workers; returns once all succeeded."""
+        engine: PartitionWriting = self.reads.engine  # type: ignore[assignment]  # capabilities.writes_online
+        done = engine.write_partitions(rows_sql, PartitionWriter(sink, target.view, self.clock), COUNTS)
+        run.entities_written += done["written"]
+        run.rows_expired += done["expired"]
+        if self.progress is not None:
+            self.progress(run.view, run.entities_written)
+        _note_expired(target, run)
 
     def _finish(self, target: RunTarget, run: ViewRun, end: datetime, max_created: datetime | None) -> None:
         """Record the completed run: the watermark, the store's marker, and a promotion if it is due."""
@@ -235,3 +253,10 @@ class Materializer:
                 f"version {outcome.record.short} stays pending: the active version is materialized up to "
                 f"{upto}; materialize up to there, or run `featurestore promote {run.view}`"
             )
+
+
+def _note_expired(target: RunTarget, run: ViewRun) -> None:
+    if run.rows_expired:
+        ttl = format_duration(target.view.ttl)
+        rows = f"{run.rows_expired:,} row{'' if run.rows_expired == 1 else 's'}"
+        run.notes.append(f"{rows} already expired by now (ttl {ttl}): not written")

@@ -6,7 +6,8 @@ queries of that one run, already planned. The loop then runs them in this order:
 
     job = strategy.plan(request)     # may run small queries (the aggregates' created mark)
     stats = job.prepare()            # counts; what the run keeps beside the online values is written
-    write(job.batches(batch_size))   # newer-wins, expired rows dropped and counted
+    write(job.batches(batch_size))   # newer-wins, expired rows dropped and counted; or, from the
+                                     # engine's workers, job.rows_query() (executors.py)
     # on any failure so far: job.discard(), the watermark stays where it was
     finish the run                   # watermark, marker, promotion
     job.commit()                     # what the run kept beside the online values becomes current
@@ -84,6 +85,11 @@ class ViewJob(Protocol):
 
     def batches(self, batch_size: int) -> Iterable[pa.RecordBatch]:
         """The values to write: join keys, ``__event_ts``, features."""
+        ...
+
+    def rows_query(self) -> str:
+        """The query whose result :meth:`batches` streams: what an engine that writes from its workers
+        runs instead (``executors.py``)."""
         ...
 
     def commit(self) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from featurestore.errors import FutureTimeError
 from featurestore.registry.state import utcnow
@@ -16,11 +16,16 @@ from featurestore.registry.state import utcnow
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from featurestore.materialize.summary import ViewRun
     from featurestore.online.base import OnlineView
 
 Clock = Callable[[], int]
 """Now, in microseconds since the Unix epoch: the wall clock that expired rows are counted by."""
+
+
+class ExpiredCount(Protocol):
+    """Where expired rows are counted: a ``ViewRun``, or a partition's tally (``executors.py``)."""
+
+    rows_expired: int
 
 
 def to_naive_utc(value: datetime) -> datetime:
@@ -48,7 +53,7 @@ def check_not_future(value: datetime, clock_skew: timedelta, what: str) -> None:
 
 
 def drop_expired(
-    view: OnlineView, batches: Iterable[pa.RecordBatch], run: ViewRun, clock: Clock
+    view: OnlineView, batches: Iterable[pa.RecordBatch], run: ExpiredCount, clock: Clock
 ) -> Iterator[pa.RecordBatch]:
     """The batches without the rows whose ttl has run out by ``clock`` (counted in ``run``).
 

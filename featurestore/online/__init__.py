@@ -2,7 +2,9 @@
 
 What lives here
     ``base.py``       the ``OnlineStore`` protocol, ``OnlineView`` (what a store knows of a view),
-                      ``ViewResult``, ``Status`` and ``StoreCapabilities``; the contract in its docstring
+                      ``ViewResult``, ``Status`` and ``StoreCapabilities``; the contract in its docstring;
+                      ``SinkSpec``: a store as picklable settings a Spark executor opens to write with the
+                      same code (``store.sink_spec()``: Redis, Redis Cluster; SQLite: None)
     ``keys.py``       the one canonical entity-key encoding, namespaces and the Redis key layout
     ``codec.py``      the packed value (event time + null bits + features), encoded/decoded in bulk
     ``readplan.py``   ``compile_read_plan``: a read request compiled once (keys, decoders), cached by callers

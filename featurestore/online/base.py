@@ -315,8 +315,26 @@ class OnlineStore(Protocol):
         """Eviction policy and counters where the store has them (see :class:`StoreDiagnostics`)."""
         ...
 
+    def sink_spec(self) -> SinkSpec | None:
+        """What a worker on another machine opens to write to this store (:class:`SinkSpec`), or None
+        for a store only this process can write (the embedded SQLite file)."""
+        ...
+
     def close(self) -> None:
         """Release connections. The store must not be used afterwards."""
+        ...
+
+
+class SinkSpec(Protocol):
+    """What a worker on another machine (a Spark executor) needs to open the same online store and write
+    to it: picklable settings, given by ``store.sink_spec()`` (Redis: ``redis.RedisSink``, Redis Cluster:
+    ``redis_cluster.RedisClusterSink``; SQLite has none, its file is on the driver). The worker writes
+    through the opened store's own ``write_batches``, so keys, codec, newer-wins and expiry are exactly
+    those of a write from the driver. It carries the password (read on the driver); its ``repr`` never
+    shows it."""
+
+    def open(self) -> OnlineStore:
+        """The store, connecting on its first write; close it after use."""
         ...
 
 

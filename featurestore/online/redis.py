@@ -195,6 +195,25 @@ def translate_errors(settings: RedisSettings, doing: str) -> Iterator[None]:
         ) from None
 
 
+@dataclass(frozen=True)
+class RedisSink:
+    """A standalone Redis as a :class:`~featurestore.online.base.SinkSpec` (picklable settings).
+
+    >>> import pickle
+    >>> sink = RedisSink(RedisSettings.from_config("redis://:pw@h:6379/0", None, 1.0, 2.0))
+    >>> sink, pickle.loads(pickle.dumps(sink)) == sink
+    (RedisSink(h:6379), True)
+    """
+
+    settings: RedisSettings
+
+    def __repr__(self) -> str:
+        return f"RedisSink({self.settings.target})"
+
+    def open(self) -> RedisOnlineStore:
+        return RedisOnlineStore(self.settings)
+
+
 class RedisOnlineStore:
     """See the module docstring."""
 
@@ -330,6 +349,10 @@ class RedisOnlineStore:
     def diagnostics(self) -> StoreDiagnostics:
         with translate_errors(self.settings, "reading the server's memory settings"):
             return server_diagnostics([self._client])
+
+    def sink_spec(self) -> RedisSink:
+        """These settings, for a Spark executor to write with (``base.SinkSpec``)."""
+        return RedisSink(self.settings)
 
     def close(self) -> None:
         idle, self._idle = self._idle, []

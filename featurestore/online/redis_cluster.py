@@ -24,6 +24,7 @@ import binascii
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -70,6 +71,20 @@ _REROUTE = ("MOVED", "ASK", "non local key", "CROSSSLOT", "TRYAGAIN", "CLUSTERDO
 def key_slot(encoded_key: str) -> int:
     """The cluster slot of every key of one entity (its encoded key is the whole hash tag)."""
     return binascii.crc_hqx(encoded_key.encode(), 0) % _SLOTS
+
+
+@dataclass(frozen=True)
+class RedisClusterSink:
+    """A Redis Cluster as a :class:`~featurestore.online.base.SinkSpec` (picklable settings): each
+    executor opens its own cluster client and writes grouped by node."""
+
+    settings: RedisSettings
+
+    def __repr__(self) -> str:
+        return f"RedisClusterSink({self.settings.target})"
+
+    def open(self) -> RedisClusterOnlineStore:
+        return RedisClusterOnlineStore(self.settings)
 
 
 class RedisClusterOnlineStore:
@@ -225,6 +240,10 @@ class RedisClusterOnlineStore:
     def diagnostics(self) -> StoreDiagnostics:
         with translate_errors(self.settings, "reading the servers' memory settings"):
             return server_diagnostics(self._node_client(n) for n in self.client.get_primaries())
+
+    def sink_spec(self) -> RedisClusterSink:
+        """These settings, for a Spark executor to write with (``base.SinkSpec``)."""
+        return RedisClusterSink(self.settings)
 
     def close(self) -> None:
         if self._cluster is not None:

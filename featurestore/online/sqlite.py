@@ -227,6 +227,10 @@ class SqliteOnlineStore:
             )
         return str(exc)
 
+    def sink_spec(self) -> None:
+        """None: the file is written by this process only (``base.SinkSpec``)."""
+        return None
+
     def close(self) -> None:
         with self._lock:
             self._closed = True

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         AsyncReads,
         OnlineStore,
         OnlineView,
+        SinkSpec,
         StoreCapabilities,
         StoreDiagnostics,
         ViewResult,
@@ -96,6 +97,9 @@ class MeteredStore:
 
     def diagnostics(self) -> StoreDiagnostics:
         return self.store.diagnostics()
+
+    def sink_spec(self) -> SinkSpec | None:
+        return self.store.sink_spec()
 
     def close(self) -> None:
         self.store.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -59,11 +60,14 @@ def spark_session() -> Iterator[Any]:
             .config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.session.timeZone", "UTC")
+            # Python workers (materialization's partition writers) run this interpreter, as the engine's.
+            .config("spark.pyspark.python", sys.executable)
             # Tiny tables: compiling whole-stage code costs more than it saves.
             .config("spark.sql.codegen.wholeStage", "false")
             .getOrCreate()
         )
     session.sparkContext.setLogLevel("OFF")
+    session.sparkContext.pythonExec = os.environ.get("PYSPARK_PYTHON", sys.executable)
     yield session
     session.stop()
 
