@@ -10,8 +10,8 @@ then greatest created, then greatest feature values in declared order). The ttl 
 carried event time. One sort per view, linear in the rows: never a range join and ``row_number``.
 
 Sources are read with Spark's own readers (``parquet.`path` ``, ``csv.`path` WITH (...)``); a SQL
-source is Spark SQL, used as a subquery. Refused at render time (``FeatureStoreError`` naming the
-view): nanosecond time columns (Spark holds microseconds) and windowed aggregations (not yet).
+source is Spark SQL, used as a subquery. Refused at render time (``SourceError`` naming the view):
+nanosecond time columns (Spark holds microseconds). Windowed aggregations: ``spark_window.py``.
 
     >>> from featurestore.plan.nodes import SourceScan
     >>> scan = SourceScan(view="v", kind="file", location="/d/**/*.parquet", file_format="parquet",
@@ -31,7 +31,7 @@ from sqlglot import exp
 from sqlglot.dialects.spark import Spark
 
 from featurestore.dsl.dtypes import is_date, is_nanosecond
-from featurestore.errors import FeatureStoreError, SourceError
+from featurestore.errors import SourceError
 from featurestore.plan.nodes import FeatureColumn, LatestPerKey, PointInTimeJoin, SourceScan, TrainingSetPlan
 from featurestore.plan.window import WindowAggregate
 
@@ -275,11 +275,10 @@ def _sweep(join: PointInTimeJoin, entity_table: str) -> exp.Select:
 
 
 def _join_body(join: PointInTimeJoin | WindowAggregate, entity_table: str) -> exp.Select:
-    if isinstance(join, WindowAggregate):
-        raise FeatureStoreError(
-            f"feature view {join.view!r} declares aggregations: windowed aggregations on the spark engine: "
-            'not yet supported; build this training set with the DuckDB engine ([offline] engine = "duckdb")'
-        )
+    if isinstance(join, WindowAggregate):  # windowed aggregations: sql/spark_window.py
+        from featurestore.sql.spark_window import render_window_aggregate
+
+        return render_window_aggregate(join, entity_table)
     return _sweep(join, entity_table)
 
 
