@@ -72,21 +72,25 @@ def spark_functions(tree: exp.Expr) -> exp.Expr:
     ``struct_extract(s, 'f')`` as ``s.f``.
 
     >>> from sqlglot import parse_one
-    >>> spark_functions(parse_one("SELECT len(list_distinct(d)), struct_extract(l, 'v')")).sql("spark")
-    'SELECT SIZE(ARRAY_DISTINCT(d)), l.v'
+    >>> tree = parse_one("SELECT list_distinct(list_concat(a, b)), struct_extract(l, 'v')")
+    >>> spark_functions(tree).sql("spark")
+    'SELECT ARRAY_DISTINCT(CONCAT(a, b)), l.v'
+    >>> spark_functions(exp.Anonymous(this="len", expressions=[exp.column("d")])).sql("spark")
+    'SIZE(d)'
     """
 
-    def rename(node: exp.Expr) -> exp.Expr:
-        if isinstance(node, exp.Anonymous):
-            name = node.name.lower()
-            if name == "struct_extract":
-                struct, field = node.expressions
-                return exp.Dot(this=struct, expression=ident(field.name))
-            if name in SPARK_FUNCTIONS:
-                return exp.Anonymous(this=SPARK_FUNCTIONS[name], expressions=node.expressions)
-        return node
-
-    return tree.transform(rename)
+    tree = tree.copy()
+    for node in list(tree.find_all(exp.Anonymous)):
+        name = node.name.lower()
+        if name in SPARK_FUNCTIONS:
+            node.set("this", SPARK_FUNCTIONS[name])
+        elif name == "struct_extract":
+            struct, field = node.expressions
+            dot = exp.Dot(this=struct.copy(), expression=ident(field.name))
+            if node is tree:
+                return dot
+            node.replace(dot)
+    return tree
 
 
 def micros(value: exp.Expr) -> exp.Expr:

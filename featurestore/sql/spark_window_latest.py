@@ -43,9 +43,11 @@ def _table(name: str, alias: str | None = None) -> exp.Table:
 def _events(scan: SourceScan, columns: list[str], lower: datetime | None, upper: datetime) -> exp.Select:
     """Events with ``lower < ts <= upper`` (the scan bound is inclusive; the filter makes it strict)."""
     _refuse_nanoseconds(scan, ())
-    query = scan_select(replace(scan, lower=lower, upper=upper), columns)
+    rows = scan_select(replace(scan, lower=lower, upper=upper), columns)
+    # A subquery, so that filters can name ``__ts`` and ``__created`` (Spark's WHERE sees no aliases).
+    query = exp.select("*").from_(exp.Subquery(this=rows, alias=exp.TableAlias(this=ident("e"))))
     if lower is not None:
-        query = query.where(bound(scan, exp.GT, lower))
+        query = query.where(exp.GT(this=col(TS), expression=ts_literal(lower)))
     return query
 
 
