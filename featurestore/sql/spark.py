@@ -23,6 +23,7 @@ nanosecond time columns (Spark holds microseconds). Windowed aggregations: ``spa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,7 +32,7 @@ from sqlglot import exp
 from sqlglot.dialects.spark import Spark
 
 from featurestore.dsl.dtypes import is_date, is_nanosecond
-from featurestore.errors import SourceError
+from featurestore.errors import FeatureStoreError, SourceError
 from featurestore.plan.nodes import FeatureColumn, LatestPerKey, PointInTimeJoin, SourceScan, TrainingSetPlan
 from featurestore.plan.window import WindowAggregate
 
@@ -274,15 +275,25 @@ def _sweep(join: PointInTimeJoin, entity_table: str) -> exp.Select:
     )
 
 
-def _join_body(join: PointInTimeJoin | WindowAggregate, entity_table: str) -> exp.Select:
-    if isinstance(join, WindowAggregate):  # windowed aggregations: sql/spark_window.py
-        from featurestore.sql.spark_window import render_window_aggregate
+WindowBody = Callable[[WindowAggregate, str], exp.Select]
+"""Renders a ``WindowAggregate``'s body (``spark_window.render_window_aggregate``): handed in by
+``SparkRenderer``, since that module builds on this one."""
 
-        return render_window_aggregate(join, entity_table)
+
+def _join_body(
+    join: PointInTimeJoin | WindowAggregate, entity_table: str, window_body: WindowBody | None
+) -> exp.Select:
+    if isinstance(join, WindowAggregate):
+        if window_body is None:
+            raise FeatureStoreError(
+                f"feature view {join.view!r} declares aggregations: render this training set with "
+                "SparkRenderer (renderer_for(engine.capabilities)), which renders windowed aggregations"
+            )
+        return window_body(join, entity_table)
     return _sweep(join, entity_table)
 
 
-def render_training_set(plan: TrainingSetPlan) -> str:
+def render_training_set(plan: TrainingSetPlan, window_body: WindowBody | None = None) -> str:
     """The feature columns of a training set, one row per entity row, in input order (``ORDER BY
     __row_id``); the caller attaches them to the entity rows' own Arrow table.
 
@@ -290,7 +301,7 @@ def render_training_set(plan: TrainingSetPlan) -> str:
     never null), so each view yields exactly one row per entity row; views are joined on the row id.
     """
     entity = plan.entity
-    bodies = [(f"j{i}", _join_body(join, entity.table)) for i, join in enumerate(plan.joins)]
+    bodies = [(f"j{i}", _join_body(join, entity.table, window_body)) for i, join in enumerate(plan.joins)]
     owner = {
         body.selects[i].alias_or_name: alias for alias, body in bodies for i in range(1, len(body.selects))
     }

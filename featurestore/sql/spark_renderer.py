@@ -15,7 +15,7 @@ from sqlglot import exp
 
 from featurestore.plan.nodes import LatestPerKey, SourceScan, TrainingSetPlan
 from featurestore.plan.window import AggregatesAt
-from featurestore.sql import spark, spark_window_latest
+from featurestore.sql import spark, spark_window, spark_window_latest
 from featurestore.sql.renderer import ENTITY_TS, ROW_ID, TS
 from featurestore.sql.spark import SparkDialect, col, ident, interval_us, ntz, scan_select, source_table
 
@@ -104,7 +104,7 @@ class SparkRenderer:
     dialect = "spark"
 
     def render_training_set(self, plan: TrainingSetPlan) -> str:
-        return spark.render_training_set(plan)
+        return spark.render_training_set(plan, window_body=spark_window.render_window_aggregate)
 
     def render_preview(self, query: str, rows: int) -> str:
         return f"SELECT * FROM ({query}) AS preview LIMIT {int(rows)}"

@@ -22,7 +22,6 @@ import pytest
 from featurestore.engines.spark import SparkEngine
 from featurestore.errors import FeatureStoreError
 from tests.pit_repo import make_repo, rows, table_of
-from tests.spark.conftest import run_on_spark
 from tests.test_aggregations import (
     DEFS,
     TYPES,
@@ -64,6 +63,22 @@ HAND_CHECKED = (
     test_null_keys_and_null_times_in_entity_rows_match_nothing,
     test_nulls_in_the_aggregated_column_are_ignored,
 )
+
+
+def run_on_spark(engine: SparkEngine, plan: Any, entity_rows: pa.Table) -> pa.Table:
+    """The feature columns of ``plan`` (planned as for DuckDB) rendered by ``SparkRenderer`` and run on
+    Spark (``tests/spark/conftest.py``'s helper renders with ``sql/spark.py`` alone)."""
+    from featurestore.retrieve.entity_rows import prepare
+    from featurestore.sql.spark_renderer import SparkRenderer
+
+    keys = list(dict.fromkeys(k for join in plan.joins for k in join.keys))
+    prepared = prepare(entity_rows, plan.entity.timestamp_column, keys)
+    engine.register(plan.entity.table, prepared.keys)
+    try:
+        return engine.to_arrow(SparkRenderer().render_training_set(plan))
+    finally:
+        engine.unregister(plan.entity.table)
+
 
 REL = 1e-9  # Spark's plain float sums against DuckDB's exact ones (README, Spark section)
 

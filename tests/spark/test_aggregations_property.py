@@ -46,7 +46,7 @@ def store(tmp_path_factory: pytest.TempPathFactory, spark: SparkEngine) -> Itera
         yield AggregationStore(store, spark)
 
 
-@settings(max_examples=4, **SETTINGS)
+@settings(max_examples=3, **SETTINGS)
 @given(body=events, entity_rows=entity, wanted=requests)
 def test_spark_training_sets_match_the_reference(
     store: AggregationStore,
@@ -57,7 +57,7 @@ def test_spark_training_sets_match_the_reference(
     check_training_set(store, body, entity_rows, wanted, False)  # type: ignore[arg-type]
 
 
-@settings(max_examples=3, **SETTINGS)
+@settings(max_examples=2, **SETTINGS)
 @given(body=events, at=st.sampled_from(POINTS))
 def test_spark_materialization_query_matches_the_reference(
     store: AggregationStore, body: list[tuple[Any, ...]], at: datetime
