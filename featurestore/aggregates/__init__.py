@@ -13,8 +13,10 @@ May import: ``featurestore.dsl.dtypes`` (for typing only: the dsl imports this p
 
 To add a function: one class in ``functions.py`` (its attributes and the SQL of its state), one entry in
 ``FUNCTIONS``, its name in ``dsl.aggregation.Function``, one case in ``tests/golden/test_aggregate_sql.py``
-(then ``pytest --update-golden`` writes ``tests/golden/duckdb/aggregate_<name>.sql``: review it), and its
-rows in ``tests/test_aggregate_functions.py``.
+(then ``pytest --update-golden`` writes ``tests/golden/duckdb/aggregate_<name>.sql`` and
+``tests/golden/spark/aggregate_<name>.sql``: review them), and its rows in
+``tests/test_aggregate_functions.py``. If Spark cannot run its ``aggregate`` over a window frame (a
+DISTINCT aggregate), one entry in ``featurestore/sql/spark_window.py``'s ``FRAME_AGGREGATES``.
 """
 
 from featurestore.aggregates.base import AggregateFunction, ColumnKind, Events, StatePart, Sweep

@@ -10,8 +10,8 @@ then greatest created, then greatest feature values in declared order). The ttl 
 carried event time. One sort per view, linear in the rows: never a range join and ``row_number``.
 
 Sources are read with Spark's own readers (``parquet.`path` ``, ``csv.`path` WITH (...)``); a SQL
-source is Spark SQL, used as a subquery. Refused at render time (``FeatureStoreError`` naming the
-view): nanosecond time columns (Spark holds microseconds) and windowed aggregations (not yet).
+source is Spark SQL, used as a subquery. Refused at render time (``SourceError`` naming the view):
+nanosecond time columns (Spark holds microseconds). Windowed aggregations: ``spark_window.py``.
 
     >>> from featurestore.plan.nodes import SourceScan
     >>> scan = SourceScan(view="v", kind="file", location="/d/**/*.parquet", file_format="parquet",
@@ -23,6 +23,7 @@ view): nanosecond time columns (Spark holds microseconds) and windowed aggregati
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -274,16 +275,25 @@ def _sweep(join: PointInTimeJoin, entity_table: str) -> exp.Select:
     )
 
 
-def _join_body(join: PointInTimeJoin | WindowAggregate, entity_table: str) -> exp.Select:
+WindowBody = Callable[[WindowAggregate, str], exp.Select]
+"""Renders a ``WindowAggregate``'s body (``spark_window.render_window_aggregate``): handed in by
+``SparkRenderer``, since that module builds on this one."""
+
+
+def _join_body(
+    join: PointInTimeJoin | WindowAggregate, entity_table: str, window_body: WindowBody | None
+) -> exp.Select:
     if isinstance(join, WindowAggregate):
-        raise FeatureStoreError(
-            f"feature view {join.view!r} declares aggregations: windowed aggregations on the spark engine: "
-            'not yet supported; build this training set with the DuckDB engine ([offline] engine = "duckdb")'
-        )
+        if window_body is None:
+            raise FeatureStoreError(
+                f"feature view {join.view!r} declares aggregations: render this training set with "
+                "SparkRenderer (renderer_for(engine.capabilities)), which renders windowed aggregations"
+            )
+        return window_body(join, entity_table)
     return _sweep(join, entity_table)
 
 
-def render_training_set(plan: TrainingSetPlan) -> str:
+def render_training_set(plan: TrainingSetPlan, window_body: WindowBody | None = None) -> str:
     """The feature columns of a training set, one row per entity row, in input order (``ORDER BY
     __row_id``); the caller attaches them to the entity rows' own Arrow table.
 
@@ -291,7 +301,7 @@ def render_training_set(plan: TrainingSetPlan) -> str:
     never null), so each view yields exactly one row per entity row; views are joined on the row id.
     """
     entity = plan.entity
-    bodies = [(f"j{i}", _join_body(join, entity.table)) for i, join in enumerate(plan.joins)]
+    bodies = [(f"j{i}", _join_body(join, entity.table, window_body)) for i, join in enumerate(plan.joins)]
     owner = {
         body.selects[i].alias_or_name: alias for alias, body in bodies for i in range(1, len(body.selects))
     }

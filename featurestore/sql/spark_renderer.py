@@ -13,10 +13,9 @@ from datetime import datetime, timedelta
 
 from sqlglot import exp
 
-from featurestore.errors import FeatureStoreError
 from featurestore.plan.nodes import LatestPerKey, SourceScan, TrainingSetPlan
 from featurestore.plan.window import AggregatesAt
-from featurestore.sql import spark
+from featurestore.sql import spark, spark_window, spark_window_latest
 from featurestore.sql.renderer import ENTITY_TS, ROW_ID, TS
 from featurestore.sql.spark import SparkDialect, col, ident, interval_us, ntz, scan_select, source_table
 
@@ -98,20 +97,14 @@ def render_offline_event_times(scan: SourceScan, entity_table: str, ttl: timedel
     return query.sql(dialect=SparkDialect)
 
 
-def _no_windows(view: str) -> FeatureStoreError:
-    return FeatureStoreError(
-        f"feature view {view!r}: windowed aggregations on the spark engine are not supported yet; "
-        'build this view with the DuckDB engine ([offline] engine = "duckdb")'
-    )
-
-
 class SparkRenderer:
-    """``Renderer`` for Spark SQL: the point-in-time join lowered to a per-key sweep (``spark.py``)."""
+    """``Renderer`` for Spark SQL: the point-in-time join lowered to a per-key sweep (``spark.py``),
+    windowed aggregations to a sweep over range frames (``spark_window*.py``)."""
 
     dialect = "spark"
 
     def render_training_set(self, plan: TrainingSetPlan) -> str:
-        return spark.render_training_set(plan)
+        return spark.render_training_set(plan, window_body=spark_window.render_window_aggregate)
 
     def render_preview(self, query: str, rows: int) -> str:
         return f"SELECT * FROM ({query}) AS preview LIMIT {int(rows)}"
@@ -132,13 +125,13 @@ class SparkRenderer:
         return render_offline_event_times(scan, entity_table, ttl)
 
     def render_partials(self, plan: AggregatesAt) -> str:
-        raise _no_windows(plan.view)
+        return spark_window_latest.render_partials(plan)
 
     def render_aggregates_at(self, plan: AggregatesAt) -> str:
-        raise _no_windows(plan.view)
+        return spark_window_latest.render_aggregates_at(plan)
 
     def render_created_mark(self, scan: SourceScan, upper: datetime, after: datetime | None) -> str:
-        raise _no_windows(scan.view)
+        return spark_window_latest.render_created_mark(scan, upper, after)
 
     def render_aggregate_stats(self, plan: AggregatesAt) -> str:
-        raise _no_windows(plan.view)
+        return spark_window_latest.render_aggregate_stats(plan)

@@ -1,4 +1,4 @@
-"""Golden DuckDB SQL of each aggregate function: ``tests/golden/duckdb/aggregate_<fn>.sql``.
+"""Golden SQL of each aggregate function per dialect: ``tests/golden/<dialect>/aggregate_<fn>.sql``.
 
 Each file holds two statements for one function over a hand-built plan: the training-set sweep
 (``render_window_aggregate``: a 1h window and the lifetime) and the materialization query
@@ -15,9 +15,9 @@ import pytest
 from featurestore.plan.nodes import SourceScan
 from featurestore.plan.window import AggregatesAt, WindowAggregate, WindowedValue
 from featurestore.registry.partials import LifetimePartials
+from featurestore.sql import spark_window, spark_window_latest, window, window_latest
 from featurestore.sql.duckdb import DIALECT
-from featurestore.sql.window import render_window_aggregate
-from featurestore.sql.window_latest import render_aggregates_at
+from featurestore.sql.spark import SparkDialect
 from tests.golden import check_golden
 
 # function -> (aggregated column, its source type, the output dtype)
@@ -54,20 +54,28 @@ def aggregates(function: str) -> tuple[WindowedValue, ...]:
     )
 
 
-def rendered(function: str) -> str:
-    """Both statements of ``function``'s golden file."""
+def rendered(function: str, dialect: str = "duckdb") -> str:
+    """Both statements of ``function``'s golden file in ``dialect``."""
     values = aggregates(function)
     columns = ("customer_id", "ts", "created", values[0].column)
     scan = SourceScan(**{**SCAN.__dict__, "columns": columns})
     sweep = WindowAggregate("payments", scan, ("customer_id",), values)
-    training = render_window_aggregate(sweep, "entity_rows").sql(dialect=DIALECT, pretty=True)
     partials = LifetimePartials(
         "/state/payments/v1.parquet", datetime(2024, 1, 1), datetime(2024, 1, 1, 0, 5)
     )
     at = AggregatesAt("payments", scan, ("customer_id",), values, end=datetime(2024, 1, 2), frozen=partials)
-    return f"-- training set\n{training};\n\n-- materialize\n{render_aggregates_at(at)};"
+    if dialect == "spark":
+        training = spark_window.render_window_aggregate(sweep, "entity_rows").sql(
+            dialect=SparkDialect, pretty=True
+        )
+        materialize = spark_window_latest.render_aggregates_at(at)
+    else:
+        training = window.render_window_aggregate(sweep, "entity_rows").sql(dialect=DIALECT, pretty=True)
+        materialize = window_latest.render_aggregates_at(at)
+    return f"-- training set\n{training};\n\n-- materialize\n{materialize};"
 
 
+@pytest.mark.parametrize("dialect", ["duckdb", "spark"])
 @pytest.mark.parametrize("function", sorted(CASES))
-def test_aggregate_sql(request: pytest.FixtureRequest, function: str) -> None:
-    check_golden(request.config, "duckdb", f"aggregate_{function}", rendered(function))
+def test_aggregate_sql(request: pytest.FixtureRequest, function: str, dialect: str) -> None:
+    check_golden(request.config, dialect, f"aggregate_{function}", rendered(function, dialect))

@@ -1,5 +1,5 @@
 """``sql/spark.py`` beyond the hand-checked tables: latest values per key against DuckDB, pushed rows
-read with the source, and what it refuses (nanosecond columns, windowed aggregations)."""
+read with the source, and what it refuses (nanosecond columns; windowed aggregations without the renderer)."""
 
 from __future__ import annotations
 
@@ -118,12 +118,17 @@ trips = FeatureView(
 """
 
 
-def test_windowed_aggregations_are_refused_naming_the_view(tmp_path: Path) -> None:
+def test_windowed_aggregations_are_rendered_by_the_renderer_as_range_frames(tmp_path: Path) -> None:
+    from featurestore.sql.spark_renderer import SparkRenderer
+
     trips = table_of(("driver_id", "ts", "km"), (1, T - MIN, 2.5), types={**TYPES, "km": pa.float64()})
     with make_repo(tmp_path, AGGREGATION_DEFS, {"data/trips.parquet": trips}) as store:
         entity = table_of(("driver_id", "event_timestamp"), (1, T), types=TYPES)
         plan = store.get_training_set(entity, ["trips:km_sum_1h"]).plan
         with pytest.raises(
-            FeatureStoreError, match=r"'trips'.*windowed aggregations on the spark engine: not yet"
+            FeatureStoreError, match=r"'trips' declares aggregations: render .* SparkRenderer"
         ):
             spark_sql.render_training_set(plan)
+        assert "RANGE BETWEEN 3599999999 PRECEDING AND CURRENT ROW" in SparkRenderer().render_training_set(
+            plan
+        )
