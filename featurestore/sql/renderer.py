@@ -69,6 +69,14 @@ class Renderer(Protocol):
         ``ttl``, ``ts >= t - ttl`` (null: none)."""
         ...
 
+    def render_time_fix(
+        self, column: str, actual: str, path: str | None, file_format: str
+    ) -> tuple[str, str]:
+        """A hint, not a statement it runs: a query that reads the file ``path`` (a ``file_format``
+        file; ``None``: the source's own query) with ``column`` (Arrow type ``actual``) converted to a
+        timestamp, and a note on other encodings of such a column (may be empty)."""
+        ...
+
     def render_partials(self, plan: AggregatesAt) -> str:
         """The lifetime aggregates' partial states per entity at ``plan.frozen.as_of``."""
         ...
