@@ -77,7 +77,8 @@ def source_schema(view: FeatureView, engine: Engine, root: Path) -> dict[str, st
             )
     else:
         try:
-            tree = parse_query(source.query, source.dialect)
+            # The engine's dialect (check_dialects refused any other): parsed as its renderer reads it.
+            tree = parse_query(source.query, renderer_for(engine.capabilities).source_dialect)
         except QueryRefused as exc:
             raise SourceError(
                 f"source {source.name!r} of feature view {view.name!r}{view.where()}: its query is "

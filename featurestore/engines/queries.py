@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from sqlglot import exp
+    from sqlglot.dialects.dialect import Dialect
 
 DIALECT = "duckdb"
 _DIALECT_NAMES = {"duckdb": "DuckDB", "spark": "Spark"}
@@ -40,9 +41,9 @@ class QueryRefused(ValueError):
     """The SQL text is not what its place allows (the message says why)."""
 
 
-def parse_query(sql: str, dialect: str = DIALECT) -> exp.Expr:
-    """The syntax tree of ``sql`` (in sqlglot's ``dialect``) if it is exactly one query; ``QueryRefused``
-    otherwise.
+def parse_query(sql: str, dialect: str | type[Dialect] = DIALECT) -> exp.Expr:
+    """The syntax tree of ``sql`` (in sqlglot's ``dialect``, a name or a ``Dialect`` class) if it is
+    exactly one query; ``QueryRefused`` otherwise.
 
     >>> parse_query("SELECT * FROM parquet.`/d/x.parquet`", "spark").sql("spark")
     'SELECT * FROM parquet.`/d/x.parquet`'
@@ -55,7 +56,8 @@ def parse_query(sql: str, dialect: str = DIALECT) -> exp.Expr:
     from sqlglot import exp
     from sqlglot.errors import ParseError, SqlglotError, TokenError
 
-    name = _DIALECT_NAMES.get(dialect.lower(), dialect)
+    key = dialect.lower() if isinstance(dialect, str) else dialect.__name__.lower().removesuffix("dialect")
+    name = _DIALECT_NAMES.get(key, key)
     logger = logging.getLogger("sqlglot")
     level = logger.level
     # sqlglot logs a warning when it falls back to an opaque command (INSTALL, LOAD, CALL): that is

@@ -88,6 +88,7 @@ class DuckDBRenderer:
     """``Renderer`` for DuckDB: native ``ASOF LEFT JOIN``, ``read_parquet`` / ``read_csv`` scans."""
 
     dialect = DIALECT
+    source_dialect = DIALECT
 
     def render_training_set(self, plan: TrainingSetPlan) -> str:
         return render_training_set(plan)

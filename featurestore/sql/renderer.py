@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from sqlglot.dialects.dialect import Dialect
+
     from featurestore.plan.nodes import LatestPerKey, SourceScan, TrainingSetPlan
     from featurestore.plan.window import AggregatesAt
 
@@ -36,6 +38,11 @@ class Renderer(Protocol):
     @property
     def dialect(self) -> str:
         """The sqlglot dialect of the text this renderer produces (``engine.capabilities.dialect``)."""
+        ...
+
+    @property
+    def source_dialect(self) -> str | type[Dialect]:
+        """The sqlglot dialect (a name or a class) that parses a SQL source written in ``dialect``."""
         ...
 
     def render_training_set(self, plan: TrainingSetPlan) -> str:

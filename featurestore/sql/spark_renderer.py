@@ -141,6 +141,7 @@ class SparkRenderer:
     """``Renderer`` for Spark SQL: the point-in-time join lowered to a per-key sweep (``spark.py``)."""
 
     dialect = "spark"
+    source_dialect = SparkDialect  # Spark SQL with options on file reads
 
     def render_training_set(self, plan: TrainingSetPlan) -> str:
         return spark.render_training_set(plan)
