@@ -8,9 +8,9 @@ from pathlib import Path
 
 from featurestore.dsl import FeatureView, FileSource, SqlSource
 from featurestore.dsl.aggregation import resolve_aggregations
-from featurestore.dsl.dtypes import TIME_TYPES_ACCEPTED, is_compatible, is_integer, is_time_type, type_name
+from featurestore.dsl.dtypes import TIME_TYPES_ACCEPTED, is_compatible, is_time_type, type_name
 from featurestore.engines.base import Engine
-from featurestore.engines.queries import QueryRefused, parse_query
+from featurestore.engines.queries import QueryRefused, parse_query, relative_file_reads
 from featurestore.errors import (
     DefinitionError,
     FeatureStoreError,
@@ -32,7 +32,7 @@ def build_registry(defs: Definitions, engine: Engine, root: Path, project: str) 
     views = {}
     for name, view in sorted(defs.views.items()):
         schema = source_schema(view, engine, root)
-        check_view_schema(view, schema)
+        check_view_schema(view, schema, engine)
         if view.aggregations:  # check the aggregated columns, settle column-dependent output types
             view = resolve_aggregations(view, schema)
         views[name] = RegisteredView(
@@ -77,12 +77,21 @@ def source_schema(view: FeatureView, engine: Engine, root: Path) -> dict[str, st
             )
     else:
         try:
-            parse_query(source.query)
+            # The engine's dialect (check_dialects refused any other): parsed as its renderer reads it.
+            tree = parse_query(source.query, renderer_for(engine.capabilities).source_dialect)
         except QueryRefused as exc:
             raise SourceError(
                 f"source {source.name!r} of feature view {view.name!r}{view.where()}: its query is "
                 f"refused: {exc}. Fix the query: it is used as a subquery, so it must be one SELECT, WITH or "
                 "VALUES query."
+            ) from None
+        relative = relative_file_reads(tree) if source.dialect == "spark" else []
+        if relative:
+            raise SourceError(
+                f"source {source.name!r} of feature view {view.name!r}{view.where()}: its Spark SQL query "
+                f"reads the relative path {relative[0]!r}, which Spark would resolve against its own working "
+                f"directory, not the repo root; write it absolute ({(root / relative[0]).as_posix()}) or as "
+                "a URI (s3a://..., hdfs://...), one the driver and the executors can read."
             ) from None
     rv = RegisteredView(view=view, data_fingerprint="", metadata_fingerprint="", source_schema={})
     query = renderer_for(engine.capabilities).render_source_probe(scan_for(rv, root))
@@ -95,7 +104,7 @@ def source_schema(view: FeatureView, engine: Engine, root: Path) -> dict[str, st
         ) from None
 
 
-def check_view_schema(view: FeatureView, schema: dict[str, str]) -> None:
+def check_view_schema(view: FeatureView, schema: dict[str, str], engine: Engine) -> None:
     """Every key, timestamp and feature column must exist with a compatible type."""
     where = f"feature view {view.name!r}{view.where()}"
     source = view.source
@@ -121,7 +130,7 @@ def check_view_schema(view: FeatureView, schema: dict[str, str]) -> None:
         if not is_time_type(actual):
             raise SchemaMismatchError(
                 f"{where}: timestamp column {column!r} has type {actual} in the source; it must be "
-                f"{TIME_TYPES_ACCEPTED}. {_time_fix(view, column, actual)}"
+                f"{TIME_TYPES_ACCEPTED}. {_time_fix(view, column, actual, engine)}"
             )
     for key in view.join_keys:
         actual = need(key, "join key")
@@ -140,29 +149,18 @@ def check_view_schema(view: FeatureView, schema: dict[str, str]) -> None:
             )
 
 
-def _time_fix(view: FeatureView, column: str, actual: str) -> str:
-    """How to turn a column of the wrong type into a timestamp: a SqlSource that converts it."""
+def _time_fix(view: FeatureView, column: str, actual: str, engine: Engine) -> str:
+    """How to turn a column of the wrong type into a timestamp: a SqlSource (in the engine's dialect)
+    that converts it."""
     source = view.source
-    if isinstance(source, FileSource):
-        reader = "read_csv" if source.format == "csv" else "read_parquet"
-        origin = f"FROM {reader}('{source.path}')"
-    else:
-        origin = "FROM (<your query>)"
-    if is_integer(actual):
-        how = f"to_timestamp({column})"
-        note = (
-            f" if it holds seconds since the epoch (epoch_ms({column}) for milliseconds, "
-            f"make_timestamp({column}) for microseconds)"
-        )
-    elif actual == "string":
-        how = f"CAST({column} AS TIMESTAMPTZ)"
-        note = f" (strptime({column}, '<format>') for other text formats)"
-    else:
-        how = f"CAST({column} AS TIMESTAMP)"
-        note = ""
+    renderer = renderer_for(engine.capabilities)
+    path = source.path if isinstance(source, FileSource) else None
+    file_format = "csv" if isinstance(source, FileSource) and source.format == "csv" else "parquet"
+    query, note = renderer.render_time_fix(column, actual, path, file_format)
+    dialect = "" if renderer.dialect == "duckdb" else f'dialect="{renderer.dialect}", '
     return (
         f"Convert it with a SqlSource{note}: "
-        f'SqlSource(name="{source.name}", query="SELECT * REPLACE ({how} AS {column}) {origin}", '
+        f'SqlSource(name="{source.name}", query="{query}", {dialect}'
         f'timestamp_field="{source.timestamp_field}", ...), or write the column as a timestamp.'
     )
 

@@ -1,7 +1,11 @@
-"""SQL text checked before it runs, with sqlglot (DuckDB dialect).
+"""SQL text checked before it runs, with sqlglot (DuckDB dialect unless told).
 
 * ``parse_query``: exactly one statement, and a query (``SELECT``, ``WITH ... SELECT``, ``VALUES``, a
-  set operation): what a ``SqlSource`` must be, since it is used as a subquery.
+  set operation), parsed in the given dialect (a ``SqlSource``'s own): what a ``SqlSource`` must be,
+  since it is used as a subquery.
+* ``relative_file_reads``: the relative paths a Spark SQL query reads (``parquet.`data/x.parquet` ``):
+  Spark would resolve them against its driver's working directory, not the repo root, so apply refuses
+  them.
 * ``check_self_contained``: a query that reads nothing but its own text: rows come only from
   ``VALUES``, ``range``/``generate_series``, ``unnest`` and its own CTEs and subqueries. That is what
   SQL from a caller (entity rows) may be; it then runs where it cannot reach files or the network anyway
@@ -25,34 +29,49 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from sqlglot import exp
+    from sqlglot.dialects.dialect import Dialect
 
 DIALECT = "duckdb"
+_DIALECT_NAMES = {"duckdb": "DuckDB", "spark": "Spark"}
+# Spark SQL's ``format.`path` `` reads: the formats whose "database" part is a file reader.
+_SPARK_FILE_FORMATS = frozenset({"parquet", "csv", "json", "orc", "text", "avro", "binaryfile", "delta"})
 
 
 class QueryRefused(ValueError):
     """The SQL text is not what its place allows (the message says why)."""
 
 
-def parse_query(sql: str) -> exp.Expr:
-    """The syntax tree of ``sql`` if it is exactly one query; ``QueryRefused`` otherwise."""
+def parse_query(sql: str, dialect: str | type[Dialect] = DIALECT) -> exp.Expr:
+    """The syntax tree of ``sql`` (in sqlglot's ``dialect``, a name or a ``Dialect`` class) if it is
+    exactly one query; ``QueryRefused`` otherwise.
+
+    >>> parse_query("SELECT * FROM parquet.`/d/x.parquet`", "spark").sql("spark")
+    'SELECT * FROM parquet.`/d/x.parquet`'
+    >>> parse_query("SELECT * FROM t WHERE", "spark")
+    Traceback (most recent call last):
+    ...
+    featurestore.engines.queries.QueryRefused: it is not valid Spark SQL: ...
+    """
     import sqlglot
     from sqlglot import exp
     from sqlglot.errors import ParseError, SqlglotError, TokenError
 
+    key = dialect.lower() if isinstance(dialect, str) else dialect.__name__.lower().removesuffix("dialect")
+    name = _DIALECT_NAMES.get(key, key)
     logger = logging.getLogger("sqlglot")
     level = logger.level
     # sqlglot logs a warning when it falls back to an opaque command (INSTALL, LOAD, CALL): that is
     # refused below with a message of our own, so the warning would only add a second line.
     logger.setLevel(logging.ERROR)
     try:
-        statements = [s for s in sqlglot.parse(sql, read=DIALECT) if s is not None]
+        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
     except TokenError as exc:
         cause = f" ({exc.__cause__})" if exc.__cause__ else ""
-        raise QueryRefused(f"it is not valid DuckDB SQL: it cannot be split into tokens{cause}") from None
+        raise QueryRefused(f"it is not valid {name} SQL: it cannot be split into tokens{cause}") from None
     except ParseError as exc:
-        raise QueryRefused(f"it is not valid DuckDB SQL: {_parse_problem(exc)}") from None
+        raise QueryRefused(f"it is not valid {name} SQL: {_parse_problem(exc)}") from None
     except SqlglotError as exc:
-        raise QueryRefused(f"it is not valid DuckDB SQL: {exc}") from None
+        raise QueryRefused(f"it is not valid {name} SQL: {exc}") from None
     finally:
         logger.setLevel(level)
     if not statements:
@@ -73,6 +92,26 @@ def parse_query(sql: str) -> exp.Expr:
                 "query"
             )
     return tree
+
+
+def relative_file_reads(tree: exp.Expr) -> list[str]:
+    """The relative paths of the Spark file reads (``parquet.`path` ``, ``csv.`path` ``, ...) in a
+    parsed Spark SQL query: neither absolute nor a URI (``s3a://...``, ``file:/...``).
+
+    >>> relative_file_reads(parse_query(
+    ...     "SELECT * FROM parquet.`data/a.parquet` JOIN csv.`/abs/b.csv` USING (k) JOIN db.t USING (k)",
+    ...     "spark"))
+    ['data/a.parquet']
+    """
+    from sqlglot import exp
+
+    paths = []
+    for table in tree.find_all(exp.Table):
+        if table.db.lower() in _SPARK_FILE_FORMATS and not table.catalog:
+            path = table.name
+            if not path.startswith("/") and not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", path):
+                paths.append(path)
+    return paths
 
 
 def check_self_contained(tree: exp.Expr) -> None:

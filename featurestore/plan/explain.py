@@ -30,7 +30,8 @@ def _join_line(join: PointInTimeJoin | WindowAggregate) -> str:
     if isinstance(join, WindowAggregate):
         return explain_window(join)
     ttl = "no ttl" if join.ttl is None else f"ttl {format_duration(join.ttl)}"
-    mode = "as-known-at (created <= t), ranked join" if join.as_known_at else "ASOF LEFT JOIN on ts <= t"
+    # What is chosen, not how: each engine's SQL (below the plan) says how.
+    mode = "latest row with ts <= t and created <= t" if join.as_known_at else "latest row with ts <= t"
     feats = ", ".join(f.name if f.name == f.output else f"{f.name} AS {f.output}" for f in join.features)
     return f"PointInTimeJoin view={join.view} keys={list(join.keys)} {mode}, {ttl}: {feats}"
 

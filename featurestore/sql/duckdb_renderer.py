@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlglot import exp
 
+from featurestore.dsl.dtypes import is_integer
 from featurestore.plan.nodes import LatestPerKey, PointInTimeJoin, SourceScan, TrainingSetPlan
 from featurestore.plan.window import AggregatesAt, WindowAggregate
 from featurestore.sql import duckdb, window_latest
@@ -24,6 +25,29 @@ def _join_body(join: PointInTimeJoin | WindowAggregate, entity_table: str) -> ex
     if isinstance(join, WindowAggregate):  # windowed aggregations: sql/window.py
         return render_window_aggregate(join, entity_table)
     return ranked_join(join, entity_table) if join.as_known_at else asof_join(join, entity_table)
+
+
+def render_time_fix(column: str, actual: str, path: str | None, file_format: str) -> tuple[str, str]:
+    """DuckDB SQL turning ``column`` into a timestamp (see ``Renderer.render_time_fix``).
+
+    >>> render_time_fix("ts", "int64", "data/a.csv", "csv")[0]
+    "SELECT * REPLACE (to_timestamp(ts) AS ts) FROM read_csv('data/a.csv')"
+    """
+    origin = f"FROM {'read_csv' if file_format == 'csv' else 'read_parquet'}('{path}')" if path else ""
+    origin = origin or "FROM (<your query>)"
+    if is_integer(actual):
+        how = f"to_timestamp({column})"
+        note = (
+            f" if it holds seconds since the epoch (epoch_ms({column}) for milliseconds, "
+            f"make_timestamp({column}) for microseconds)"
+        )
+    elif actual == "string":
+        how = f"CAST({column} AS TIMESTAMPTZ)"
+        note = f" (strptime({column}, '<format>') for other text formats)"
+    else:
+        how = f"CAST({column} AS TIMESTAMP)"
+        note = ""
+    return f"SELECT * REPLACE ({how} AS {column}) {origin}", note
 
 
 def render_training_set(plan: TrainingSetPlan) -> str:
@@ -64,6 +88,7 @@ class DuckDBRenderer:
     """``Renderer`` for DuckDB: native ``ASOF LEFT JOIN``, ``read_parquet`` / ``read_csv`` scans."""
 
     dialect = DIALECT
+    source_dialect = DIALECT
 
     def render_training_set(self, plan: TrainingSetPlan) -> str:
         return render_training_set(plan)
@@ -85,6 +110,11 @@ class DuckDBRenderer:
 
     def render_offline_event_times(self, scan: SourceScan, entity_table: str, ttl: timedelta | None) -> str:
         return duckdb.render_offline_event_times(scan, entity_table, ttl)
+
+    def render_time_fix(
+        self, column: str, actual: str, path: str | None, file_format: str
+    ) -> tuple[str, str]:
+        return render_time_fix(column, actual, path, file_format)
 
     def render_partials(self, plan: AggregatesAt) -> str:
         return window_latest.render_partials(plan)

@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from sqlglot.dialects.dialect import Dialect
+
     from featurestore.plan.nodes import LatestPerKey, SourceScan, TrainingSetPlan
     from featurestore.plan.window import AggregatesAt
 
@@ -36,6 +38,11 @@ class Renderer(Protocol):
     @property
     def dialect(self) -> str:
         """The sqlglot dialect of the text this renderer produces (``engine.capabilities.dialect``)."""
+        ...
+
+    @property
+    def source_dialect(self) -> str | type[Dialect]:
+        """The sqlglot dialect (a name or a class) that parses a SQL source written in ``dialect``."""
         ...
 
     def render_training_set(self, plan: TrainingSetPlan) -> str:
@@ -67,6 +74,14 @@ class Renderer(Protocol):
         """Per row of ``entity_table`` (keys, ``ROW_ID``, ``ENTITY_TS``), in ``ROW_ID`` order: ``ROW_ID``
         and ``TS``, the greatest event time of the scan's rows with those keys, ``ts <= t`` and, with a
         ``ttl``, ``ts >= t - ttl`` (null: none)."""
+        ...
+
+    def render_time_fix(
+        self, column: str, actual: str, path: str | None, file_format: str
+    ) -> tuple[str, str]:
+        """A hint, not a statement it runs: a query that reads the file ``path`` (a ``file_format``
+        file; ``None``: the source's own query) with ``column`` (Arrow type ``actual``) converted to a
+        timestamp, and a note on other encodings of such a column (may be empty)."""
         ...
 
     def render_partials(self, plan: AggregatesAt) -> str:

@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlglot import exp
 from sqlglot.dialects.spark import Spark
+from sqlglot.tokenizer_core import TokenType
 
 from featurestore.dsl.dtypes import is_date, is_nanosecond
 from featurestore.errors import FeatureStoreError, SourceError
@@ -70,9 +71,27 @@ def _file_read_sql(generator: Any, node: FileRead) -> str:
 
 
 class SparkDialect(Spark):
-    """Spark SQL, plus file reads with options (which sqlglot does not model)."""
+    """Spark SQL, plus file reads with options (which sqlglot does not model): written from ``FileRead``,
+    and read (in a SQL source) as table hints, kept on the table.
+
+    >>> from sqlglot import parse_one
+    >>> query = "SELECT * FROM csv.`/d/a.csv` WITH ('header' = 'true')"
+    >>> parse_one(query, read=SparkDialect).sql(SparkDialect)
+    "SELECT * FROM csv.`/d/a.csv` WITH ('header' = 'true')"
+    """
+
+    class Parser(Spark.Parser):  # type: ignore[misc,valid-type]
+        def _parse_table_hints(self) -> list[exp.Expr] | None:
+            # Spark's options clause, ``format.`path` WITH ('key' = 'value', ...)``.
+            if self._match_pair(TokenType.WITH, TokenType.L_PAREN):
+                options = self._parse_csv(self._parse_assignment)
+                self._match_r_paren()
+                return [self.expression(exp.WithTableHint(expressions=options))]
+            hints: list[exp.Expr] | None = super()._parse_table_hints()
+            return hints
 
     class Generator(Spark.Generator):  # type: ignore[misc,valid-type]
+        TABLE_HINTS = True
         TRANSFORMS = {**Spark.Generator.TRANSFORMS, FileRead: _file_read_sql}
 
 
@@ -154,7 +173,7 @@ def source_table(scan: SourceScan, columns: list[str] | None = None) -> exp.Expr
         from sqlglot import parse_one
 
         return exp.Subquery(
-            this=parse_one(scan.location, read="spark"), alias=exp.TableAlias(this=ident("src"))
+            this=parse_one(scan.location, read=SparkDialect), alias=exp.TableAlias(this=ident("src"))
         )
     return _file_read(scan)
 

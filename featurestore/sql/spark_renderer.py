@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlglot import exp
 
+from featurestore.dsl.dtypes import is_integer
 from featurestore.plan.nodes import LatestPerKey, SourceScan, TrainingSetPlan
 from featurestore.plan.window import AggregatesAt
 from featurestore.sql import spark, spark_window, spark_window_latest
@@ -97,11 +98,43 @@ def render_offline_event_times(scan: SourceScan, entity_table: str, ttl: timedel
     return query.sql(dialect=SparkDialect)
 
 
+def render_time_fix(column: str, actual: str, path: str | None, file_format: str) -> tuple[str, str]:
+    """Spark SQL turning ``column`` into a timestamp (see ``Renderer.render_time_fix``); Spark has no
+    ``* REPLACE``, so the other columns are to be listed. A relative path is shown under the repo root's
+    placeholder: Spark SQL sources read absolute paths or URIs only.
+
+    >>> render_time_fix("ts", "int64", "/d/a.csv", "csv")[0]
+    "SELECT <other columns>, timestamp_seconds(ts) AS ts FROM csv.`/d/a.csv` WITH ('header' = 'true')"
+    """
+    if path is None:
+        origin = "FROM (<your query>)"
+    else:
+        if not path.startswith("/") and "://" not in path:
+            path = f"<repo root>/{path}"
+        origin = f"FROM {file_format}.`{path}`" + (
+            " WITH ('header' = 'true')" if file_format == "csv" else ""
+        )
+    if is_integer(actual):
+        how = f"timestamp_seconds({column})"
+        note = (
+            f" if it holds seconds since the epoch (timestamp_millis({column}) for milliseconds, "
+            f"timestamp_micros({column}) for microseconds)"
+        )
+    elif actual == "string":
+        how = f"CAST({column} AS TIMESTAMP)"
+        note = f" (to_timestamp({column}, '<format>') for other text formats)"
+    else:
+        how = f"CAST({column} AS TIMESTAMP)"
+        note = ""
+    return f"SELECT <other columns>, {how} AS {column} {origin}", note
+
+
 class SparkRenderer:
     """``Renderer`` for Spark SQL: the point-in-time join lowered to a per-key sweep (``spark.py``),
     windowed aggregations to a sweep over range frames (``spark_window*.py``)."""
 
     dialect = "spark"
+    source_dialect = SparkDialect  # Spark SQL with options on file reads
 
     def render_training_set(self, plan: TrainingSetPlan) -> str:
         return spark.render_training_set(plan, window_body=spark_window.render_window_aggregate)
@@ -123,6 +156,11 @@ class SparkRenderer:
 
     def render_offline_event_times(self, scan: SourceScan, entity_table: str, ttl: timedelta | None) -> str:
         return render_offline_event_times(scan, entity_table, ttl)
+
+    def render_time_fix(
+        self, column: str, actual: str, path: str | None, file_format: str
+    ) -> tuple[str, str]:
+        return render_time_fix(column, actual, path, file_format)
 
     def render_partials(self, plan: AggregatesAt) -> str:
         return spark_window_latest.render_partials(plan)

@@ -1,8 +1,9 @@
 """The engine contract: every engine in ``ENGINE_FACTORIES`` passes the same body.
 
-To add an engine: append one ``pytest.param(factory, id=...)`` to ``ENGINE_FACTORIES`` (a factory that
-skips when the engine cannot run here, e.g. Spark without Java). The SQL below is plain enough for any
-dialect; what an engine does with its own dialect is tested by its golden files.
+To add an engine: append one ``pytest.param(factory, id=...)`` to ``ENGINE_FACTORIES`` (a factory
+``(request, root) -> Engine`` that skips when the engine cannot run here, e.g. Spark without Java).
+The SQL below is plain enough for any dialect; what an engine does with its own dialect is tested
+by its golden files.
 """
 
 from __future__ import annotations
@@ -15,17 +16,28 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from featurestore.config import DuckDBConfig
+from featurestore.config import DuckDBConfig, SparkConfig
 from featurestore.engines import Engine, open_engine
 from featurestore.errors import SourceError
 from featurestore.sql import renderer_for
+from tests.spark.conftest import spark_session  # noqa: F401  (the session fixture, here by name)
 
 
-def duckdb_engine(root: Path) -> Engine:
+def duckdb_engine(request: pytest.FixtureRequest, root: Path) -> Engine:
     return open_engine(DuckDBConfig(memory_limit="512MB", threads=1), root)
 
 
-ENGINE_FACTORIES: list[object] = [pytest.param(duckdb_engine, id="duckdb")]
+def spark_engine(request: pytest.FixtureRequest, root: Path) -> Engine:
+    """The Spark engine over the test run's one local session (``tests/spark/conftest.py``: skipped
+    without Java or pyspark, failing under ``CI``); closing the engine leaves that session running."""
+    request.getfixturevalue("spark_session")
+    return open_engine(SparkConfig(engine="spark", master="local[2]"), root)
+
+
+ENGINE_FACTORIES: list[object] = [
+    pytest.param(duckdb_engine, id="duckdb"),
+    pytest.param(spark_engine, id="spark", marks=pytest.mark.spark),
+]
 
 # Engine type names some engines report from ``schema_of`` (strings) -> the Arrow type they stand for.
 _TYPE_NAMES = {
@@ -45,8 +57,8 @@ def arrow_type(engine_type: object) -> pa.DataType:
 
 @pytest.fixture(params=ENGINE_FACTORIES)
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    factory: Callable[[Path], Engine] = request.param
-    opened = factory(tmp_path)
+    factory: Callable[[pytest.FixtureRequest, Path], Engine] = request.param
+    opened = factory(request, tmp_path)
     try:
         yield opened
     finally:

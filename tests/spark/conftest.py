@@ -1,5 +1,6 @@
 """One local Spark session (``local[2]``, 4 shuffle partitions, no UI) for every Spark test, and the
-helpers that run a DuckDB-planned request on Spark.
+helpers that build repos with ``[offline] engine = "spark"`` (the engine reuses that session) and
+compare their training sets with DuckDB's on the same repo.
 
 Without Java or pyspark the Spark tests are skipped locally, but fail when ``CI`` is set (as the Redis
 tests do without redis-server: ``tests/online/conftest.py``).
@@ -11,21 +12,22 @@ import importlib.util
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
 
 from featurestore import FeatureStore
-from featurestore.config import SparkConfig
+from featurestore.config import DuckDBConfig, SparkConfig
 from featurestore.engines.spark import SparkEngine, quiet
-from featurestore.plan import TrainingSetPlan
-from featurestore.retrieve.entity_rows import prepare, to_arrow_table
 from featurestore.retrieve.training import TrainingSet
-from featurestore.sql import spark as spark_sql
+from tests.pit_repo import make_repo
 
 pytestmark = pytest.mark.spark
+
+SPARK_TOML = '[offline]\nengine = "spark"\nmaster = "local[2]"\n'
 
 
 def require_spark() -> None:
@@ -80,48 +82,72 @@ def spark(spark_session: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
     engine.close()
 
 
-def run_on_spark(engine: SparkEngine, plan: TrainingSetPlan, entity: pa.Table) -> pa.Table:
-    """The feature columns of ``plan`` (planned as for DuckDB) rendered for and run on Spark."""
-    keys = list(dict.fromkeys(k for join in plan.joins for k in join.keys))
-    prepared = prepare(entity, plan.entity.timestamp_column, keys)
-    engine.register(plan.entity.table, prepared.keys)
-    try:
-        return engine.to_arrow(spark_sql.render_training_set(plan))
-    finally:
-        engine.unregister(plan.entity.table)
+def write_spark_config(root: Path, extra: str = "") -> None:
+    """``featurestore.toml`` under ``root`` with ``[offline] engine = "spark"`` (a local master: the
+    engine reuses the test session), plus ``extra`` TOML."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "featurestore.toml").write_text(SPARK_TOML + extra)
 
 
-class SparkTrainingSet:
-    """A training set planned by the store, its rows computed on Spark; ``to_arrow`` also checks them
-    against DuckDB's, column by column (type and values)."""
+def spark_repo(
+    root: Path, definitions: str | Mapping[str, str], data: Any = None, **options: Any
+) -> FeatureStore:
+    """``make_repo`` with ``[offline] engine = "spark"``: applied and run on Spark."""
+    write_spark_config(root)
+    return make_repo(root, definitions, data, **options)
 
-    def __init__(self, engine: SparkEngine, training: TrainingSet, entity: pa.Table) -> None:
-        self.engine, self.training, self.entity, self.plan = engine, training, entity, training.plan
+
+def on_duckdb(store: FeatureStore) -> FeatureStore:
+    """The same repo (registry, state, online store) with the DuckDB engine."""
+    return FeatureStore(store.root, config=store.config.model_copy(update={"offline": DuckDBConfig()}))
+
+
+def assert_same_tables(spark: pa.Table, duckdb: pa.Table) -> None:
+    """Column by column: names, Arrow types and values (row by row, in order)."""
+    assert spark.column_names == duckdb.column_names
+    for name in spark.column_names:
+        assert spark.column(name).type == duckdb.column(name).type, name
+        assert spark.column(name).to_pylist() == duckdb.column(name).to_pylist(), name
+
+
+class ComparedTrainingSet:
+    """A training set built by a store on Spark; ``to_arrow`` also builds it on DuckDB and checks that
+    both agree, column by column (type and values)."""
+
+    def __init__(self, spark: TrainingSet, duckdb: TrainingSet) -> None:
+        self.spark, self.duckdb = spark, duckdb
 
     def to_arrow(self) -> pa.Table:
-        duckdb = self.training.to_arrow()
-        features = run_on_spark(self.engine, self.plan, self.entity)
-        names = list(self.plan.column_order)
-        assert features.column_names == names
-        for name in names:
-            assert features.column(name).type == duckdb.column(name).type, name
-            assert features.column(name).to_pylist() == duckdb.column(name).to_pylist(), name
-        base = duckdb.drop_columns(names)
-        return pa.Table.from_arrays(
-            [*base.columns, *features.columns], names=[*base.column_names, *features.column_names]
-        )
+        table = self.spark.to_arrow()
+        assert_same_tables(table, self.duckdb.to_arrow())
+        return table
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.spark, name)
 
 
-class SparkStore:
-    """A store whose training sets run on Spark (planned by the store, rendered by ``sql/spark.py``):
-    the hand-checked point-in-time tests run unchanged over it."""
+class ComparedStore:
+    """A real ``FeatureStore`` with ``engine = "spark"``, whose training sets are also built by the same
+    repo on DuckDB and compared (``ComparedTrainingSet``); everything else is the Spark store's."""
 
-    def __init__(self, store: FeatureStore, engine: SparkEngine) -> None:
-        self.store, self.engine = store, engine
+    def __init__(self, store: FeatureStore, *, duckdb: FeatureStore | None = None) -> None:
+        """``duckdb``: the store to compare with (default: the same repo on DuckDB, closed here)."""
+        assert store.engine.capabilities.dialect == "spark"
+        self.store, self.duckdb = store, duckdb or on_duckdb(store)
 
-    def get_training_set(self, entity_df: Any, features: Any, **options: Any) -> SparkTrainingSet:
-        training = self.store.get_training_set(entity_df, features, **options)
-        return SparkTrainingSet(self.engine, training, to_arrow_table(entity_df, self.engine))
+    def get_training_set(self, entity_df: Any, features: Any, **options: Any) -> ComparedTrainingSet:
+        spark = self.store.get_training_set(entity_df, features, **options)
+        return ComparedTrainingSet(spark, self.duckdb.get_training_set(entity_df, features, **options))
+
+    def close(self) -> None:
+        self.duckdb.close()
+        self.store.close()
+
+    def __enter__(self) -> ComparedStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)

@@ -1,7 +1,8 @@
-"""The Spark renderer against the pure-Python reference of ``tests/test_pit_property.py``, on the same
-random data full of ties (null keys, null times, null created times, null feature values, entity rows
-exactly on feature rows and on ``t - ttl``), in both modes; each result is also checked against
-DuckDB's. Few examples: every one runs Spark jobs on a 2-core machine."""
+"""A store with ``engine = "spark"`` against the pure-Python reference of
+``tests/test_pit_property.py``, on the same random data full of ties (null keys, null times, null
+created times, null feature values, entity rows exactly on feature rows and on ``t - ttl``), in both
+modes; each result is also checked against DuckDB's on the same repo.
+Few examples: every one runs Spark jobs on a 2-core machine."""
 
 from __future__ import annotations
 
@@ -13,9 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from featurestore.engines.spark import SparkEngine
-from tests.pit_repo import make_repo, table_of
-from tests.spark.conftest import SparkStore
+from tests.pit_repo import table_of
+from tests.spark.conftest import ComparedStore, spark_repo
 from tests.test_pit_property import (
     A_HEADER,
     A_TYPES,
@@ -40,20 +40,20 @@ pytestmark = pytest.mark.spark
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory, spark: SparkEngine) -> Iterator[SparkStore]:
+def store(tmp_path_factory: pytest.TempPathFactory, spark_session: Any) -> Iterator[ComparedStore]:
     root = tmp_path_factory.mktemp("spark_pit_property")
     empty = {
         "data/a.parquet": table_of(A_HEADER, types=A_TYPES),
         "data/b.parquet": table_of(B_HEADER, types=B_TYPES),
     }
-    with make_repo(root, DEFS, empty) as store:
-        yield SparkStore(store, spark)
+    with ComparedStore(spark_repo(root, DEFS, empty)) as store:
+        yield store
 
 
 @settings(FAST, max_examples=6)
 @given(a=a_rows, b=b_rows, entity_rows=entity, features=requests)
 def test_spark_matches_the_reference(
-    store: SparkStore,
+    store: ComparedStore,
     a: list[tuple[Any, ...]],
     b: list[tuple[Any, ...]],
     entity_rows: list[tuple[int | None, datetime | None]],
@@ -68,7 +68,7 @@ def test_spark_matches_the_reference(
     b=st.lists(st.tuples(maybe([0.5, 1.5, -2.0]), maybe([False, True])), min_size=2, max_size=6),
 )
 def test_spark_ties_match_the_reference(
-    store: SparkStore, a: list[tuple[Any, ...]], b: list[tuple[Any, ...]]
+    store: ComparedStore, a: list[tuple[Any, ...]], b: list[tuple[Any, ...]]
 ) -> None:
     a_body = [with_created((1, TIED_AT, *row)) for row in a]
     b_body = [(1, TIED_AT, *row) for row in b]

@@ -1,12 +1,14 @@
 """The hand-checked point-in-time tables of ``tests/test_point_in_time.py``, run on Spark.
 
-The tests are imported as they are; only their ``repo`` fixture changes: its store plans as usual and
-runs the training set's SQL rendered by ``sql/spark.py`` on the Spark engine. Each result is checked
-by the test's own hand-written table, and column by column against DuckDB (``SparkTrainingSet``).
+The tests are imported as they are; only their ``repo`` fixture changes: a real ``FeatureStore`` with
+``[offline] engine = "spark"`` applies the repo and builds each training set on Spark. Each result is
+checked by the test's own hand-written table, and column by column against DuckDB's on the same repo
+(``ComparedStore``).
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,12 +16,11 @@ from typing import Any
 import pytest
 
 import tests.test_point_in_time as on_duckdb
-from featurestore.engines.spark import SparkEngine
-from tests.pit_repo import make_repo
-from tests.spark.conftest import SparkStore
+from tests.spark.conftest import ComparedStore, spark_repo
 from tests.test_point_in_time import (
     DEFS,
     HEADERS,
+    SOURCES_DEFS,
     feature_rows,
     test_a_null_join_key_in_an_entity_row_matches_nothing,
     test_a_view_over_a_csv_file,
@@ -72,15 +73,15 @@ HAND_CHECKED = (
 
 
 @pytest.fixture
-def repo(tmp_path: Path, spark: SparkEngine) -> Iterator[Any]:
-    """``repo(stats=table, ...)`` as in ``tests/test_point_in_time.py``, its training sets run on Spark."""
-    stores: list[Any] = []
+def repo(tmp_path: Path, spark_session: Any) -> Iterator[Any]:
+    """``repo(stats=table, ...)`` as in ``tests/test_point_in_time.py``, on a store with engine = spark."""
+    stores: list[ComparedStore] = []
 
-    def build(**tables: Any) -> SparkStore:
+    def build(**tables: Any) -> ComparedStore:
         data = {f"data/{name}.parquet": tables.get(name, feature_rows(name)) for name in HEADERS}
-        store = make_repo(tmp_path, DEFS, data)
+        store = ComparedStore(spark_repo(tmp_path, DEFS, data))
         stores.append(store)
-        return SparkStore(store, spark)
+        return store
 
     yield build
     for store in stores:
@@ -88,13 +89,18 @@ def repo(tmp_path: Path, spark: SparkEngine) -> Iterator[Any]:
 
 
 @pytest.fixture
-def sources_store(tmp_path: Path, spark: SparkEngine) -> Iterator[SparkStore]:
-    """The SQL, CSV and hive-partitioned sources of ``tests/test_point_in_time.py``, run on Spark (the
-    SQL source's query is valid Spark SQL as well as DuckDB SQL)."""
-    stores = on_duckdb.sources_store.__wrapped__(tmp_path)
-    store = SparkStore(next(stores), spark)
+def sources_store(tmp_path: Path, spark_session: Any) -> Iterator[ComparedStore]:
+    """The SQL, CSV and hive-partitioned sources of ``tests/test_point_in_time.py`` on Spark (the SQL
+    source declared ``dialect="spark"``: its query is Spark SQL too), compared with DuckDB's repo."""
+    duckdb_stores = on_duckdb.sources_store.__wrapped__(tmp_path / "duckdb")
+    duckdb = next(duckdb_stores)
+    shutil.copytree(tmp_path / "duckdb" / "data", tmp_path / "spark" / "data")
+    defs = SOURCES_DEFS.replace('name="sql_src",', 'name="sql_src", dialect="spark",')
+    assert defs != SOURCES_DEFS
+    store = ComparedStore(spark_repo(tmp_path / "spark", defs), duckdb=duckdb)
     yield store
-    next(stores, None)
+    store.close()
+    next(duckdb_stores, None)
 
 
 def test_every_hand_checked_rule_is_run_here() -> None:

@@ -19,7 +19,7 @@ from featurestore.plan.build import plan_latest
 from featurestore.sql import duckdb as duckdb_sql
 from featurestore.sql import spark as spark_sql
 from tests.pit_repo import make_repo, table_of
-from tests.spark.conftest import SparkStore
+from tests.spark.conftest import ComparedStore, spark_repo
 from tests.test_point_in_time import DAY, DEFS, HEADERS, HOUR, MIN, TYPES, US, T, feature_rows
 
 pytestmark = pytest.mark.spark
@@ -78,16 +78,19 @@ def test_latest_per_key_matches_duckdb(
         assert _sorted_rows(got.select(["driver_id", "a", "b"])) == [(1, 2, "x"), (2, 5, "a"), (3, 2, "b")]
 
 
-def test_pushed_rows_are_read_with_the_source(store: FeatureStore, spark: SparkEngine) -> None:
+def test_pushed_rows_are_read_with_the_source(tmp_path: Path, spark_session: object) -> None:
+    data = {f"data/{name}.parquet": feature_rows(name) for name in HEADERS}
+    data["data/stats.parquet"] = STATS
     pushed = table_of(
         ("driver_id", "ts", "created", "a", "b"),
         (1, T - 30 * US, T, 40, "pushed"),
         (6, T - HOUR, T - HOUR, 60, "pushed only"),
         types=TYPES,
     )
-    store.push("stats", pushed, to="offline")
     entity = table_of(("driver_id", "event_timestamp"), (1, T), (6, T), (6, T - US), types=TYPES)
-    out = SparkStore(store, spark).get_training_set(entity, ["stats:a", "stats:b"]).to_arrow()
+    with ComparedStore(spark_repo(tmp_path, DEFS, data)) as store:
+        store.push("stats", pushed, to="offline")  # the offline push log, read by both engines
+        out = store.get_training_set(entity, ["stats:a", "stats:b"]).to_arrow()
     assert out.column("b").to_pylist() == ["pushed", "pushed only", "pushed only"]
 
 
