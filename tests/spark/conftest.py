@@ -102,12 +102,25 @@ def on_duckdb(store: FeatureStore) -> FeatureStore:
     return FeatureStore(store.root, config=store.config.model_copy(update={"offline": DuckDBConfig()}))
 
 
-def assert_same_tables(spark: pa.Table, duckdb: pa.Table) -> None:
-    """Column by column: names, Arrow types and values (row by row, in order)."""
+def assert_same_tables(spark: pa.Table, duckdb: pa.Table, *, float_tolerance: float = 0.0) -> None:
+    """Column by column: names, Arrow types and values (row by row, in order). ``float_tolerance``: the
+    relative difference allowed in float columns (Spark sums a window's floats plainly, DuckDB exactly:
+    README, "Spark engine")."""
+    import math
+
     assert spark.column_names == duckdb.column_names
     for name in spark.column_names:
         assert spark.column(name).type == duckdb.column(name).type, name
-        assert spark.column(name).to_pylist() == duckdb.column(name).to_pylist(), name
+        got, want = spark.column(name).to_pylist(), duckdb.column(name).to_pylist()
+        if float_tolerance and pa.types.is_floating(spark.column(name).type):
+            assert len(got) == len(want), name
+            for i, (a, b) in enumerate(zip(got, want, strict=True)):
+                same = a == b or (
+                    a is not None and b is not None and math.isclose(a, b, rel_tol=float_tolerance)
+                )
+                assert same, f"{name} row {i}: spark {a!r}, duckdb {b!r}"
+        else:
+            assert got == want, name
 
 
 class ComparedTrainingSet:

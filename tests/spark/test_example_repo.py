@@ -1,8 +1,8 @@
 """End to end: the example repo with ``[offline] engine = "spark"``, beside the same repo on DuckDB.
 
 The Spark copy rewrites ``definitions/customers.py``'s SQL source in Spark SQL (``dialect="spark"``, the
-CSV read by absolute path) and leaves out the aggregation view (``definitions/payments.py``: windowed
-aggregations on Spark are another change). Both copies get the same data and ``serving.py`` (on-demand
+CSV read by absolute path); the aggregation view (``definitions/payments.py``) runs on Spark too. Both
+copies get the same data and ``serving.py`` (on-demand
 features and a logged service, ``tests/server/conftest.py``). Then: apply, training sets equal to
 DuckDB's, materialize into SQLite and into a real Redis, ``verify`` with 0 mismatches, push, status,
 feature-log replay, ``--explain`` and previews, through the API and the CLI.
@@ -65,7 +65,6 @@ def spark_pair_query(root: Path) -> str:
 def to_spark(root: Path) -> None:
     """Rewrite a copy of the example repo for the Spark engine (see the module's docstring)."""
     (root / "featurestore.toml").write_text(SPARK_TOML)
-    (root / "definitions" / "payments.py").unlink()
     customers = root / "definitions" / "customers.py"
     text = customers.read_text()
     assert DUCKDB_PAIR_QUERY in text
@@ -86,7 +85,7 @@ def build(root: Path, at: datetime) -> None:
         assert summary.entities_written > 0
 
 
-VIEWS = ["driver_hourly_stats", "customer_profile", "driver_customer_stats"]
+VIEWS = ["driver_hourly_stats", "customer_profile", "driver_customer_stats", "customer_payments"]
 
 
 @pytest.fixture(scope="module")
@@ -129,10 +128,17 @@ def test_training_sets_match_duckdb_row_by_row(template: Repos) -> None:
     )
     with FeatureStore(template.spark) as spark, FeatureStore(template.duckdb) as duckdb:
         assert spark.engine.capabilities.dialect == "spark"
-        for features in (FEATURES, "ranking_logged"):  # the service: on-demand features too
+        # The services: on-demand features, and windowed aggregations (floats within README's tolerance).
+        built = {}
+        for features in (FEATURES, "ranking_logged", "payment_risk_v1"):
             got = spark.get_training_set(entity, features).to_arrow()
-            assert_same_tables(got, duckdb.get_training_set(entity, features).to_arrow())
-        table = got
+            want = duckdb.get_training_set(entity, features).to_arrow()
+            assert_same_tables(got, want, float_tolerance=1e-9)
+            built[str(features)] = got
+        table = built["ranking_logged"]
+        payments = built["payment_risk_v1"]
+    assert payments.column("amount_count_1h").null_count == 0  # counts are 0, never null
+    assert payments.column("amount_sum_30d").null_count < entity.num_rows  # most customers paid
     assert table.num_rows == entity.num_rows == 200
     assert set(table.column("fare_per_km").to_pylist()) == {2.5}  # 10.0 / 4.0, by hand
     assert table.column("conv_rate").null_count < entity.num_rows  # most rows find a value
