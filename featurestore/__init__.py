@@ -18,6 +18,7 @@ from featurestore.dsl import (
     FileSource,
     OnDemandFeatureView,
     RequestSource,
+    SparkSource,
     SqlSource,
     on_demand_feature_view,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "FileSource",
     "OnDemandFeatureView",
     "RequestSource",
+    "SparkSource",
     "SqlSource",
     "on_demand_feature_view",
 ]

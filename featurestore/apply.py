@@ -6,7 +6,7 @@ import glob
 from collections.abc import Iterable
 from pathlib import Path
 
-from featurestore.dsl import FeatureView, FileSource, SqlSource
+from featurestore.dsl import FeatureView, FileSource, SparkSource, SqlSource
 from featurestore.dsl.aggregation import resolve_aggregations
 from featurestore.dsl.dtypes import TIME_TYPES_ACCEPTED, is_compatible, is_time_type, type_name
 from featurestore.engines.base import Engine
@@ -56,6 +56,12 @@ def check_dialects(defs: Definitions, engine: Engine) -> None:
     dialect = engine.capabilities.dialect
     sources = {**{v.source.name: v.source for v in defs.views.values()}, **defs.sources}
     for name, source in sorted(sources.items()):
+        if isinstance(source, SparkSource) and dialect != "spark":
+            raise DefinitionError(
+                f"SparkSource {name!r}{source.where()} reads the Spark catalog table {source.table!r}, "
+                f'but the engine is {dialect!r}, which cannot read it. Set [offline] engine = "spark" in '
+                "featurestore.toml, or export the table to Parquet and read it with a FileSource"
+            )
         if isinstance(source, SqlSource) and source.dialect != dialect:
             raise DefinitionError(
                 f"SqlSource {name!r}{source.where()} is written in dialect {source.dialect!r} but the "

@@ -21,7 +21,9 @@ from featurestore import FeatureStore
 
 PRELUDE = (
     "from datetime import timedelta\n"
-    "from featurestore import Entity, Feature, FeatureService, FeatureView, FileSource, SqlSource\n"
+    "from featurestore import (\n"
+    "    Entity, Feature, FeatureService, FeatureView, FileSource, SparkSource, SqlSource\n"
+    ")\n"
 )
 
 Columns = Mapping[str, Sequence[Any]]

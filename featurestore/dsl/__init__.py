@@ -18,7 +18,7 @@ from featurestore.dsl.on_demand import (
     on_demand_feature_view,
 )
 from featurestore.dsl.service import FeatureService
-from featurestore.dsl.source import FileSource, Source, SqlSource
+from featurestore.dsl.source import FileSource, Source, SparkSource, SqlSource
 from featurestore.dsl.view import FeatureView, FeatureViewProjection
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "OnDemandProjection",
     "RequestSource",
     "Source",
+    "SparkSource",
     "SqlSource",
     "on_demand_feature_view",
 ]

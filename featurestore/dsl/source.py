@@ -1,7 +1,9 @@
-"""Sources: where a feature view's rows come from (files or a SQL query in the engine's dialect)."""
+"""Sources: where a feature view's rows come from (files, a SQL query in the engine's dialect, or a
+Spark catalog table)."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -114,4 +116,43 @@ class SqlSource(_SourceBase):
         return identity
 
 
-Source = Annotated[FileSource | SqlSource, Field(discriminator="kind")]
+# ``table``, ``db.table`` or ``catalog.db.table``: plain identifiers (Spark's own quoting is not needed).
+_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$")
+
+
+class SparkSource(_SourceBase):
+    """Rows from a table of the Spark catalog (Hive metastore, Unity, Glue, ...): only the Spark engine
+    reads it, which ``apply`` checks.
+
+    >>> src = SparkSource(name="events", table="analytics.payments")
+    >>> src.kind, src.dialect, src.query
+    ('spark_table', 'spark', 'SELECT * FROM analytics.payments')
+    """
+
+    kind_label: ClassVar[str] = "SparkSource"
+    kind: Literal["spark_table"] = "spark_table"
+    table: str
+
+    @field_validator("table")
+    @classmethod
+    def _table(cls, value: str) -> str:
+        name = value.strip()
+        if not _TABLE_NAME.match(name):
+            raise ValueError(
+                f"table {value!r} is not a Spark table name: write table, db.table or catalog.db.table "
+                "(letters, digits and '_' in each part)"
+            )
+        return name
+
+    @property
+    def dialect(self) -> str:
+        """The SQL dialect that reads the table: Spark's."""
+        return "spark"
+
+    @property
+    def query(self) -> str:
+        """The table as a query: every column (the plan prunes what a request does not need)."""
+        return f"SELECT * FROM {self.table}"
+
+
+Source = Annotated[FileSource | SqlSource | SparkSource, Field(discriminator="kind")]

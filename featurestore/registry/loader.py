@@ -18,7 +18,15 @@ from pathlib import Path
 from types import CodeType, ModuleType
 from typing import Any
 
-from featurestore.dsl import Entity, FeatureService, FeatureView, FileSource, OnDemandFeatureView, SqlSource
+from featurestore.dsl import (
+    Entity,
+    FeatureService,
+    FeatureView,
+    FileSource,
+    OnDemandFeatureView,
+    SparkSource,
+    SqlSource,
+)
 from featurestore.dsl.base import Definition
 from featurestore.errors import DefinitionError, DefinitionLoadError
 
@@ -30,7 +38,7 @@ class Definitions:
     """Every definition object found under ``definitions/``, by kind and name."""
 
     entities: dict[str, Entity] = field(default_factory=dict)
-    sources: dict[str, FileSource | SqlSource] = field(default_factory=dict)
+    sources: dict[str, FileSource | SqlSource | SparkSource] = field(default_factory=dict)
     views: dict[str, FeatureView] = field(default_factory=dict)
     services: dict[str, FeatureService] = field(default_factory=dict)
     on_demand_views: dict[str, OnDemandFeatureView] = field(default_factory=dict)
@@ -47,7 +55,7 @@ class Definitions:
             self._put(self.on_demand_views, "on-demand feature view", obj)
         elif isinstance(obj, Entity):
             self._put(self.entities, "entity", obj)
-        elif isinstance(obj, FileSource | SqlSource):
+        elif isinstance(obj, FileSource | SqlSource | SparkSource):
             self._put(self.sources, "source", obj)
 
     @staticmethod
