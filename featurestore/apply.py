@@ -56,7 +56,7 @@ def check_dialects(defs: Definitions, engine: Engine) -> None:
     dialect = engine.capabilities.dialect
     sources = {**{v.source.name: v.source for v in defs.views.values()}, **defs.sources}
     for name, source in sorted(sources.items()):
-        if isinstance(source, SparkSource) and dialect != "spark":
+        if isinstance(source, SparkSource) and source.dialect != dialect:
             raise DefinitionError(
                 f"SparkSource {name!r}{source.where()} reads the Spark catalog table {source.table!r}, "
                 f'but the engine is {dialect!r}, which cannot read it. Set [offline] engine = "spark" in '
