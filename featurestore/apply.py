@@ -9,6 +9,7 @@ from pathlib import Path
 from featurestore.dsl import FeatureView, FileSource, SparkSource, SqlSource
 from featurestore.dsl.aggregation import resolve_aggregations
 from featurestore.dsl.dtypes import TIME_TYPES_ACCEPTED, is_compatible, is_time_type, type_name
+from featurestore.dsl.source import DEFAULT_DIALECT
 from featurestore.engines.base import Engine
 from featurestore.engines.queries import QueryRefused, parse_query, relative_file_reads
 from featurestore.errors import (
@@ -91,7 +92,7 @@ def source_schema(view: FeatureView, engine: Engine, root: Path) -> dict[str, st
                 f"refused: {exc}. Fix the query: it is used as a subquery, so it must be one SELECT, WITH or "
                 "VALUES query."
             ) from None
-        relative = relative_file_reads(tree) if source.dialect == "spark" else []
+        relative = [] if engine.capabilities.relative_paths else relative_file_reads(tree)
         if relative:
             raise SourceError(
                 f"source {source.name!r} of feature view {view.name!r}{view.where()}: its Spark SQL query "
@@ -163,7 +164,7 @@ def _time_fix(view: FeatureView, column: str, actual: str, engine: Engine) -> st
     path = source.path if isinstance(source, FileSource) else None
     file_format = "csv" if isinstance(source, FileSource) and source.format == "csv" else "parquet"
     query, note = renderer.render_time_fix(column, actual, path, file_format)
-    dialect = "" if renderer.dialect == "duckdb" else f'dialect="{renderer.dialect}", '
+    dialect = "" if renderer.dialect == DEFAULT_DIALECT else f'dialect="{renderer.dialect}", '
     return (
         f"Convert it with a SqlSource{note}: "
         f'SqlSource(name="{source.name}", query="{query}", {dialect}'

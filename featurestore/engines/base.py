@@ -24,6 +24,9 @@ class Capabilities:
     runs_on_this_host: bool = True
     """Every worker of the engine runs on this machine (DuckDB; Spark with a ``local`` master), so it
     can reach an embedded online store's file."""
+    relative_paths: bool = True
+    """A relative file path inside a SQL source resolves against the repo root (DuckDB's file search
+    path); where not (Spark resolves against each worker's directory), apply refuses relative paths."""
 
 
 PartitionWrite = Callable[[Iterator["pa.RecordBatch"]], Mapping[str, int]]

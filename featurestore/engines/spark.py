@@ -72,7 +72,9 @@ def is_local_master(config: SparkConfig) -> bool:
 
 
 class SparkEngine:
-    capabilities = Capabilities(dialect="spark", asof_join=False, streams_parquet=True, writes_online=True)
+    capabilities = Capabilities(
+        dialect="spark", asof_join=False, streams_parquet=True, writes_online=True, relative_paths=False
+    )
 
     def __init__(self, config: SparkConfig, root: Path) -> None:
         self.capabilities = replace(SparkEngine.capabilities, runs_on_this_host=is_local_master(config))
