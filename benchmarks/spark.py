@@ -20,11 +20,13 @@ import argparse
 import json
 import os
 import platform
+import re
 import shlex
 import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -131,7 +133,7 @@ class Runner:
         self.code_path, self.feast_python = code_path, feast_python
         self.timeout, self.feast_timeout = args.timeout, args.feast_timeout
 
-    def run(self, label: str, job: dict[str, object], feast: bool = False) -> Run:
+    def run(self, label: str, job: Mapping[str, object], feast: bool = False) -> Run:
         scratch = WORK_DIR / "spark-scratch"
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.mkdir(parents=True)
@@ -157,8 +159,9 @@ class Runner:
             shutil.rmtree(scratch, ignore_errors=True)
         lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
         if done.returncode != 0 or not lines:
-            tail = " / ".join((done.stderr or done.stdout).strip().splitlines()[-4:])
-            return self._say(Run(label, error=f"exit code {done.returncode}: {tail}"))
+            return self._say(
+                Run(label, error=f"exit code {done.returncode}: {_cause(done.stderr or done.stdout)}")
+            )
         return self._say(Run(label, json.loads(lines[-1].removeprefix(RESULT_PREFIX))))
 
     @staticmethod
@@ -173,6 +176,17 @@ class Runner:
         else:
             print(f"  not run: {run.why_not()}", flush=True)
         return run
+
+
+def _cause(output: str) -> str:
+    """The last ``SomeError: message`` line of a failed run's output (Python's or Java's), else its tail.
+
+    >>> _cause("Traceback ...\\n: java.lang.OutOfMemoryError: Java heap space\\n\\tat x.y(Z.java:1)")
+    'java.lang.OutOfMemoryError: Java heap space'
+    """
+    lines = output.strip().splitlines()
+    causes = [line.strip(": \t") for line in lines if re.match(r"^[:\s]*[\w.]+(Error|Exception): ", line)]
+    return causes[-1] if causes else " / ".join(lines[-4:])
 
 
 def _check_training(result: Path, reference: Path, by_row_id: bool) -> str:
@@ -225,7 +239,7 @@ def training_job(runner: Runner, paths: DataPaths, args: argparse.Namespace, fea
 
 
 def _total(args: argparse.Namespace, driver_rows: int) -> int:
-    return driver_rows + args.customer_rows + args.entity_rows
+    return driver_rows + int(args.customer_rows) + int(args.entity_rows)
 
 
 def main(argv: list[str]) -> None:
@@ -286,8 +300,8 @@ def main(argv: list[str]) -> None:
         from agg_data import ensure_data as ensure_agg_data
 
         agg_keys = 5_000 if args.quick else 100_000
-        folder = ensure_agg_data(WORK_DIR, AggSizes(args.agg_events, args.entity_rows, agg_keys))
-        base = {"task": "aggregation", "data": str(folder)}
+        agg_folder = ensure_agg_data(WORK_DIR, AggSizes(args.agg_events, args.entity_rows, agg_keys))
+        base = {"task": "aggregation", "data": str(agg_folder)}
         spark_run = runner.run(
             OURS_SPARK, {**base, "engine": "spark", "result": str(RESULTS / "agg-s.parquet")}
         )

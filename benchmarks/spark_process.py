@@ -83,7 +83,9 @@ class Meter:
         return usage.ru_utime + usage.ru_stime + jvm
 
     def python_peak_kb(self) -> int:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
+        # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a worker started by a large
+        # parent would report the parent's peak.
+        return _status_kb(os.getpid(), "VmHWM")
 
     def jvm_peak_kb(self) -> int:
         """The JVM's high-water mark (VmHWM) plus its live children's."""

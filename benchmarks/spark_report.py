@@ -51,7 +51,8 @@ def ratio(value: float, base: float) -> str:
 def training_table(runs: list[Run], rows: int) -> str:
     """Wall and CPU time of the first call in a fresh process (and of a second, warm call), peaks, check."""
     head = (
-        "| system | wall s (first call) | CPU s | wall s (warm call) | entity rows/s | vs Feast on Spark "
+        "| system | wall s (first call) | CPU s | warm call: wall s / CPU s | entity rows/s "
+        "| vs Feast on Spark "
         "(wall) | driver peak RSS MB (Python + JVM) | result vs featurestore on DuckDB |\n"
         "|---|---|---|---|---|---|---|---|\n"
     )
@@ -62,7 +63,9 @@ def training_table(runs: list[Run], rows: int) -> str:
             lines.append(f"| {run.label} | not run: {run.why_not()[:160]} | | | | | | |")
             continue
         f = run.figures
-        warm = f"{f['warm_seconds']:.2f}" if f.get("warm_seconds") != f["seconds"] else "-"
+        warm = "-"
+        if f.get("warm_seconds", f["seconds"]) != f["seconds"]:
+            warm = f"{f['warm_seconds']:.2f} / {f['warm_cpu_seconds']:.2f}"
         versus = ratio(feast.seconds, run.seconds) + " faster" if feast and run is not feast else "-"
         peak = (
             f"{mb(f['python_peak_kb'])} + {mb(f['jvm_peak_kb'])}"
