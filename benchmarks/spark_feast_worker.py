@@ -64,12 +64,14 @@ def _feast_objects(paths: DataPaths, view: ViewSpec) -> list[Any]:
     return [entity, source, feature_view]
 
 
-def build_store(repo: Path, paths: DataPaths) -> Any:
-    """A Feast repo in ``repo`` on the Spark offline store, the benchmark's views applied."""
+def build_store(repo: Path, paths: DataPaths, driver_memory: str | None = None) -> Any:
+    """A Feast repo in ``repo`` on the Spark offline store, the benchmark's views applied
+    (``driver_memory``: another ``spark.driver.memory`` than the shared settings', for probes by hand)."""
     from feast import FeatureStore
 
     repo.mkdir(parents=True, exist_ok=True)
-    conf = "\n".join(f'    {key}: "{value}"' for key, value in SPARK_CONF.items())
+    settings = {**SPARK_CONF, "spark.driver.memory": driver_memory or SPARK_CONF["spark.driver.memory"]}
+    conf = "\n".join(f'    {key}: "{value}"' for key, value in settings.items())
     (repo / "feature_store.yaml").write_text(CONFIG.format(repo=repo, conf=conf))
     store = FeatureStore(repo_path=str(repo))
     store.apply([obj for view in VIEWS for obj in _feast_objects(paths, view)])
@@ -85,7 +87,7 @@ def main(argv: list[str]) -> None:
 
     job = json.loads(argv[1])
     paths = DataPaths(job["data"])
-    store = build_store(Path(job["scratch"]) / "feast_repo", paths)
+    store = build_store(Path(job["scratch"]) / "feast_repo", paths, job.get("driver_memory"))
     session = get_spark_session_or_start_new_with_repoconfig(store.config.offline_store)
     session.sql("SELECT 1").collect()  # the JVM starts before the clock
     meter = Meter(jvm_pid(session))
