@@ -21,9 +21,8 @@ from featurestore import FeatureStore
 
 PRELUDE = (
     "from datetime import timedelta\n"
-    "from featurestore import (\n"
-    "    Entity, Feature, FeatureService, FeatureView, FileSource, SparkSource, SqlSource\n"
-    ")\n"
+    "from featurestore import Entity, Feature, FeatureService, FeatureView, FileSource, "
+    "SparkSource, SqlSource\n"
 )
 
 Columns = Mapping[str, Sequence[Any]]
