@@ -196,6 +196,13 @@ def _check_training(result: Path, reference: Path, by_row_id: bool) -> str:
     return f"{compare(pq.read_table(result), pq.read_table(reference)).summary()} (all rows)"
 
 
+def _as_number(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A column as float64 for comparison; times as their microseconds since the epoch."""
+    if pa.types.is_timestamp(column.type):
+        column = column.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
+    return column.cast(pa.float64())
+
+
 def _check_aggregates(result: Path, reference: Path) -> str:
     """Counts and maxima equal, sums within 1e-9 relative (float sums in another order), nulls equal."""
     if not result.exists() or not reference.exists():
@@ -205,7 +212,7 @@ def _check_aggregates(result: Path, reference: Path) -> str:
         return f"{left.num_rows} rows vs {right.num_rows}"
     bad = np.zeros(left.num_rows, dtype=bool)
     for name in right.column_names:
-        a, b = left[name].cast(pa.float64()), right[name].cast(pa.float64())
+        a, b = _as_number(left[name]), _as_number(right[name])
         close = pc.less_equal(pc.abs(pc.subtract(a, b)), pc.multiply(pc.abs(b), 1e-9))
         same = pc.or_(pc.fill_null(close, False), pc.and_(pc.is_null(a), pc.is_null(b)))
         bad |= ~same.to_numpy(zero_copy_only=False)
