@@ -13,6 +13,7 @@ from sqlglot import exp
 
 from featurestore.dsl.dtypes import is_nanosecond
 from featurestore.plan.nodes import FeatureColumn, LatestPerKey, PointInTimeJoin, SourceScan
+from featurestore.sql import verify_queries
 from featurestore.sql.duckdb_types import DUCKDB_TYPES
 from featurestore.sql.renderer import ENTITY_TS as ENTITY_TS
 from featurestore.sql.renderer import ROW_ID as ROW_ID
@@ -21,27 +22,17 @@ from featurestore.sql.timestamps import as_micros as as_micros
 from featurestore.sql.timestamps import bound, micros_up, order_key
 from featurestore.sql.timestamps import exact_times as exact_times
 from featurestore.sql.timestamps import ts_literal as ts_literal
+from featurestore.sql.trees import CREATED as CREATED
+from featurestore.sql.trees import col as col
+from featurestore.sql.trees import ident as ident
+from featurestore.sql.trees import interval_us as interval_us
 
 DIALECT = "duckdb"
-CREATED = "__created"
 # Only for nanosecond sources: the times rounded up (for ``<= t``) and in nanoseconds (for ordering).
 TS_UP = "__ts_up"
 TS_NS = "__ts_ns"
 CREATED_UP = "__created_up"
 CREATED_NS = "__created_ns"
-
-
-def ident(name: str) -> exp.Identifier:
-    return exp.to_identifier(name, quoted=True)
-
-
-def col(name: str, table: str | None = None) -> exp.Column:
-    return exp.Column(this=ident(name), table=ident(table) if table else None)
-
-
-def interval_us(delta: timedelta) -> exp.Interval:
-    micros = delta // timedelta(microseconds=1)
-    return exp.Interval(this=exp.Literal.string(str(micros)), unit=exp.Var(this="MICROSECOND"))
 
 
 def source_table(scan: SourceScan) -> exp.Expr:
@@ -302,39 +293,19 @@ def render_source_probe(scan: SourceScan) -> str:
 
 def render_key_sample(scan: SourceScan, sample: int | None) -> str:
     """Distinct non-null ``scan.key_columns``, ordered by a hash of the keys (a stable sample)."""
-    keys = [col(k) for k in scan.key_columns]
-    query = (
-        exp.select(*keys)
-        .distinct()
-        .from_(source_table(scan))
-        .where(exp.and_(*[exp.Not(this=exp.Is(this=k.copy(), expression=exp.null())) for k in keys]))
-    )
-    outer = exp.select("*").from_(exp.Subquery(this=query, alias=exp.TableAlias(this=ident("k"))))
-    outer = outer.order_by(exp.Anonymous(this="hash", expressions=[k.copy() for k in keys]))
-    if sample is not None:
-        outer = outer.limit(sample)
-    return outer.sql(dialect=DIALECT)
+    return verify_queries.render_key_sample(VERIFY, scan, sample)
 
 
 def render_offline_event_times(scan: SourceScan, entity_table: str, ttl: timedelta | None) -> str:
     """Per entity row (``ROW_ID`` order), the greatest event time ``TS`` of the scan's rows with its
     keys, ``ts <= t`` and, with a ``ttl``, ``ts >= t - ttl``: the candidates of a point-in-time join."""
-    keys = scan.key_columns
-    candidates = scan_select(scan, [])
-    on: list[exp.Expr] = [exp.EQ(this=col(k, "e"), expression=col(k, "v")) for k in keys]
-    on.append(exp.LTE(this=col(TS, "v"), expression=col(ENTITY_TS, "e")))
-    if ttl is not None:
-        floor = exp.Sub(this=col(ENTITY_TS, "e"), expression=interval_us(ttl))
-        on.append(exp.GTE(this=col(TS, "v"), expression=floor))
-    query = (
-        exp.select(col(ROW_ID, "e"), exp.alias_(exp.Max(this=col(TS, "v")), TS, quoted=True))
-        .from_(exp.Table(this=ident(entity_table), alias=exp.TableAlias(this=ident("e"))))
-        .join(
-            exp.Subquery(this=candidates, alias=exp.TableAlias(this=ident("v"))),
-            on=exp.and_(*on),
-            join_type="LEFT",
-        )
-        .group_by(col(ROW_ID, "e"))
-        .order_by(col(ROW_ID, "e"))
-    )
-    return query.sql(dialect=DIALECT)
+    return verify_queries.render_offline_event_times(VERIFY, scan, entity_table, ttl)
+
+
+VERIFY = verify_queries.VerifyDialect(
+    dialect=DIALECT,
+    source_table=lambda scan, columns: source_table(scan),  # DuckDB unions the push log by name
+    scan_select=scan_select,
+    naive=lambda t: t,  # entity times are registered naive UTC
+    hash_fn="hash",
+)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlglot import exp
@@ -36,11 +36,14 @@ from featurestore.dsl.dtypes import is_date, is_nanosecond
 from featurestore.errors import FeatureStoreError, SourceError
 from featurestore.plan.nodes import FeatureColumn, LatestPerKey, PointInTimeJoin, SourceScan, TrainingSetPlan
 from featurestore.plan.window import WindowAggregate
+from featurestore.sql.trees import CREATED as CREATED
+from featurestore.sql.trees import col as col
+from featurestore.sql.trees import ident as ident
+from featurestore.sql.trees import interval_us as interval_us
 
 ROW_ID = "__row_id"
 ENTITY_TS = "__t"
 TS = "__ts"  # event time, naive UTC microseconds (TIMESTAMP_NTZ)
-CREATED = "__created"
 AT = "__at"  # when a row becomes eligible
 SIDE = "__side"  # 0: feature row, 1: entity row (after feature rows at equal times)
 BEST = "__best"  # the chosen feature row, carried as a struct
@@ -95,14 +98,6 @@ class SparkDialect(Spark):
         TRANSFORMS = {**Spark.Generator.TRANSFORMS, FileRead: _file_read_sql}
 
 
-def ident(name: str) -> exp.Identifier:
-    return exp.to_identifier(name, quoted=True)
-
-
-def col(name: str, table: str | None = None) -> exp.Column:
-    return exp.Column(this=ident(name), table=ident(table) if table else None)
-
-
 def ntz(value: exp.Expr) -> exp.Expr:
     """A time as a naive UTC timestamp (the session zone is UTC): zoned values become UTC wall time,
     a date midnight."""
@@ -111,11 +106,6 @@ def ntz(value: exp.Expr) -> exp.Expr:
 
 def ts_literal(value: datetime) -> exp.Expr:
     return ntz(exp.Literal.string(value.strftime("%Y-%m-%d %H:%M:%S.%f")))
-
-
-def interval_us(delta: timedelta) -> exp.Interval:
-    micros = delta // timedelta(microseconds=1)
-    return exp.Interval(this=exp.Literal.string(str(micros)), unit=exp.Var(this="MICROSECOND"))
 
 
 def _refuse_nanoseconds(scan: SourceScan, features: tuple[FeatureColumn, ...]) -> None:

@@ -16,9 +16,8 @@ from sqlglot import exp
 from featurestore.dsl.dtypes import is_integer
 from featurestore.plan.nodes import LatestPerKey, SourceScan, TrainingSetPlan
 from featurestore.plan.window import AggregatesAt
-from featurestore.sql import spark, spark_window, spark_window_latest
-from featurestore.sql.renderer import ENTITY_TS, ROW_ID, TS
-from featurestore.sql.spark import SparkDialect, col, ident, interval_us, ntz, scan_select, source_table
+from featurestore.sql import spark, spark_window, spark_window_latest, verify_queries
+from featurestore.sql.spark import SparkDialect, col, ntz, scan_select, source_table
 
 
 def _not_null(*columns: exp.Expr) -> list[exp.Expr]:
@@ -57,45 +56,24 @@ def render_source_probe(scan: SourceScan) -> str:
     return exp.select("*").from_(source_table(replace(scan, pushed=None))).sql(dialect=SparkDialect)
 
 
+VERIFY = verify_queries.VerifyDialect(
+    dialect=SparkDialect,
+    source_table=source_table,
+    scan_select=scan_select,
+    naive=ntz,
+    hash_fn="xxhash64",
+)
+
+
 def render_key_sample(scan: SourceScan, sample: int | None) -> str:
     """Distinct non-null ``scan.key_columns``, ordered by a hash of the keys (a stable sample)."""
-    keys = [col(k) for k in scan.key_columns]
-    query = (
-        exp.select(*keys)
-        .distinct()
-        .from_(source_table(scan, list(scan.key_columns)))
-        .where(exp.and_(*_not_null(*[k.copy() for k in keys])))
-    )
-    outer = exp.select("*").from_(exp.Subquery(this=query, alias=exp.TableAlias(this=ident("k"))))
-    outer = outer.order_by(exp.Anonymous(this="xxhash64", expressions=[k.copy() for k in keys]))
-    if sample is not None:
-        outer = outer.limit(sample)
-    return outer.sql(dialect=SparkDialect)
+    return verify_queries.render_key_sample(VERIFY, scan, sample)
 
 
 def render_offline_event_times(scan: SourceScan, entity_table: str, ttl: timedelta | None) -> str:
     """Per entity row (``ROW_ID`` order), the greatest event time ``TS`` of the scan's rows with its
-    keys, ``ts <= t`` and, with a ``ttl``, ``ts >= t - ttl``. Verify runs it on a small sample of
-    entities, so a keyed join (no range join: the time is a filter on the joined rows) is fine."""
-    keys = scan.key_columns
-    candidates = scan_select(scan, [])
-    on: list[exp.Expr] = [exp.EQ(this=col(k, "e"), expression=col(k, "v")) for k in keys]
-    on.append(exp.LTE(this=col(TS, "v"), expression=ntz(col(ENTITY_TS, "e"))))
-    if ttl is not None:
-        floor = exp.Sub(this=ntz(col(ENTITY_TS, "e")), expression=interval_us(ttl))
-        on.append(exp.GTE(this=col(TS, "v"), expression=floor))
-    query = (
-        exp.select(col(ROW_ID, "e"), exp.alias_(exp.Max(this=col(TS, "v")), TS, quoted=True))
-        .from_(exp.Table(this=ident(entity_table), alias=exp.TableAlias(this=ident("e"))))
-        .join(
-            exp.Subquery(this=candidates, alias=exp.TableAlias(this=ident("v"))),
-            on=exp.and_(*on),
-            join_type="LEFT",
-        )
-        .group_by(col(ROW_ID, "e"))
-        .order_by(col(ROW_ID, "e"))
-    )
-    return query.sql(dialect=SparkDialect)
+    keys, ``ts <= t`` and, with a ``ttl``, ``ts >= t - ttl`` (``verify_queries``)."""
+    return verify_queries.render_offline_event_times(VERIFY, scan, entity_table, ttl)
 
 
 def render_time_fix(column: str, actual: str, path: str | None, file_format: str) -> tuple[str, str]:

@@ -11,7 +11,6 @@ times (``spark_window.latest_struct``), so states are read by the engine that wr
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 
 from sqlglot import exp
@@ -34,39 +33,26 @@ from featurestore.sql.spark import (
     ts_literal,
 )
 from featurestore.sql.spark_window import cast_output, plain_aggregate, spark_events, spark_functions
+from featurestore.sql.window_marks import EventReads, value_lower
 
 
 def _table(name: str, alias: str | None = None) -> exp.Table:
     return exp.Table(this=ident(name), alias=exp.TableAlias(this=ident(alias)) if alias else None)
 
 
-def _events(scan: SourceScan, columns: list[str], lower: datetime | None, upper: datetime) -> exp.Select:
-    """Events with ``lower < ts <= upper`` (the scan bound is inclusive; the filter makes it strict)."""
+def _events_in_bounds(scan: SourceScan, columns: list[str]) -> exp.Select:
+    """The scan's rows as a subquery, so that filters can name ``__ts`` and ``__created`` (Spark's
+    WHERE sees no aliases)."""
     _refuse_nanoseconds(scan, ())
-    rows = scan_select(replace(scan, lower=lower, upper=upper), columns)
-    # A subquery, so that filters can name ``__ts`` and ``__created`` (Spark's WHERE sees no aliases).
-    query = exp.select("*").from_(exp.Subquery(this=rows, alias=exp.TableAlias(this=ident("e"))))
-    if lower is not None:
-        query = query.where(exp.GT(this=col(TS), expression=ts_literal(lower)))
-    return query
+    rows = scan_select(scan, columns)
+    return exp.select("*").from_(exp.Subquery(this=rows, alias=exp.TableAlias(this=ident("e"))))
 
 
-def _created_after(mark: datetime | None) -> exp.Expr:
-    if mark is None:
-        return exp.Not(this=exp.Is(this=col(CREATED), expression=exp.null()))
-    return exp.GT(this=col(CREATED), expression=ts_literal(mark))
-
-
-def _created_by(mark: datetime | None) -> exp.Expr:
-    missing = exp.Is(this=col(CREATED), expression=exp.null())
-    if mark is None:
-        return missing
-    return exp.Paren(this=exp.or_(missing, exp.LTE(this=col(CREATED), expression=ts_literal(mark))))
-
-
-def _late(scan: SourceScan, columns: list[str], upper: datetime, after: datetime | None) -> exp.Select:
-    """Events with ``ts <= upper`` created after ``after`` (rows that landed late)."""
-    return _events(replace(scan, lower=None), columns, None, upper).where(_created_after(after))
+READS = EventReads(
+    events=_events_in_bounds,
+    after=lambda scan, lower: exp.GT(this=col(TS), expression=ts_literal(lower)),
+    ts_literal=ts_literal,
+)
 
 
 def _name(i: int, part: str) -> str:
@@ -112,24 +98,6 @@ def _stored(path: str) -> exp.Select:
     return exp.select("*").from_(exp.Table(this=read))
 
 
-def _fresh_events(plan: AggregatesAt) -> exp.Query:
-    """The events the new partial states add to the stored ones (``window_latest._fresh_events``)."""
-    frozen = plan.frozen
-    if frozen is None:
-        raise ValueError("partial states need plan.frozen: where they are taken")
-    columns = list(dict.fromkeys(a.column for a in plan.lifetime))
-    base = plan.base
-    fresh = _events(plan.scan, columns, None if base is None else base.as_of, frozen.as_of)
-    if not plan.scan.created_field:
-        return fresh
-    known = _created_by(frozen.created_mark)
-    fresh = fresh.where(known)
-    if base is None or base.created_mark == frozen.created_mark:
-        return fresh
-    late = _late(plan.scan, columns, base.as_of, base.created_mark).where(known.copy())
-    return exp.union(fresh, late, distinct=False)
-
-
 def _with(query: exp.Select, ctes: list[tuple[str, exp.Expr]]) -> exp.Select:
     for name, body in ctes:
         query = query.with_(ident(name), as_=body)
@@ -139,28 +107,11 @@ def _with(query: exp.Select, ctes: list[tuple[str, exp.Expr]]) -> exp.Select:
 def render_partials(plan: AggregatesAt) -> str:
     """The lifetime aggregates' states per entity as of ``plan.frozen.as_of``, for every entity."""
     base = plan.base
-    ctes: list[tuple[str, exp.Expr]] = [("fe", _fresh_events(plan)), ("fs", _states(plan, "fe"))]
+    ctes: list[tuple[str, exp.Expr]] = [("fe", READS.fresh_events(plan)), ("fs", _states(plan, "fe"))]
     if base is not None:
         ctes += [("old", _stored(base.path)), ("merged", _merge(plan, "old", "fs"))]
     query = exp.select("*").from_(_table("fs" if base is None else "merged"))
     return _with(query, ctes).sql(dialect=SparkDialect, pretty=True)
-
-
-def _value_lower(plan: AggregatesAt) -> datetime | None:
-    """The value query reads events after this (``window_latest._value_lower``)."""
-    lowers: list[datetime | None] = []
-    window = longest(plan.windowed)
-    if window is not None:
-        lowers.append(plan.end - window)
-    if plan.since is not None:
-        lowers += [plan.new_since] + ([plan.since - window] if window is not None else [])
-    elif plan.start is not None:
-        lowers.append(plan.start)
-    else:
-        lowers.append(None)
-    if plan.lifetime:
-        lowers.append(None if plan.frozen is None else plan.frozen.as_of)
-    return None if any(x is None for x in lowers) else min(x for x in lowers if x is not None)
 
 
 def _changed(plan: AggregatesAt, since: datetime, new_since: datetime) -> exp.Expr:
@@ -193,7 +144,9 @@ def render_aggregates_at(plan: AggregatesAt) -> str:
     """Keys, ``__event_ts`` (= ``end``) and every aggregate, for the entities ``plan`` selects."""
     windowed, lifetime = plan.windowed, plan.lifetime
     columns = list(dict.fromkeys(a.column for a in plan.aggregates))
-    ctes: list[tuple[str, exp.Expr]] = [("ev", _events(plan.scan, columns, _value_lower(plan), plan.end))]
+    ctes: list[tuple[str, exp.Expr]] = [
+        ("ev", READS.between(plan.scan, columns, value_lower(plan), plan.end))
+    ]
     keys = [col(k) for k in plan.keys]
     touched: exp.Query = exp.select(*keys).distinct().from_(_table("ev"))
     if plan.since is not None and plan.new_since is not None:
@@ -202,7 +155,7 @@ def render_aggregates_at(plan: AggregatesAt) -> str:
         touched = touched.where(exp.GTE(this=col(TS), expression=ts_literal(plan.start)))
     if plan.late_created is not None and plan.scan.created_field:
         late = exp.select(*[k.copy() for k in keys]).from_(
-            _late(plan.scan, [], plan.end, plan.late_created).subquery("l")
+            READS.late(plan.scan, [], plan.end, plan.late_created).subquery("l")
         )
         touched = exp.union(touched, late, distinct=True)
     ctes.append(("touched", touched))
@@ -229,7 +182,7 @@ def render_aggregates_at(plan: AggregatesAt) -> str:
         if plan.frozen is not None:
             newer = newer.where(exp.GT(this=col(TS), expression=ts_literal(plan.frozen.as_of)))
             if plan.scan.created_field:  # events the states do not hold: created after their mark
-                unknown = _late(plan.scan, columns, plan.frozen.as_of, plan.frozen.created_mark)
+                unknown = READS.late(plan.scan, columns, plan.frozen.as_of, plan.frozen.created_mark)
                 newer = exp.union(newer, unknown, distinct=False)
         ctes += [("ne", newer), ("ns", _states(plan, "ne"))]
         if plan.frozen is not None:
@@ -250,7 +203,7 @@ def render_aggregates_at(plan: AggregatesAt) -> str:
 
 def render_created_mark(scan: SourceScan, upper: datetime, after: datetime | None) -> str:
     """The greatest created time among the events with ``ts <= upper`` created after ``after``."""
-    rows = exp.Subquery(this=_late(scan, [], upper, after), alias=exp.TableAlias(this=ident("r")))
+    rows = exp.Subquery(this=READS.late(scan, [], upper, after), alias=exp.TableAlias(this=ident("r")))
     query = exp.select(exp.alias_(exp.Max(this=col(CREATED)), "max_created", quoted=True)).from_(rows)
     return query.sql(dialect=SparkDialect)
 
@@ -262,7 +215,7 @@ def render_aggregate_stats(plan: AggregatesAt) -> str:
     ts = col(scan.timestamp_field)
     nulls = exp.or_(*[exp.Is(this=c, expression=exp.null()) for c in [*[col(k) for k in plan.keys], ts]])
     in_range: list[exp.Expr] = [bound(scan, exp.LTE, plan.end)]
-    lower = _value_lower(plan)
+    lower = value_lower(plan)
     if lower is not None:
         in_range.append(bound(scan, exp.GT, lower))
     created: exp.Expr = ntz(col(scan.created_field)) if scan.created_field else ntz(exp.null())

@@ -40,6 +40,7 @@ from featurestore.sql.duckdb import (
 from featurestore.sql.duckdb_types import DUCKDB_TYPES
 from featurestore.sql.timestamps import PLAN_TIME, bound
 from featurestore.sql.window import _after_lower_edge, direct_aggregate, window_events
+from featurestore.sql.window_marks import EventReads, value_lower
 from featurestore.sql.window_states import finished, merged_state, state_of_events
 
 
@@ -51,43 +52,12 @@ def _table(name: str, alias: str | None = None) -> exp.Table:
     return exp.Table(this=ident(name), alias=exp.TableAlias(this=ident(alias)) if alias else None)
 
 
-def _events(scan: SourceScan, columns: list[str], lower: datetime | None, upper: datetime) -> exp.Select:
-    """Events with ``lower < ts <= upper`` (the scan bound is inclusive; the filter makes it strict)."""
-    from dataclasses import replace
-
-    query = window_events(replace(scan, lower=lower, upper=upper), columns)
-    if lower is not None:
-        query = query.where(bound(col(scan.timestamp_field), scan.timestamp_type, ">", lower))
-    return query
-
-
-def _created_after(mark: datetime | None) -> exp.Expr:
-    """Rows created after ``mark``; None: every row with a created time."""
-    if mark is None:
-        return exp.Not(this=exp.Is(this=col(CREATED), expression=exp.null()))
-    return exp.GT(this=col(CREATED), expression=_at(mark))
-
-
-def _created_by(mark: datetime | None) -> exp.Expr:
-    """Rows with no created time or created at the latest at ``mark`` (None: no created time only)."""
-    missing = exp.Is(this=col(CREATED), expression=exp.null())
-    if mark is None:
-        return missing
-    return exp.Paren(this=exp.or_(missing, exp.LTE(this=col(CREATED), expression=_at(mark))))
-
-
-def _late(
-    scan: SourceScan, columns: list[str], upper: datetime, created_after: datetime | None
-) -> exp.Select:
-    """Events with ``ts <= upper`` created after ``created_after`` (rows that landed late)."""
-    query = window_events(_unbounded(scan, upper), columns)
-    return query.where(_created_after(created_after))
-
-
-def _unbounded(scan: SourceScan, upper: datetime) -> SourceScan:
-    from dataclasses import replace
-
-    return replace(scan, lower=None, upper=upper)
+# The event reads (``window_marks``): a lower bound tested on the source column at its own precision.
+READS = EventReads(
+    events=window_events,
+    after=lambda scan, lower: bound(col(scan.timestamp_field), scan.timestamp_type, ">", lower),
+    ts_literal=_at,
+)
 
 
 def _group_states(plan: AggregatesAt, source: str) -> exp.Select:
@@ -119,63 +89,24 @@ def _stored(path: str) -> exp.Expr:
     return exp.Table(this=exp.Anonymous(this="read_parquet", expressions=[exp.Literal.string(path)]))
 
 
-def _fresh_events(plan: AggregatesAt) -> exp.Query:
-    """The events the new partial states add to the stored ones. A state holds the events with
-    ``ts <= as_of`` and, for a source with a created time, ``created <= created_mark`` (or no created
-    time): so those after ``base.as_of`` up to ``frozen.as_of``, and those at or before ``base.as_of``
-    created after ``base.created_mark``, each created at the latest at ``frozen.created_mark``."""
-    frozen = plan.frozen
-    if frozen is None:
-        raise ValueError("partial states need plan.frozen: where they are taken")
-    columns = list(dict.fromkeys(a.column for a in plan.lifetime))
-    base = plan.base
-    fresh = _events(plan.scan, columns, None if base is None else base.as_of, frozen.as_of)
-    if not plan.scan.created_field:
-        return fresh
-    known = _created_by(frozen.created_mark)
-    fresh = fresh.where(known)
-    if base is None or base.created_mark == frozen.created_mark:
-        return fresh
-    late = _late(plan.scan, columns, base.as_of, base.created_mark).where(known.copy())
-    return exp.union(fresh, late, distinct=False)
-
-
 def _unknown_to_partials(plan: AggregatesAt, columns: list[str]) -> exp.Select | None:
     """Events the partial states do not hold although ``ts <= frozen.as_of``: created after
     ``frozen.created_mark`` (late, or stamped after the run's end); None without a created time."""
     if plan.frozen is None or not plan.scan.created_field:
         return None
-    return _late(plan.scan, columns, plan.frozen.as_of, plan.frozen.created_mark)
+    return READS.late(plan.scan, columns, plan.frozen.as_of, plan.frozen.created_mark)
 
 
 def render_partials(plan: AggregatesAt) -> str:
     """The lifetime aggregates' states per entity as of ``plan.frozen.as_of``, for every entity."""
     base = plan.base
-    fresh = _fresh_events(plan)
+    fresh = READS.fresh_events(plan)
     query = exp.select("*").from_(_table("fs" if base is None else "merged"))
     query = query.with_(ident("fe"), as_=fresh).with_(ident("fs"), as_=_group_states(plan, "fe"))
     if base is not None:
         query = query.with_(ident("old"), as_=exp.select("*").from_(_stored(base.path)))
         query = query.with_(ident("merged"), as_=_merge_states(plan, "old", "fs"))
     return query.sql(dialect=DIALECT, pretty=True)
-
-
-def _value_lower(plan: AggregatesAt) -> datetime | None:
-    """The value query reads events after this: the longest window, the entities' selection, and
-    (lifetime) the events after the stored states; None: from the beginning."""
-    lowers: list[datetime | None] = []
-    window = longest(plan.windowed)
-    if window is not None:
-        lowers.append(plan.end - window)
-    if plan.since is not None:
-        lowers += [plan.new_since] + ([plan.since - window] if window is not None else [])
-    elif plan.start is not None:
-        lowers.append(plan.start)
-    else:
-        lowers.append(None)  # a full run writes every entity with an event up to the end
-    if plan.lifetime:
-        lowers.append(None if plan.frozen is None else plan.frozen.as_of)
-    return None if any(x is None for x in lowers) else min(x for x in lowers if x is not None)
 
 
 def _changed(plan: AggregatesAt) -> exp.Expr:
@@ -200,7 +131,9 @@ def render_aggregates_at(plan: AggregatesAt) -> str:
     columns = list(dict.fromkeys(a.column for a in plan.aggregates))
     window = longest(windowed)
     ts_up = time_names(plan.scan).ts_up
-    ctes: list[tuple[str, exp.Expr]] = [("ev", _events(plan.scan, columns, _value_lower(plan), plan.end))]
+    ctes: list[tuple[str, exp.Expr]] = [
+        ("ev", READS.between(plan.scan, columns, value_lower(plan), plan.end))
+    ]
     keys = [col(k) for k in plan.keys]
     touched = exp.select(*keys).distinct().from_(_table("ev"))
     if plan.since is not None:
@@ -209,7 +142,7 @@ def render_aggregates_at(plan: AggregatesAt) -> str:
         touched = touched.where(exp.GTE(this=col(TS), expression=_at(plan.start)))  # >=: rounded down
     if plan.late_created is not None and plan.scan.created_field:
         late = exp.select(*[k.copy() for k in keys]).from_(
-            _late(plan.scan, [], plan.end, plan.late_created).subquery("l")
+            READS.late(plan.scan, [], plan.end, plan.late_created).subquery("l")
         )
         touched = exp.union(touched, late, distinct=True)  # type: ignore[assignment]
     ctes.append(("touched", touched))
@@ -265,7 +198,7 @@ def render_aggregates_at(plan: AggregatesAt) -> str:
 
 def render_created_mark(scan: SourceScan, upper: datetime, after: datetime | None) -> str:
     """The greatest created time among the events with ``ts <= upper`` created after ``after``."""
-    rows = exp.Subquery(this=_late(scan, [], upper, after), alias=exp.TableAlias(this=ident("r")))
+    rows = exp.Subquery(this=READS.late(scan, [], upper, after), alias=exp.TableAlias(this=ident("r")))
     query = exp.select(exp.alias_(exp.Max(this=col(CREATED)), "max_created", quoted=True)).from_(rows)
     return query.sql(dialect=DIALECT)
 
@@ -279,7 +212,7 @@ def render_aggregate_stats(plan: AggregatesAt) -> str:
         *[exp.Is(this=c, expression=exp.null()) for c in [*[col(k) for k in plan.keys], ts.copy()]]
     )
     in_range: list[exp.Expr] = [bound(ts.copy(), ts_type, "<=", plan.end)]
-    lower = _value_lower(plan)
+    lower = value_lower(plan)
     if lower is not None:
         in_range.append(bound(ts.copy(), ts_type, ">", lower))
     created: exp.Expr = (

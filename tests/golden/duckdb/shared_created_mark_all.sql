@@ -1,0 +1,1 @@
+SELECT MAX("__created") AS "max_created" FROM (SELECT "customer_id", CAST("ts" AS TIMESTAMP) AS "__ts", CAST("created" AS TIMESTAMP) AS "__created" FROM READ_PARQUET('/data/payments.parquet') WHERE (NOT "customer_id" IS NULL AND NOT "ts" IS NULL AND "ts" <= CAST('2024-01-02 00:00:00.000000' AS TIMESTAMP)) AND NOT "__created" IS NULL) AS "r"

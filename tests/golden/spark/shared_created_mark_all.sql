@@ -1,0 +1,1 @@
+SELECT MAX(`__created`) AS `max_created` FROM (SELECT * FROM (SELECT `customer_id`, CAST(`ts` AS TIMESTAMP_NTZ) AS `__ts`, CAST(`created` AS TIMESTAMP_NTZ) AS `__created` FROM parquet.`/data/payments.parquet` WHERE NOT `customer_id` IS NULL AND NOT `ts` IS NULL AND `ts` <= CAST('2024-01-02 00:00:00.000000' AS TIMESTAMP_NTZ)) AS `e` WHERE NOT `__created` IS NULL) AS `r`

@@ -1,0 +1,1 @@
+SELECT * FROM (SELECT DISTINCT `customer_id`, `store_id` FROM parquet.`/repo/data/orders.parquet` WHERE NOT `customer_id` IS NULL AND NOT `store_id` IS NULL) AS `k` ORDER BY XXHASH64(`customer_id`, `store_id`) LIMIT 100
