@@ -41,6 +41,7 @@ from pydantic import (
     model_validator,
 )
 
+from featurestore.config_env import PREFIX, expand, overrides
 from featurestore.errors import ConfigError
 
 CONFIG_FILE = "featurestore.toml"
@@ -190,8 +191,23 @@ class RepoConfig(_Section):
         return value
 
 
+def _setting_names() -> dict[str, frozenset[str]]:
+    """The settings of each section (every engine's and every store's), for the override variables."""
+
+    def names(*models: type[BaseModel]) -> frozenset[str]:
+        return frozenset(name for model in models for name in model.model_fields)
+
+    return {
+        "": frozenset({"project"}),
+        "offline": names(DuckDBConfig, SparkConfig),
+        "online": names(SqliteOnlineConfig, RedisOnlineConfig, RedisClusterOnlineConfig),
+        "materialize": names(MaterializeConfig),
+    }
+
+
 def load_config(root: Path) -> RepoConfig:
-    """Read ``featurestore.toml`` under ``root`` (optional) and apply environment overrides."""
+    """Read ``featurestore.toml`` under ``root`` (optional), expand its ``${VAR}`` references and apply the
+    environment's overrides (``FEATURESTORE_<SECTION>_<SETTING>``: ``featurestore/config_env.py``)."""
     path = root / CONFIG_FILE
     data: dict[str, Any] = {}
     if path.exists():
@@ -205,6 +221,16 @@ def load_config(root: Path) -> RepoConfig:
             raise ConfigError(f"{path}: cannot read it ({exc.strerror}); check its permissions") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: cannot parse: {exc}. Fix the TOML syntax.") from None
+    data = expand(data, str(path), os.environ)
+    overridden: dict[str, str] = {}  # setting -> the variable that set it (for error messages)
+    for section, values in overrides(os.environ, _setting_names()).items():
+        target = data if not section else data.setdefault(section, {})
+        if not isinstance(target, dict):
+            raise ConfigError(f"{path}: {section} must be a table ([{section}]) to take overrides")
+        for key, value in values.items():
+            target[key] = value
+            dotted = f"{section}.{key}" if section else key
+            overridden[dotted] = f"{PREFIX}{dotted.replace('.', '_').upper()}"
     if "project" not in data:
         data["project"] = re.sub(r"[^A-Za-z0-9_]", "_", root.resolve().name) or "default"
         if data["project"][0].isdigit():
@@ -228,6 +254,8 @@ def load_config(root: Path) -> RepoConfig:
             key = ".".join(loc)
             if url and key == "online.url":
                 key = f"${ONLINE_URL_ENV} (it overrides online.url)"
+            elif key in overridden:
+                key = f"${overridden[key]} (it overrides {key})"
             problems.append(f"{key}: {str(error['msg']).removeprefix('Value error, ')}")
         raise ConfigError(f"{path}: {'; '.join(problems)}") from None
 
