@@ -22,20 +22,25 @@ from tests.test_point_in_time import (
     HEADERS,
     SOURCES_DEFS,
     feature_rows,
+    test_a_feature_service_with_a_subset_and_a_whole_view,
     test_a_null_join_key_in_an_entity_row_matches_nothing,
     test_a_view_over_a_csv_file,
     test_a_view_over_a_hive_partitioned_folder,
     test_a_view_over_a_sql_source,
+    test_an_empty_entity_df_gives_an_empty_result_with_the_right_schema,
     test_an_entity_row_with_a_null_timestamp_gets_null_features,
     test_as_known_at_ignores_values_created_after_t,
     test_composite_keys_match_on_every_key_and_never_partially,
     test_date_entity_timestamps_mean_midnight_utc,
+    test_every_input_column_passes_through_unchanged_before_the_features,
     test_feature_rows_with_a_null_key_or_null_event_time_are_ignored,
+    test_full_feature_names_are_view_double_underscore_feature,
     test_naive_and_aware_entity_timestamps_of_the_same_instant_agree,
     test_nanosecond_entity_timestamps_are_truncated_to_microseconds,
     test_no_candidate_nulls_every_feature_of_that_view_only,
     test_no_ttl_means_no_lower_bound,
     test_one_output_row_per_input_row_in_input_order_with_duplicates_kept,
+    test_polars_and_pandas_input_columns_pass_through_unchanged,
     test_row_exactly_at_t_counts_and_a_row_one_microsecond_later_does_not,
     test_rows_tied_on_both_timestamps_go_to_the_greatest_feature_values,
     test_several_views_with_different_ttls_in_one_request,
@@ -43,11 +48,18 @@ from tests.test_point_in_time import (
     test_ties_in_a_source_without_created_column_go_to_the_greatest_feature_values,
     test_ties_on_event_time_go_to_the_greatest_created_time,
     test_ttl_lower_bound_is_inclusive,
+    test_zoned_and_duration_input_columns_pass_through_unchanged,
 )
 
 pytestmark = pytest.mark.spark
 
 HAND_CHECKED = (
+    test_a_feature_service_with_a_subset_and_a_whole_view,
+    test_an_empty_entity_df_gives_an_empty_result_with_the_right_schema,
+    test_every_input_column_passes_through_unchanged_before_the_features,
+    test_full_feature_names_are_view_double_underscore_feature,
+    test_polars_and_pandas_input_columns_pass_through_unchanged,
+    test_zoned_and_duration_input_columns_pass_through_unchanged,
     test_a_view_over_a_csv_file,
     test_a_view_over_a_hive_partitioned_folder,
     test_a_view_over_a_sql_source,
@@ -105,4 +117,4 @@ def sources_store(tmp_path: Path, spark_session: Any) -> Iterator[ComparedStore]
 
 def test_every_hand_checked_rule_is_run_here() -> None:
     # The imports above are the tests pytest collects in this module: a test renamed upstream fails here.
-    assert len({t.__name__ for t in HAND_CHECKED}) == 21
+    assert len({t.__name__ for t in HAND_CHECKED}) == 27
