@@ -91,23 +91,10 @@ def verify_log(registry: Registry, engine: Engine, root: Path, path: str | Path)
         entity_rows = table.select(columns)
         features: list[str] = meta["features"]
         # A logged service may hold on-demand features: their builder (None without any), else the plain one.
-        training = build_on_demand_training_set(
-            registry,
-            engine,
-            root,
-            entity_rows,
-            features,
-            full_feature_names=True,
-            timestamp_column=REQUEST_TS,
-            as_known_at=False,
-        ) or build_training_set(
-            registry,
-            engine,
-            root,
-            entity_rows,
-            features,
-            full_feature_names=True,
-            timestamp_column=REQUEST_TS,
+        request = (registry, engine, root, entity_rows, features)
+        options: dict[str, Any] = {"full_feature_names": True, "timestamp_column": REQUEST_TS}
+        training = build_on_demand_training_set(*request, **options, as_known_at=False) or build_training_set(
+            *request, **options
         )
         offline = training.to_arrow()
         for ref in meta["features"]:
