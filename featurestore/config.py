@@ -13,6 +13,14 @@ type = "redis"
 url = "redis://localhost:6379/0"      # or rediss:// for TLS; FEATURESTORE_ONLINE_URL overrides it
 password_env = "REDIS_PASSWORD"       # the password is read from this variable, never stored
 
+[registry]                   # default: files under .featurestore/ (one machine)
+url = "postgresql://featurestore@db:5432/features"   # or sqlite:///path/registry.db
+password_env = "FEATURESTORE_DB_PASSWORD"  # else libpq's own: PGPASSWORD, ~/.pgpass, ...
+
+[storage]                    # push log, feature log, lifetime-aggregate states; default .featurestore/
+url = "s3://features/prod"   # or a local folder
+endpoint = "http://127.0.0.1:8333"   # S3-compatible servers; else AWS_ENDPOINT_URL or AWS itself
+
 [materialize]
 batch_size = 100000
 lookback = "1h"              # re-read window for sources without a created timestamp
@@ -158,6 +166,101 @@ OnlineConfig = Annotated[
 ]
 
 
+class RegistryConfig(_Section):
+    """Where the registry and the runtime state live.
+
+    ``url``: ``None`` (files under ``.featurestore/``), ``sqlite:///abs/path.db`` / ``sqlite:rel/path.db``
+    (relative to the repo root) or ``postgresql://user@host:5432/db``. The password comes from
+    ``password_env`` or libpq's own mechanisms (``PGPASSWORD``, ``~/.pgpass``, a service file); it is never
+    stored in the registry nor printed. ``history``: how many registry versions and runs are kept.
+    ``refresh``: how often a long-lived reader (a server, an SDK in a serving process) looks for a newly
+    applied registry or state in a database (files are checked on every read, by their time stamp).
+    ``on_demand_code``: where servers take on-demand functions from that are not in a local
+    ``definitions/`` folder: ``"registry"`` (the source recorded at apply; whoever may apply may run code
+    on servers) or ``"packages"`` (only importable modules of installed packages).
+
+    >>> RegistryConfig(url="postgresql://fs@db:5432/features").scheme
+    'postgresql'
+    >>> RegistryConfig().scheme
+    'files'
+    """
+
+    url: str | None = None
+    password_env: str | None = None
+    history: int = Field(default=100, ge=1)
+    refresh: timedelta = timedelta(seconds=5)
+    on_demand_code: Literal["registry", "packages"] = "registry"
+
+    @field_validator("refresh", mode="before")
+    @classmethod
+    def _refresh(cls, value: Any) -> Any:
+        return parse_duration(value) if isinstance(value, str) else value
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        scheme = value.partition(":")[0].lower()
+        if scheme not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError(
+                f"{redact_url(value)!r} is not a registry URL; write postgresql://user@host:5432/db, "
+                "sqlite:///abs/path/registry.db, or leave it out for files under .featurestore/"
+            )
+        return value
+
+    @property
+    def scheme(self) -> Literal["files", "sqlite", "postgresql"]:
+        if self.url is None:
+            return "files"
+        return "sqlite" if self.url.lower().startswith("sqlite:") else "postgresql"
+
+
+class StorageConfig(_Section):
+    """Where bulk data lives: the push log, the feature log and the lifetime-aggregate states.
+
+    ``url``: ``None`` (``.featurestore/`` under the repo root), a local folder (relative to the repo
+    root), or ``s3://bucket/prefix``. For S3: ``endpoint`` (an S3-compatible server, like
+    ``http://127.0.0.1:8333``), ``region``, and the credentials from the variables named by
+    ``access_key_env`` / ``secret_key_env`` (the standard AWS ones by default); unset settings fall back
+    to the standard AWS environment variables (``AWS_ENDPOINT_URL``, ``AWS_REGION``, ...).
+
+    >>> StorageConfig(url="s3://features/prod").is_s3
+    True
+    """
+
+    url: str | None = None
+    endpoint: str | None = None
+    region: str | None = None
+    access_key_env: str = "AWS_ACCESS_KEY_ID"
+    secret_key_env: str = "AWS_SECRET_ACCESS_KEY"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if "://" in value and not value.startswith("s3://"):
+            raise ValueError(
+                f"{redact_url(value)!r}: storage is a local folder or s3://bucket/prefix; "
+                f"{value.partition('://')[0]}:// is not supported"
+            )
+        if value.startswith("s3://") and not value[5:].strip("/"):
+            raise ValueError(f"{value!r} names no bucket; write it like s3://bucket/prefix")
+        return value
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"endpoint {value!r} must start with http:// or https://")
+        return value
+
+    @property
+    def is_s3(self) -> bool:
+        return self.url is not None and self.url.startswith("s3://")
+
+
 class MaterializeConfig(_Section):
     batch_size: int = Field(default=100_000, gt=0)
     lookback: timedelta = timedelta(hours=1)
@@ -174,6 +277,8 @@ class RepoConfig(_Section):
     offline: OfflineConfig = DuckDBConfig()
     online: OnlineConfig = SqliteOnlineConfig()
     materialize: MaterializeConfig = MaterializeConfig()
+    registry: RegistryConfig = RegistryConfig()
+    storage: StorageConfig = StorageConfig()
 
     @field_validator("offline", mode="before")
     @classmethod
@@ -202,6 +307,8 @@ def _setting_names() -> dict[str, frozenset[str]]:
         "offline": names(DuckDBConfig, SparkConfig),
         "online": names(SqliteOnlineConfig, RedisOnlineConfig, RedisClusterOnlineConfig),
         "materialize": names(MaterializeConfig),
+        "registry": names(RegistryConfig),
+        "storage": names(StorageConfig),
     }
 
 

@@ -27,7 +27,7 @@ from typing import Any
 from featurestore.errors import ConfigError
 
 PREFIX = "FEATURESTORE_"
-SECTIONS = ("offline", "online", "materialize")
+SECTIONS = ("offline", "online", "materialize", "registry", "storage")
 # Variables of the same prefix that are not settings of featurestore.toml (logs, the server's token).
 NOT_SETTINGS = ("FEATURESTORE_LOG_", "FEATURESTORE_SERVER_")
 _REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
