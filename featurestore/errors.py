@@ -34,6 +34,10 @@ class RegistryError(FeatureStoreError):
     """The registry is missing, unreadable or locked."""
 
 
+class RegistryConflictError(RegistryError):
+    """Another apply changed the registry since this one read it (compare-and-set on its version)."""
+
+
 class SchemaMismatchError(FeatureStoreError):
     """A source's actual columns do not match what a feature view declares."""
 

@@ -7,10 +7,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from os import stat as _stat
 from pathlib import Path
+from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Any
 
 from featurestore.config import RepoConfig, load_config
-from featurestore.errors import OnlineStoreError, RegistryError, SourceError
+from featurestore.errors import OnlineStoreError, RegistryConflictError, RegistryError, SourceError
 
 if TYPE_CHECKING:
     from featurestore.dsl import FeatureService
@@ -20,7 +21,8 @@ if TYPE_CHECKING:
     from featurestore.online.base import OnlineStore
     from featurestore.push import PushResult
     from featurestore.registry import Definitions, Registry, RegistryDiff
-    from featurestore.registry.state import StateStore, ViewVersion
+    from featurestore.registry.backend import RegistryBackend
+    from featurestore.registry.state import RunRecord, ViewVersion
     from featurestore.retrieve.on_demand import OnDemandRequest, OnDemandResponse
     from featurestore.retrieve.online import OnlineRequest, OnlineResponse
     from featurestore.retrieve.training import TrainingSet
@@ -55,6 +57,12 @@ class FeatureStore:
 
         self._registry_file = str(registry_path(self.root))
         self._state_file = str(registry_path(self.root).with_name("state.json"))
+        self._backend: RegistryBackend | None = None
+        # A database registry is polled (one query for both stamps) at most every `refresh`.
+        self._polls = self.config.registry.scheme != "files"
+        self._refresh = self.config.registry.refresh.total_seconds()
+        self._next_poll = 0.0
+        self._state_stamp: int | None = None
         self._served: Mapping[str, ServedView] | None = None
         self._served_for: tuple[int | None, int | None] | None = None
         self._online: OnlineStore | None = online_store
@@ -79,19 +87,17 @@ class FeatureStore:
 
         return load_definitions(self.root)
 
-    def _planned_registry(self) -> tuple[Registry, Registry | None]:
-        from featurestore.apply import build_registry
-        from featurestore.registry import read_registry
-
-        new = build_registry(self.load_definitions(), self.engine, self.root, self.project)
-        return new, read_registry(self.root)
-
     def plan(self) -> RegistryDiff:
-        """What ``apply`` would change, without writing anything."""
+        """What ``apply`` would change, without writing anything; ``base_version`` is the registry
+        version it was computed against (pass it to ``apply(expect_version=...)``)."""
+        from featurestore.apply import build_registry
         from featurestore.registry import diff_registries
 
-        new, old = self._planned_registry()
-        return self._advised(diff_registries(old, new), new)
+        old, version, problem = self.backend.read()
+        if problem is not None:
+            old = self.backend.read_registry()  # raises: says what is wrong and that apply fixes it
+        new = build_registry(self.load_definitions(), self.engine, self.root, self.project)
+        return replace(self._advised(diff_registries(old, new), new), base_version=version)
 
     def _advised(self, diff: RegistryDiff, registry: Registry) -> RegistryDiff:
         """The diff with what the definitions allow but a user should know (late events a run misses)."""
@@ -100,34 +106,41 @@ class FeatureStore:
         found = lookback_warnings(registry, self.config.materialize.lookback)
         return replace(diff, warnings=(*found, *diff.warnings)) if found else diff
 
-    def apply(self) -> RegistryDiff:
+    def apply(self, *, expect_version: int | None = None) -> RegistryDiff:
         """Check the definitions against their sources and write the registry atomically.
 
         A view whose data changed gets a new, pending online version; the active one keeps serving until
         the new one is materialized (see ``status``). Versions of removed views are deleted online.
+        The write is a compare-and-set on the registry version read first (no lock is held while the
+        definitions load and the sources are probed): if another apply wrote in between, or the version
+        is no longer ``expect_version`` (``plan().base_version``), ``RegistryConflictError``.
         """
         from featurestore.apply import build_registry
-        from featurestore.registry import diff_registries, write_registry
-        from featurestore.registry.storage import (
-            keep_unreadable_registry,
-            read_registry_for_apply,
-            registry_lock,
-        )
+        from featurestore.registry import diff_registries
+        from featurestore.registry.backend import conflict
         from featurestore.versions import sync_versions
 
-        with registry_lock(self.root):
-            new = build_registry(self.load_definitions(), self.engine, self.root, self.project)
-            # An unreadable registry is replaced (apply is the fix its error names), its bytes kept.
-            old, problem = read_registry_for_apply(self.root)
-            diff = self._advised(diff_registries(old, new), new)
-            # Under the state lock: a run starting now sees both the new registry and its versions.
-            with self.state.edit() as edit:
-                sync_versions(new, edit)
-                if problem is not None:
-                    kept = keep_unreadable_registry(self.root, problem)
-                    diff = replace(diff, warnings=(*diff.warnings, kept))
-                if not diff.empty or old is None:
-                    write_registry(self.root, new)
+        backend = self.backend
+        # An unreadable registry is replaced (apply is the fix its error names), its bytes kept.
+        old, version, _ = backend.read()
+        if expect_version is not None and version != expect_version:
+            raise conflict(expect_version, version)
+        new = build_registry(self.load_definitions(), self.engine, self.root, self.project)
+        diff = self._advised(diff_registries(old, new), new)
+        changed = not diff.empty or old is None
+        # In the lock (a database: the transaction) of the write: a run starting now sees both the
+        # new registry and its versions.
+        try:
+            result = backend.write(new if changed else None, version, lambda edit: sync_versions(new, edit))
+        except RegistryConflictError:
+            # Another apply wrote in between. When it wrote exactly this registry, nothing this plan
+            # said is wrong: settle on its version. Otherwise the plan is stale.
+            now, version, _ = backend.read()
+            if expect_version is not None or now != new:
+                raise
+            result = backend.write(None, version, lambda edit: sync_versions(new, edit))
+        diff = replace(diff, base_version=version, warnings=(*diff.warnings, *result.warnings))
+        self._next_poll = 0.0
         try:
             self.delete_retired()
         except OnlineStoreError as exc:  # applied all the same: the next apply or materialize retries
@@ -137,37 +150,56 @@ class FeatureStore:
         return diff
 
     @property
-    def state(self) -> StateStore:
-        """The runtime state: online versions, watermarks, runs in progress."""
-        from featurestore.registry.state import StateStore
+    def backend(self) -> RegistryBackend:
+        """Where the registry and the state live (``[registry] url``)."""
+        if self._backend is None:
+            from featurestore.registry.backend import open_backend
 
-        return StateStore(self.root)
+            self._backend = open_backend(self.config.registry, self.root, self.project)
+        return self._backend
+
+    @property
+    def state(self) -> RegistryBackend:
+        """The runtime state: online versions, watermarks, runs in progress, the run history."""
+        return self.backend
+
+    def runs(self, view: str | None = None, limit: int | None = None) -> list[RunRecord]:
+        """Completed materialization runs (of one view, or all), newest first; ``history`` per view kept."""
+        return self.backend.runs(view, limit)
 
     def delete_retired(self) -> int:
         """Delete the online values of retired versions (replaced, or of removed views) that no run
         writes any more; return the number of values deleted. Nothing else is ever deleted."""
-        from featurestore.versions import delete_retired, has_retired
+        from featurestore.versions import delete_retired, has_retired, retire_grace
 
         if not has_retired(self.state):  # nothing to do: don't even connect
             return 0
-        return delete_retired(self.state, self.online_store)
+        grace = retire_grace(self._polls, self.config.registry.refresh)
+        return delete_retired(self.state, self.online_store, grace)
 
     @property
     def registry(self) -> Registry:
-        """The applied registry, re-read only when the registry file changes."""
-        # On every online read: one stat of a cached path string, no pathlib and no imports.
-        try:
-            stamp = _stat(self._registry_file).st_mtime_ns
-        except FileNotFoundError:
-            stamp = None
+        """The applied registry, re-read only when it changes: files are checked on every read (one
+        stat), a database at most every ``[registry] refresh`` (one query)."""
+        if self._polls:
+            now = _monotonic()
+            if self._registry is not None and now < self._next_poll:
+                return self._registry
+            stamp, self._state_stamp = self.backend.stamps()
+            self._next_poll = now + self._refresh
+        else:
+            # On every online read: one stat of a cached path string, no pathlib and no imports.
+            try:
+                stamp = _stat(self._registry_file).st_mtime_ns
+            except FileNotFoundError:
+                stamp = None
         if self._registry is not None and stamp is not None and stamp == self._registry_stamp:
             return self._registry
-        from featurestore.registry import read_registry
-
-        registry = read_registry(self.root)
+        registry = self.backend.read_registry()
         if registry is None:
             raise RegistryError(
-                f"nothing is applied in {self.root}: run `featurestore apply` (or store.apply()) first"
+                f"nothing is applied in {self.backend.where}: run `featurestore apply` (or store.apply()) "
+                "first"
             )
         self._registry, self._registry_stamp = registry, stamp
         self._requests.clear()
@@ -294,6 +326,8 @@ class FeatureStore:
             from featurestore.apply import explain_run_error
 
             raise explain_run_error(chosen, self.engine, self.root, exc, "materializing") from None
+        finally:
+            self._next_poll = 0.0  # this process changed the state: the next read looks
 
     def get_online_features(
         self,
@@ -360,11 +394,15 @@ class FeatureStore:
         return self._serving(self.registry)
 
     def _serving(self, registry: Registry) -> Mapping[str, ServedView]:
-        """Which version serves each view, re-read only when the registry or the state file changes."""
-        try:
-            stamp = _stat(self._state_file).st_mtime_ns
-        except FileNotFoundError:
-            stamp = None
+        """Which version serves each view, re-read only when the registry or the state changes (a
+        database: as of the last poll, see ``registry``)."""
+        if self._polls:
+            stamp = self._state_stamp
+        else:
+            try:
+                stamp = _stat(self._state_file).st_mtime_ns
+            except FileNotFoundError:
+                stamp = None
         key = (self._registry_stamp, stamp)  # file stamps: an object id could be reused after a reload
         if self._served is not None and self._served_for == key:
             return self._served
@@ -424,6 +462,7 @@ class FeatureStore:
         from featurestore.versions import promote
 
         promoted = promote(self.state, view, force=force)
+        self._next_poll = 0.0
         self.delete_retired()
         return promoted
 
@@ -479,6 +518,9 @@ class FeatureStore:
         if self._online is not None:
             self._online.close()
             self._online = None
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
 
     def __enter__(self) -> FeatureStore:
         return self

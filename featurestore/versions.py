@@ -22,7 +22,15 @@ from typing import TYPE_CHECKING
 
 from featurestore.errors import MaterializationError, RegistryError
 from featurestore.registry.model import RegisteredView, Registry
-from featurestore.registry.state import StateEdit, StateStore, ViewVersion, Watermark, Writer, utcnow
+from featurestore.registry.state import (
+    RunRecord,
+    StateEdit,
+    StateStore,
+    ViewVersion,
+    Watermark,
+    Writer,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from featurestore.online.base import OnlineStore, OnlineView
@@ -166,12 +174,29 @@ def begin_run(
     return RunTarget(target, writer, online_view(project, rv, target.version))
 
 
-def abort_run(state: StateStore, target: RunTarget) -> None:
-    """A run failed: it no longer writes (its version keeps its previous watermark)."""
+def abort_run(state: StateStore, target: RunTarget, rows_read: int | None = None) -> None:
+    """A run failed: it no longer writes (its version keeps its previous watermark); the run history
+    records it as ``failed``."""
     with state.edit() as edit:
         record = edit.get(target.record.view, target.record.version)
         if record is not None:
             edit.put(replace(record, writers=tuple(w for w in record.writers if w != target.writer)))
+        edit.record_run(_run(target, None, rows_read, 0, "failed"))
+
+
+def _run(
+    target: RunTarget, mark: Watermark | None, rows_read: int | None, written: int, outcome: str
+) -> RunRecord:
+    return RunRecord(
+        view=target.record.view,
+        version=target.record.version,
+        started=target.writer.since,
+        finished=utcnow(),
+        rows_read=rows_read,
+        rows_written=written,
+        watermark=None if mark is None else mark.event_time,
+        outcome=outcome,
+    )
 
 
 @dataclass(frozen=True)
@@ -186,38 +211,47 @@ class RunOutcome:
     """The version was retired while the run wrote it (a concurrent apply): its values must go."""
 
 
-def finish_run(state: StateStore, target: RunTarget, mark: Watermark) -> RunOutcome:
-    """Record a complete run: the watermark (never moved back within a version) and, when the version
-    is pending and has caught up with the active one, the switch to it, in one state write."""
+def finish_run(
+    state: StateStore, target: RunTarget, mark: Watermark, rows_read: int | None = None
+) -> RunOutcome:
+    """Record a complete run: the watermark (never moved back within a version), the run in the run
+    history (capped per view) and, when the version is pending and has caught up with the active one,
+    the switch to it, all in one state write."""
     with state.edit() as edit:
-        record = edit.get(target.record.view, target.record.version)
-        if record is None or record.status == "retired":
-            if record is not None:
-                edit.put(replace(record, writers=tuple(w for w in record.writers if w != target.writer)))
-            return RunOutcome(record or target.record, orphaned=True)
-        previous = record.watermark
-        if previous is not None and previous.event_time > mark.event_time:
-            mark = replace(mark, event_time=previous.event_time)
-        if previous is not None and previous.created_time is not None:
-            created = previous.created_time
-            mark = replace(mark, created_time=max(created, mark.created_time or created))
-        record = replace(
-            record, watermark=mark, writers=tuple(w for w in record.writers if w != target.writer)
-        )
-        edit.put(record)
-        if record.status != "pending":
-            return RunOutcome(record)
-        active = edit.active(record.view)
-        caught_up = (
-            record.rebuild
-            or active is None
-            or active.watermark is None
-            or mark.event_time >= active.watermark.event_time
-        )
-        if not caught_up:
-            return RunOutcome(record)
-        replaced = edit.promote(record)
-        return RunOutcome(edit.get(record.view, record.version) or record, True, replaced)
+        outcome = _finish(edit, target, mark)
+        status = "orphaned" if outcome.orphaned else "promoted" if outcome.promoted else "complete"
+        edit.record_run(_run(target, mark, rows_read, mark.entities_written, status))
+        return outcome
+
+
+def _finish(edit: StateEdit, target: RunTarget, mark: Watermark) -> RunOutcome:
+    """The records' side of finishing a run (see ``finish_run``)."""
+    record = edit.get(target.record.view, target.record.version)
+    if record is None or record.status == "retired":
+        if record is not None:
+            edit.put(replace(record, writers=tuple(w for w in record.writers if w != target.writer)))
+        return RunOutcome(record or target.record, orphaned=True)
+    previous = record.watermark
+    if previous is not None and previous.event_time > mark.event_time:
+        mark = replace(mark, event_time=previous.event_time)
+    if previous is not None and previous.created_time is not None:
+        created = previous.created_time
+        mark = replace(mark, created_time=max(created, mark.created_time or created))
+    record = replace(record, watermark=mark, writers=tuple(w for w in record.writers if w != target.writer))
+    edit.put(record)
+    if record.status != "pending":
+        return RunOutcome(record)
+    active = edit.active(record.view)
+    caught_up = (
+        record.rebuild
+        or active is None
+        or active.watermark is None
+        or mark.event_time >= active.watermark.event_time
+    )
+    if not caught_up:
+        return RunOutcome(record)
+    replaced = edit.promote(record)
+    return RunOutcome(edit.get(record.view, record.version) or record, True, replaced)
 
 
 def promote(state: StateStore, view: str, *, force: bool) -> tuple[ViewVersion, ViewVersion | None]:
@@ -252,11 +286,23 @@ RETIRE_GRACE = timedelta(seconds=1)
 read, so a read that started just before the switch finishes on the old values instead of NOT_FOUND."""
 
 
+def retire_grace(polls: bool, refresh: timedelta) -> timedelta:
+    """The grace ``delete_retired`` gives readers: with a database registry (``polls``) a reader sees a
+    switch up to ``refresh`` late (it polls the state's stamp at most that often), so the grace is
+    ``2 x refresh + 1 s``; with files, readers check on every read: ``RETIRE_GRACE``.
+
+    >>> retire_grace(True, timedelta(seconds=5)), retire_grace(False, timedelta(seconds=5))
+    (datetime.timedelta(seconds=11), datetime.timedelta(seconds=1))
+    """
+    return 2 * refresh + RETIRE_GRACE if polls else RETIRE_GRACE
+
+
 def delete_retired(state: StateStore, store: OnlineStore, grace: timedelta = RETIRE_GRACE) -> int:
     """Delete the namespaces of retired versions that no run writes any more; return the values deleted.
 
-    Versions retired less than ``grace`` ago are waited for. The record is dropped only after its
-    namespace is gone, so a failure leaves it to the next clean-up.
+    Versions retired less than ``grace`` ago are waited for: a database backend's readers see a switch
+    up to ``[registry] refresh`` late, so its grace must exceed that (``retire_grace``). The record is
+    dropped only after its namespace is gone, so a failure leaves it to the next clean-up.
     """
     deleted = 0
     for record in state.versions():

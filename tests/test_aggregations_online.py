@@ -20,8 +20,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from featurestore import FeatureStore
+from featurestore.registry.files_backend import FilesBackend
 from featurestore.registry.partials import PartialStore
-from featurestore.registry.state import StateStore
 from tests.pit_repo import make_repo
 
 AGGREGATIONS = """[
@@ -181,7 +181,7 @@ def test_a_failed_run_leaves_the_watermark_and_partials_and_a_rerun_is_exact(
         patch.setattr(store.online_store, "write_batches", broken)
         with pytest.raises(RuntimeError, match="went away"):
             store.materialize_incremental(end=T1 + HOUR, views=["pay"])
-    mark = StateStore(store.root).watermark("pay", version)
+    mark = FilesBackend(store.root).watermark("pay", version)
     assert mark is not None
     assert mark.event_time == T1
     assert PartialStore(store.root).current("pay", version) == before

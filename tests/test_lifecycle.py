@@ -28,7 +28,7 @@ from click.testing import CliRunner
 from featurestore import FeatureStore
 from featurestore.cli import cli
 from featurestore.errors import FutureTimeError, MaterializationError, UnknownFeatureError
-from featurestore.registry.state import StateStore
+from featurestore.registry.files_backend import FilesBackend
 from tests.online.conftest import require_redis, start_redis
 from tests.pit_repo import make_repo, write_data
 
@@ -538,13 +538,13 @@ def test_a_state_file_of_the_first_format_is_upgraded(tmp_path: Path, request: p
             "updated_at": NOW.isoformat(), "entities_written": 3}  # fmt: skip
     state = {"watermarks": {"stats": mark}, "namespaces": {"stats": ["0ld", fingerprint]}}
     (tmp_path / ".featurestore" / "state.json").write_text(json.dumps(state))
-    records = StateStore(tmp_path).versions("stats")
+    records = FilesBackend(tmp_path).versions("stats")
     assert sorted((r.status, r.version, r.project) for r in records) == [
         ("active", fingerprint, project),
         ("retired", "0ld", project),
     ]
     assert store.delete_retired() == 1
-    assert [(r.status, r.version) for r in StateStore(tmp_path).versions("stats")] == [
+    assert [(r.status, r.version) for r in FilesBackend(tmp_path).versions("stats")] == [
         ("active", fingerprint)
     ]
 
@@ -638,12 +638,12 @@ def test_apply_with_the_online_store_down_applies_and_deletes_old_versions_later
     assert "not deleted yet" in diff.warnings[0]
     assert "cannot reach Redis" in diff.warnings[0]
     assert "other" not in FeatureStore(repo).registry.views
-    assert [r.status for r in StateStore(repo).versions("other")] == ["retired"]
+    assert [r.status for r in FilesBackend(repo).versions("other")] == ["retired"]
     server = start_redis(tmp_path / "redis2", port=port)
     try:
         store = FeatureStore(repo)
         store.materialize(end=T)  # the next run deletes what is retired
-        assert StateStore(repo).versions("other") == []
+        assert FilesBackend(repo).versions("other") == []
     finally:
         server.stop()
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from featurestore.config import load_config
 from featurestore.engines import open_engine
 from featurestore.online.factory import open_online_store
-from featurestore.registry.state import StateStore
+from featurestore.registry.files_backend import FilesBackend
 from featurestore.registry.storage import read_registry
 from featurestore.sql import renderer_for
 from featurestore.verify import Collaborators, verify
@@ -45,7 +45,7 @@ def test_verify_on_handed_collaborators(tmp_path: Path) -> None:
     assert registry is not None
     engine = open_engine(config.offline, tmp_path)
     online = open_online_store(config.online, tmp_path)
-    state = StateStore(tmp_path).snapshot()
+    state = FilesBackend(tmp_path).snapshot()
     try:
         collaborators = Collaborators(
             registry=registry,

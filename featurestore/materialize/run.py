@@ -27,8 +27,9 @@ from featurestore.materialize.run_log import log_run
 from featurestore.materialize.strategy import MaterializeStrategy, Reads, ViewRequest
 from featurestore.materialize.summary import MaterializeSummary, ViewRun
 from featurestore.materialize.time_bounds import Clock, check_not_future, drop_expired, to_naive_utc
+from featurestore.registry.backend import RegistryBackend
 from featurestore.registry.model import RegisteredView, Registry
-from featurestore.registry.state import StateStore, Watermark, utcnow
+from featurestore.registry.state import Watermark, utcnow
 from featurestore.versions import (
     DefinitionGone,
     RunTarget,
@@ -93,7 +94,7 @@ class Materializer:
         registry: Registry,
         engine: Engine,
         store: OnlineStore,
-        state: StateStore,
+        state: RegistryBackend,
         root: Path,
         *,
         settings: MaterializeConfig,
@@ -166,11 +167,9 @@ class Materializer:
     def _run_view(
         self, rv: RegisteredView, start: datetime | None, end: datetime, incremental: bool
     ) -> ViewRun:
-        from featurestore.registry import read_registry
-
         began = time.perf_counter()
         try:
-            applied = read_registry(self.root)
+            applied = self.state.read_registry()
             target = begin_run(self.state, self.registry.project, rv, rebuild=self.overwrite, applied=applied)
         except DefinitionGone as exc:
             skipped = ViewRun(view=rv.name, start=start, end=end, notes=[f"skipped: {exc}"])
@@ -232,7 +231,7 @@ class Materializer:
             updated_at=utcnow(),
             entities_written=run.entities_written,
         )
-        outcome = finish_run(self.state, target, mark)
+        outcome = finish_run(self.state, target, mark, run.rows_read)
         run.version = outcome.record.short
         if outcome.orphaned:
             run.notes.append(

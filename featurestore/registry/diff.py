@@ -34,6 +34,8 @@ class RegistryDiff:
     changes: tuple[Change, ...] = field(default_factory=tuple)
     warnings: tuple[str, ...] = ()
     """Things the definitions allow but a user should know (for example late events a run will miss)."""
+    base_version: int | None = None
+    """The registry version the diff was computed against (0: nothing applied; None: not read)."""
 
     @property
     def empty(self) -> bool:

@@ -15,32 +15,25 @@ version:
 * the runs writing it right now (process id, host, start), so a namespace is only forgotten once no
   writer can add to it any more.
 
-The file is replaced atomically under an exclusive lock (``edit``), so concurrent jobs never lose an
-update and a switch of the active version is one write. State files of the first format (watermarks and
-namespace lists per view) are upgraded on read.
+It also keeps the history of completed runs (``RunRecord``), capped per view.
+
+``StateStore`` holds what every storage shares (the records, the queries over them); a backend
+(``registry/backend.py``: files, SQLite, PostgreSQL) supplies ``edit`` (an exclusive, atomic,
+all-or-nothing read-modify-write, so concurrent jobs never lose an update and a switch of the active
+version is one write), ``snapshot``, ``stamp`` and ``runs``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
 import os
 import socket
-from collections.abc import Iterator
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Literal
 
-from featurestore.config import STATE_DIR
-from featurestore.errors import RegistryError
-from featurestore.registry.json_shape import Fields, ShapeError, items, kind, objects
-from featurestore.registry.storage import write_atomic
-
-STATE_FILE = "state.json"
-STATE_LOCK = "state.lock"
-STATE_FORMAT = 2
+from featurestore.registry.json_shape import Fields, ShapeError, items, objects
 
 Status = Literal["pending", "active", "retired"]
 _STATUSES: dict[str, Status] = {"pending": "pending", "active": "active", "retired": "retired"}
@@ -196,11 +189,59 @@ class ViewVersion:
         )
 
 
+@dataclass(frozen=True)
+class RunRecord:
+    """One finished materialization run of one version, kept in the run history."""
+
+    view: str
+    version: str
+    started: datetime
+    finished: datetime
+    rows_read: int | None
+    rows_written: int
+    watermark: datetime | None
+    outcome: str
+    """``complete``, ``promoted`` (it made its version the served one), ``orphaned`` (its version was
+    retired meanwhile) or ``failed``."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "view": self.view,
+            "version": self.version,
+            "started": _iso(self.started),
+            "finished": _iso(self.finished),
+            "rows_read": self.rows_read,
+            "rows_written": self.rows_written,
+            "watermark": _iso(self.watermark),
+            "outcome": self.outcome,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "run") -> RunRecord:
+        """Read a run; ``ShapeError`` naming ``where`` if it is malformed."""
+        fields = Fields(data, where)
+        read = fields.raw("rows_read", None)
+        if read is not None and (isinstance(read, bool) or not isinstance(read, int)):
+            raise ShapeError(f"{where}: 'rows_read' is {read!r}, not a whole number")
+        return cls(
+            view=fields.text("view"),
+            version=fields.text("version"),
+            started=fields.time("started"),
+            finished=fields.time("finished"),
+            rows_read=read,
+            rows_written=fields.integer("rows_written", 0),
+            watermark=fields.optional_time("watermark"),
+            outcome=fields.text("outcome"),
+        )
+
+
 @dataclass
 class StateEdit:
     """The records inside one locked read-modify-write of the state file."""
 
     records: dict[str, dict[str, ViewVersion]] = field(default_factory=dict)
+    new_runs: list[RunRecord] = field(default_factory=list)
+    """Runs completed inside this edit, recorded with it (and the history capped) when it ends."""
 
     def versions(self, view: str | None = None) -> list[ViewVersion]:
         """The records of one view (or of all), oldest first."""
@@ -222,6 +263,9 @@ class StateEdit:
         if not group:
             self.records.pop(view, None)
 
+    def record_run(self, run: RunRecord) -> None:
+        self.new_runs.append(run)
+
     def retire(self, record: ViewVersion) -> ViewVersion:
         retired = replace(record, status="retired", retired_at=utcnow())
         self.put(retired)
@@ -238,110 +282,39 @@ class StateEdit:
         return previous
 
 
-class StateStore:
-    """The state of one repo, in ``.featurestore/state.json``."""
+class StateStore(ABC):
+    """The runtime state of one project; a backend supplies the storage, the queries are shared."""
 
-    def __init__(self, root: Path) -> None:
-        self.folder = root / STATE_DIR
-        self.path = self.folder / STATE_FILE
+    history: int = 100
+    """How many completed runs are kept per view."""
 
-    def _read(self) -> StateEdit:
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            return StateEdit()
-        except OSError as exc:
-            raise RegistryError(f"{self.path} is unreadable ({exc}); check its permissions") from None
-        try:
-            return self._parse(raw)
-        except ShapeError as exc:
-            raise RegistryError(
-                f"{self.path} is not a valid state file ({exc}). Move it aside and run `featurestore "
-                "materialize` to rebuild the online versions from scratch"
-            ) from None
+    @abstractmethod
+    def edit(self) -> AbstractContextManager[StateEdit]:
+        """A read-modify-write under an exclusive lock: what the block leaves in the ``StateEdit`` is
+        stored when it ends, all or nothing (an exception inside leaves the previous state)."""
 
-    def _parse(self, raw: bytes) -> StateEdit:
-        """The records of a state file; ``ShapeError`` saying what is wrong where, for anything else."""
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ShapeError(f"byte {exc.start} is not UTF-8") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ShapeError(f"not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
-        top = Fields(data, "")
-        version = top.raw("format", 1)
-        if version == 1:
-            return _upgrade(top, self._legacy_project())
-        if isinstance(version, bool) or not isinstance(version, int):
-            raise ShapeError(f"format {version!r} is not a state format this featurestore reads (1 or 2)")
-        if version > STATE_FORMAT:
-            # Reading it as empty would drop every record at the next write.
-            raise ShapeError(
-                f"format {version} is newer than this featurestore reads ({STATE_FORMAT}): it was written by "
-                "a newer featurestore; upgrade featurestore to read it"
-            )
-        edit = StateEdit()
-        for view, group in objects(top.raw("views", {}), "views").items():
-            for version_id, data in objects(group, f"views.{view}").items():
-                where = f"views.{view}.{version_id}"
-                record = ViewVersion.from_json(data, where)
-                if (record.view, record.version) != (view, version_id):
-                    raise ShapeError(
-                        f"{where}: the record is of view {record.view!r}, version {record.version!r}, but is "
-                        f"filed under view {view!r}, version {version_id!r}"
-                    )
-                edit.put(record)
-        return edit
-
-    @contextlib.contextmanager
-    def edit(self) -> Iterator[StateEdit]:
-        """A read-modify-write under an exclusive lock; the file is replaced when the block ends."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.folder / STATE_LOCK, "a+") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                edit = self._read()
-                yield edit
-                views = {
-                    view: {v: r.to_json() for v, r in sorted(group.items())}
-                    for view, group in sorted(edit.records.items())
-                }
-                body = {"format": STATE_FORMAT, "views": views}
-                write_atomic(self.path, json.dumps(body, indent=1, sort_keys=True).encode())
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-    def _legacy_project(self) -> str:
-        """The project that named a first-format state's namespaces: the applied registry's."""
-        try:
-            project = json.loads((self.folder / "registry.json").read_text()).get("project")
-        except (OSError, ValueError, AttributeError):
-            project = None
-        return project if isinstance(project, str) else "default"
-
+    @abstractmethod
     def snapshot(self) -> StateEdit:
-        """The records as they are now (read without the lock: the file is always whole)."""
-        return self._read()
+        """The records as they are now (no lock: a reader sees one whole state)."""
 
+    @abstractmethod
     def stamp(self) -> int | None:
-        """The state file's modification time, to notice a change cheaply."""
-        try:
-            return os.stat(self.path).st_mtime_ns
-        except FileNotFoundError:
-            return None
+        """A value that changes with every edit, cheap to read, to notice a change (None: no state)."""
+
+    @abstractmethod
+    def runs(self, view: str | None = None, limit: int | None = None) -> list[RunRecord]:
+        """Completed runs (of one view, or of all), newest first."""
 
     def versions(self, view: str | None = None) -> list[ViewVersion]:
-        return self._read().versions(view)
+        return self.snapshot().versions(view)
 
     def active(self, view: str) -> ViewVersion | None:
-        return self._read().active(view)
+        return self.snapshot().active(view)
 
     def watermark(self, view: str, version: str) -> Watermark | None:
         """The watermark of one version (or of the served version of one data fingerprint), or None if
         it never completed a run."""
-        edit = self._read()
+        edit = self.snapshot()
         record = edit.get(view, version)
         if record is None:
             candidates = [r for r in edit.versions(view) if r.fingerprint == version]
@@ -353,7 +326,7 @@ class StateStore:
 
     def watermarks(self) -> dict[str, Watermark]:
         """The watermark of every view's active version (views never fully materialized are left out)."""
-        edit = self._read()
+        edit = self.snapshot()
         out = {}
         for view in edit.records:
             active = edit.active(view)
@@ -362,18 +335,18 @@ class StateStore:
         return out
 
 
-def _upgrade(top: Fields, project: str) -> StateEdit:
-    """A first-format state (``watermarks`` and ``namespaces`` per view, versions = bare fingerprints):
-    the watermarked version becomes active, every other recorded namespace retired."""
-    edit = StateEdit()
-    now = utcnow()
-    marks = objects(top.raw("watermarks", {}), "watermarks")
-    for view, versions in objects(top.raw("namespaces", {}), "namespaces").items():
-        for i, version in enumerate(items(versions, f"namespaces.{view}")):
-            if not isinstance(version, str):
-                raise ShapeError(f"namespaces.{view}[{i}] is {kind(version)}, not a string")
-            edit.put(ViewVersion(view, version, project, version, "retired", now, retired_at=now))
-    for view, raw in marks.items():
-        mark = Watermark.from_json(raw, f"watermarks.{view}")
-        edit.put(ViewVersion(view, mark.version, project, mark.version, "active", now, watermark=mark))
-    return edit
+def cap_runs(runs: list[RunRecord], history: int) -> list[RunRecord]:
+    """The newest ``history`` runs of each view (``runs`` oldest first), in the same order.
+
+    >>> t = datetime(2026, 1, 1)
+    >>> runs = [RunRecord("v", "x", t, t + timedelta(seconds=i), 0, 0, None, "complete") for i in range(3)]
+    >>> [r.finished.second for r in cap_runs(runs, 2)]
+    [1, 2]
+    """
+    seen: dict[str, int] = {}
+    kept = []
+    for run in reversed(runs):
+        seen[run.view] = seen.get(run.view, 0) + 1
+        if seen[run.view] <= history:
+            kept.append(run)
+    return kept[::-1]

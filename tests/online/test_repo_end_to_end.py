@@ -19,7 +19,7 @@ import pytest
 
 from featurestore import FeatureStore
 from featurestore.errors import EntityRowsError, OnlineStoreError, UnknownFeatureError
-from featurestore.registry.state import StateStore
+from featurestore.registry.files_backend import FilesBackend
 from tests.online.conftest import STORE_KINDS, RedisClusterNodes, RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,7 +147,7 @@ def test_incremental_runs_pick_up_late_rows_and_never_let_older_values_win(make_
     now = datetime.now(UTC).replace(tzinfo=None)
     first = store.materialize_incremental(end=now)
     assert first.runs
-    assert StateStore(store.root).watermark("driver_hourly_stats", _fp(store)) is not None
+    assert FilesBackend(store.root).watermark("driver_hourly_stats", _fp(store)) is not None
 
     latest = store.get_online_features(["driver_hourly_stats:conv_rate"], [{"driver_id": 1001}], now=now)
     stamp = latest.event_timestamps()["conv_rate"][0]
@@ -199,7 +199,7 @@ def test_a_backfill_of_older_values_never_replaces_newer_ones(make_repo: RepoFac
     store.materialize(end=now - timedelta(hours=12), views=["driver_hourly_stats"])  # an older backfill
     after = store.get_online_features(["driver_hourly_stats:*"], keys, now=now).to_dict()
     assert after == before
-    mark = StateStore(store.root).watermark("driver_hourly_stats", _fp(store))
+    mark = FilesBackend(store.root).watermark("driver_hourly_stats", _fp(store))
     assert mark is not None
     assert mark.event_time == now
     store.close()
@@ -218,7 +218,7 @@ def test_an_unreachable_store_fails_fast_and_advances_no_watermark(make_repo: Re
     with pytest.raises(OnlineStoreError, match=r"127\.0\.0\.1"):
         broken.materialize()
     assert time.monotonic() - started < 10
-    assert StateStore(store.root).watermarks() == {}
+    assert FilesBackend(store.root).watermarks() == {}
     # The server is back (the fixture's): a rerun completes and the contract holds.
     healthy = FeatureStore(store.root.parent / store.root.name, config=store.config)
     healthy.materialize()
@@ -264,7 +264,7 @@ def test_sigkill_midway_then_rerun_equals_one_clean_run(make_repo: RepoFactory, 
         env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert proc.returncode == -signal.SIGKILL, proc.stderr
-    state = StateStore(store.root)
+    state = FilesBackend(store.root)
     pair = store.registry.view("driver_customer_stats")
     assert state.watermark("driver_customer_stats", pair.data_fingerprint) is None  # not fully written
     store.materialize(end=end)  # the rerun

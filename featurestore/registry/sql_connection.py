@@ -1,0 +1,78 @@
+"""What the SQL backend needs of a database: exclusive transactions and plain reads, one connection per
+process, reused. ``sql_sqlite.py`` and ``sql_postgres.py`` implement it; the SQL itself is written once,
+with ``?`` placeholders (``Tx`` turns them into the driver's).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+
+class Cursor(Protocol):
+    """The part of a DB-API cursor the backend uses (sqlite3 and psycopg both have it)."""
+
+    def execute(self, query: Any, params: Any = ..., /) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class Tx:
+    """One open transaction: ``rows`` runs a statement and returns its rows (none for a write).
+
+    >>> import sqlite3
+    >>> Tx(sqlite3.connect(":memory:").cursor(), "?").rows("SELECT ? + 1", (41,))
+    [(42,)]
+    """
+
+    def __init__(self, cursor: Cursor, placeholder: str) -> None:
+        self.cursor = cursor
+        self.placeholder = placeholder
+
+    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        if self.placeholder != "?":
+            sql = sql.replace("?", self.placeholder)
+        self.cursor.execute(sql, params)
+        try:
+            return [tuple(row) for row in self.cursor.fetchall()]
+        except Exception as exc:  # a statement without a result
+            if _no_result(exc):
+                return []
+            raise
+
+    def one(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+        found = self.rows(sql, params)
+        return found[0] if found else None
+
+
+def _no_result(exc: Exception) -> bool:
+    # psycopg: ProgrammingError "the last operation didn't produce a result"; sqlite3 returns [].
+    return type(exc).__name__ == "ProgrammingError" and "result" in str(exc)
+
+
+class SqlConnection(ABC):
+    """A database the SQL backend stores a project's registry and state in."""
+
+    kind: str
+    """``sqlite`` or ``postgresql``."""
+    where: str
+    """The database, for messages (never with a password)."""
+    id_column: str
+    """The DDL of an auto-numbered primary key column named ``id``."""
+    ddl_lock: str | None = None
+    """A statement run before creating the tables, so two first users don't race (None: not needed)."""
+    lock_row: str = ""
+    """What to append to the SELECT of the project's row to lock it for the transaction."""
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[Tx]:
+        """An exclusive transaction: committed when the block ends, rolled back if it raises."""
+
+    @abstractmethod
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """A read outside any transaction (``?`` placeholders)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the connection (a later use opens a new one)."""
