@@ -15,6 +15,9 @@ class Cursor(Protocol):
 
     def execute(self, query: Any, params: Any = ..., /) -> Any: ...
 
+    @property
+    def description(self) -> Any: ...
+
     def fetchall(self) -> list[Any]: ...
 
 
@@ -34,21 +37,13 @@ class Tx:
         if self.placeholder != "?":
             sql = sql.replace("?", self.placeholder)
         self.cursor.execute(sql, params)
-        try:
-            return [tuple(row) for row in self.cursor.fetchall()]
-        except Exception as exc:  # a statement without a result
-            if _no_result(exc):
-                return []
-            raise
+        if self.cursor.description is None:  # a statement without a result
+            return []
+        return [tuple(row) for row in self.cursor.fetchall()]
 
     def one(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
         found = self.rows(sql, params)
         return found[0] if found else None
-
-
-def _no_result(exc: Exception) -> bool:
-    # psycopg: ProgrammingError "the last operation didn't produce a result"; sqlite3 returns [].
-    return type(exc).__name__ == "ProgrammingError" and "result" in str(exc)
 
 
 class SqlConnection(ABC):
