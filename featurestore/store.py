@@ -124,7 +124,8 @@ class FeatureStore:
         # An unreadable registry is replaced (apply is the fix its error names), its bytes kept.
         old, version, _ = backend.read()
         if expect_version is not None and version != expect_version:
-            raise conflict(expect_version, version)
+            who = next((v for v in backend.history_versions() if v.version == version), None)
+            raise conflict(expect_version, version, who)
         new = build_registry(self.load_definitions(), self.engine, self.root, self.project)
         diff = self._advised(diff_registries(old, new), new)
         changed = not diff.empty or old is None

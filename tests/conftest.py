@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests.postgres import postgres_server, postgres_url  # noqa: F401  (fixtures: a private PostgreSQL)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

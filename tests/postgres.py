@@ -6,9 +6,8 @@ The binaries come from PATH or Debian's ``/usr/lib/postgresql/<major>/bin`` (``.
 ``postgres`` user (Debian's package creates it) in a folder that user owns. Without binaries the tests
 are skipped, except under ``CI=true``, where they fail.
 
-Use it by importing the fixtures into a test module::
-
-    from tests.postgres import postgres_server, postgres_url  # noqa: F401
+The fixtures (``postgres_server``, ``postgres_url``: a fresh database) are imported by
+``tests/conftest.py``; mark the tests ``postgres``.
 """
 
 from __future__ import annotations

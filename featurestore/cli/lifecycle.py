@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from featurestore.cli.app import cli, open_store
 from featurestore.cli.app import console as make_console
 from featurestore.cli.output import json_option, print_json
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from featurestore.registry.state import RunRecord
+    from featurestore.store import FeatureStore
 
 
 def _when(value: object) -> str:
@@ -24,12 +32,52 @@ def _age(seconds: float | None) -> str:
     return f"{sign}{seconds:.0f}s"
 
 
+def _runs(store: FeatureStore, views: tuple[str, ...], limit: int) -> list[RunRecord]:
+    """The last ``limit`` runs of ``views`` (all when empty), newest first."""
+    if not views:
+        return list(store.runs(None, limit))
+    found = [run for view in views for run in store.runs(view, limit)]
+    return sorted(found, key=lambda run: run.finished, reverse=True)[:limit]
+
+
+def _print_runs(console: Console, runs: list[RunRecord]) -> None:
+    from rich.table import Table
+
+    if not runs:
+        console.print("No completed runs recorded yet.")
+        return
+    table = Table(box=None, title="runs (newest first)")
+    for name in ("view", "version", "finished", "seconds", "rows read", "written", "watermark", "outcome"):
+        table.add_column(name, justify="right" if name in ("seconds", "rows read", "written") else "left")
+    for run in runs:
+        table.add_row(
+            run.view,
+            run.version[:8] + ("-" + run.version.partition("-")[2] if "-" in run.version else ""),
+            _when(run.finished),
+            f"{(run.finished - run.started).total_seconds():.1f}",
+            "-" if run.rows_read is None else f"{run.rows_read:,}",
+            f"{run.rows_written:,}",
+            _when(run.watermark),
+            run.outcome,
+        )
+    console.print(table)
+
+
 @cli.command()
 @click.option("--view", "views", multiple=True, help="Only this view (repeatable).")
 @click.option("--no-store", is_flag=True, help="Read only the state: do not connect to the online store.")
+@click.option(
+    "--runs",
+    "last_runs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Also show the last N completed runs (newest first); with --json: {versions, runs}.",
+)
 @json_option
 @click.pass_context
-def status(ctx: click.Context, views: tuple[str, ...], no_store: bool, as_json: bool) -> None:
+def status(
+    ctx: click.Context, views: tuple[str, ...], no_store: bool, last_runs: int | None, as_json: bool
+) -> None:
     """Show every online version per view: active, pending (being materialized) or retired.
 
     For each: its watermark, freshness (how far the watermark is behind now), the values the
@@ -40,15 +88,23 @@ def status(ctx: click.Context, views: tuple[str, ...], no_store: bool, as_json: 
     Examples:
       featurestore status
       featurestore status --view driver_stats --json
+      featurestore status --runs 10
     """
     from rich.table import Table
 
-    rows = open_store(ctx).status(list(views) or None, online=not no_store)
+    store = open_store(ctx)
+    rows = store.status(list(views) or None, online=not no_store)
     problems = [p for r in rows for p in r.problems]
+    runs = [] if last_runs is None else _runs(store, views, last_runs)
     if as_json:
-        print_json([r.to_json() for r in rows])
+        if last_runs is None:
+            print_json([r.to_json() for r in rows])
+        else:
+            print_json({"versions": [r.to_json() for r in rows], "runs": [run.to_json() for run in runs]})
         ctx.exit(1 if problems else 0)
     console = make_console()
+    if last_runs is not None:
+        _print_runs(console, runs)
     if not rows:
         console.print(
             "Nothing is materialized yet: run `featurestore apply`, then `featurestore materialize`."

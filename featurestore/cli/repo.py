@@ -53,6 +53,9 @@ def _print_diff(diff: Any, applied: bool, as_json: bool) -> None:
 
     for warning in diff.warnings:
         say(f"[bold yellow]warning:[/] {escape(warning)}")
+    if not applied and diff.base_version is not None:
+        base = "nothing applied yet" if not diff.base_version else "applied now"
+        say(f"Against registry version {diff.base_version} ({base}).")
     if diff.empty:
         say("No changes: the registry matches the definitions.")
         return
@@ -68,7 +71,8 @@ def _print_diff(diff: Any, applied: bool, as_json: bool) -> None:
         f"{len(diff.of(k))} {k}" for k in ("added", "data", "metadata", "removed") if diff.of(k)
     )
     verb = "Applied" if applied else "Plan"
-    say(f"{verb}: {counts}." + ("" if applied else " Run `featurestore apply` to write it."))
+    expect = f" --expect-version {diff.base_version}" if diff.base_version is not None else ""
+    say(f"{verb}: {counts}." + ("" if applied else f" Run `featurestore apply{expect}` to write it."))
     if applied and diff.of("data") + diff.of("added"):
         say("Next: `featurestore materialize` (or materialize-incremental) writes the new versions.")
 
@@ -88,6 +92,7 @@ def _diff_json(diff: Any, applied: bool) -> dict[str, Any]:
         ],
         "counts": {k: len(diff.of(k)) for k in ("added", "data", "metadata", "removed")},
         "warnings": list(diff.warnings),
+        "base_version": diff.base_version,
     }
 
 
@@ -116,17 +121,27 @@ def plan(ctx: click.Context, as_json: bool) -> None:
 
 
 @cli.command()
+@click.option(
+    "--expect-version",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Fail unless the registry is still at this version (the one `plan` printed).",
+)
 @json_option
 @click.pass_context
-def apply(ctx: click.Context, as_json: bool) -> None:
+def apply(ctx: click.Context, expect_version: int | None, as_json: bool) -> None:
     """Check definitions against their sources and write the registry (atomically).
+
+    The write is a compare-and-set on the registry's version: if another apply wrote since this one
+    read it (or since the plan given by --expect-version), it fails and says to run plan again.
 
     \b
     Examples:
       featurestore apply
+      featurestore plan && featurestore apply --expect-version 7
       featurestore apply --json
     """
-    _print_diff(open_store(ctx).apply(), applied=True, as_json=as_json)
+    _print_diff(open_store(ctx).apply(expect_version=expect_version), applied=True, as_json=as_json)
 
 
 @cli.command(name="list")

@@ -136,9 +136,15 @@ class FeatureView(Definition):
         return _hash(identity)
 
     def metadata_fingerprint(self) -> str:
-        """A hash of everything else: description, owner, tags, online flag, entity metadata."""
+        """A hash of everything else: description, owner, tags, online flag, entity metadata. Where the
+        objects were defined (``defined_at``, a path relative to the working folder) is left out: two
+        checkouts of one repo sharing a registry must agree."""
+        excluded: dict[str, Any] = dict.fromkeys(
+            ("defined_at", "source", "features", "ttl", "aggregations"), True
+        )
+        excluded["entities"] = {"__all__": {"defined_at"}}
         return _hash(
-            self.model_dump(mode="json", exclude={"defined_at", "source", "features", "ttl", "aggregations"})
+            self.model_dump(mode="json", exclude=excluded)
             | {"feature_docs": [f.description for f in self.features]}
         )
 

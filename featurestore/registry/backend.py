@@ -15,6 +15,7 @@ To add a backend: a subclass of ``RegistryBackend`` in a module of its own, and 
 
 from __future__ import annotations
 
+import atexit
 import getpass
 import socket
 from abc import abstractmethod
@@ -30,6 +31,7 @@ from featurestore.registry.state import StateEdit, StateStore
 if TYPE_CHECKING:
     from featurestore.config import RegistryConfig
     from featurestore.registry.model import Registry
+    from featurestore.registry.sql_connection import SqlConnection
 
 
 @dataclass(frozen=True)
@@ -140,15 +142,37 @@ def open_backend(config: RegistryConfig, root: Path, project: str = "default") -
         return FilesBackend(root, history=config.history)
     from featurestore.registry.sql_backend import SqlBackend
 
-    if config.scheme == "sqlite":
-        from featurestore.registry.sql_sqlite import SqliteConnection
+    return SqlBackend(_connection(config, root), project, config.history)
 
-        assert config.url is not None  # scheme says so
-        return SqlBackend(SqliteConnection(sqlite_path(config.url, root)), project, config.history)
-    from featurestore.registry.sql_postgres import PostgresConnection
 
-    assert config.url is not None
-    return SqlBackend(PostgresConnection(config.url, config.password_env), project, config.history)
+_CONNECTIONS: dict[tuple[str, str, str | None], SqlConnection] = {}
+
+
+def _connection(config: RegistryConfig, root: Path) -> SqlConnection:
+    """One connection per database per process, shared by every store and thread (each opens it lazily,
+    reopens it after ``close``, and in a forked child)."""
+    assert config.url is not None  # not files
+    path = sqlite_path(config.url, root) if config.scheme == "sqlite" else None
+    key = (config.scheme, str(path or config.url), config.password_env)
+    found = _CONNECTIONS.get(key)
+    if found is None:
+        if path is not None:
+            from featurestore.registry.sql_sqlite import SqliteConnection
+
+            found = SqliteConnection(path)
+        else:
+            from featurestore.registry.sql_postgres import PostgresConnection
+
+            found = PostgresConnection(config.url, config.password_env)
+        if not _CONNECTIONS:
+            atexit.register(_close_all)
+        found = _CONNECTIONS.setdefault(key, found)
+    return found
+
+
+def _close_all() -> None:
+    for connection in _CONNECTIONS.values():
+        connection.close()
 
 
 def sqlite_path(url: str, root: Path) -> Path:

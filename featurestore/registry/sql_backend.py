@@ -71,12 +71,11 @@ class SqlBackend(RegistryBackend):
         self.where = connection.where
         self.project = project
         self.history = history
-        self._ready = False
 
     # -- tables -----------------------------------------------------------------------------------
 
     def _setup(self) -> None:
-        if self._ready:
+        if self.connection.ready:
             return
         with self.connection.transaction() as tx:
             if self.connection.ddl_lock:
@@ -94,7 +93,7 @@ class SqlBackend(RegistryBackend):
                     f"the registry database {self.where} was written by a newer featurestore (table format "
                     f"{stored}; this one reads {SCHEMA_VERSION}): upgrade featurestore"
                 )
-        self._ready = True
+        self.connection.ready = True
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[Tx]:

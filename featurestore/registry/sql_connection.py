@@ -59,6 +59,8 @@ class SqlConnection(ABC):
     """A statement run before creating the tables, so two first users don't race (None: not needed)."""
     lock_row: str = ""
     """What to append to the SELECT of the project's row to lock it for the transaction."""
+    ready: bool = False
+    """The tables exist and their format was checked (once per connection object)."""
 
     @abstractmethod
     def transaction(self) -> AbstractContextManager[Tx]:

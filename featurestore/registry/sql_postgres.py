@@ -141,3 +141,4 @@ class PostgresConnection(SqlConnection):
             if self._conn is not None and self._pid == os.getpid():
                 self._conn.close()
             self._conn = None
+            self.ready = False  # checked again when reopened

@@ -81,3 +81,4 @@ class SqliteConnection(SqlConnection):
             if self._conn is not None and self._pid == os.getpid():
                 self._conn.close()
             self._conn = None
+            self.ready = False  # checked again when reopened

@@ -20,7 +20,6 @@ from featurestore.errors import RegistryConflictError, RegistryError
 from featurestore.registry.backend import RegistryBackend, open_backend
 from featurestore.registry.model import Registry
 from featurestore.registry.state import RunRecord, ViewVersion, Watermark
-from tests.postgres import postgres_server, postgres_url  # noqa: F401  (the session's server)
 
 T0 = datetime(2026, 1, 1)
 Make = Callable[..., RegistryBackend]

@@ -98,6 +98,7 @@ def test_plan_and_apply_json(repo: Path) -> None:
         "changes": [],
         "counts": {"added": 0, "data": 0, "metadata": 0, "removed": 0},
         "warnings": [],
+        "base_version": 1,
     }
 
     write_definitions(repo, DEFINITIONS.replace("ttl=None", "ttl=timedelta(days=2)"))
