@@ -127,3 +127,30 @@ def test_a_missing_password_variable_and_an_unreachable_server_are_clear(
         _ = store.registry
     assert "cannot connect to the registry database postgresql://" in str(info.value)
     assert "secret-word" not in str(info.value)
+
+
+def test_a_dropped_connection_is_reopened_once(repos: list[FeatureStore], postgres_url: str) -> None:
+    import psycopg
+
+    from featurestore.registry.sql_backend import SqlBackend
+    from featurestore.registry.sql_postgres import PostgresConnection
+
+    one, _ = repos
+    one.apply()
+    backend = one.backend
+    assert isinstance(backend, SqlBackend)
+    connection = backend.connection
+    assert isinstance(connection, PostgresConnection)
+
+    def drop() -> None:
+        held = connection._conn
+        assert held is not None
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (held.info.backend_pid,))
+
+    drop()
+    assert backend.read()[1] == 1  # a read
+    drop()
+    with backend.edit() as edit:  # a transaction
+        assert edit.versions()
+    assert backend.stamp() is not None
