@@ -154,7 +154,7 @@ class FeatureStore:
     def backend(self) -> RegistryBackend:
         """Where the registry and the state live (``[registry] url``)."""
         if self._backend is None:
-            from featurestore.registry.backend import open_backend
+            from featurestore.registry.backends import open_backend
 
             self._backend = open_backend(self.config.registry, self.root, self.project)
         return self._backend

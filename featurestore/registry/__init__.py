@@ -4,7 +4,7 @@ May import ``featurestore.dsl``, ``featurestore.errors`` and ``featurestore.conf
 or an online store (schemas are handed in by the caller). Runtime state (watermarks) lives in
 ``state.py``, beside the registry, never inside it. Both are stored by a backend (``backend.py``:
 files, SQLite or PostgreSQL); to add one, subclass ``RegistryBackend`` in a module of its own and add
-a line to ``open_backend`` (its driver imported there, lazily).
+a line to ``backends.py::open_backend`` (its driver imported there, lazily).
 """
 
 from featurestore.registry.diff import Change, RegistryDiff, diff_registries

@@ -17,7 +17,8 @@ import pytest
 
 from featurestore.config import RegistryConfig
 from featurestore.errors import RegistryConflictError, RegistryError
-from featurestore.registry.backend import RegistryBackend, open_backend
+from featurestore.registry.backend import RegistryBackend
+from featurestore.registry.backends import open_backend
 from featurestore.registry.model import Registry
 from featurestore.registry.state import RunRecord, ViewVersion, Watermark
 
