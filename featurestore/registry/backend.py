@@ -109,11 +109,6 @@ class RegistryBackend(StateStore):
     def close(self) -> None:
         """Release a connection, if the backend holds one."""
 
-    @property
-    def polls(self) -> bool:
-        """Whether readers poll the stamps every ``refresh`` (a database) instead of on every read."""
-        return self.kind != "files"
-
     def read_registry(self) -> Registry | None:
         """The applied registry (None if nothing was applied); an unreadable one is an error."""
         registry, _, problem = self.read()
