@@ -34,6 +34,11 @@ class RegistryError(FeatureStoreError):
     """The registry is missing, unreadable or locked."""
 
 
+class OnDemandCodeError(RegistryError):
+    """An applied on-demand view's function cannot be had here (a missing module, another version of it,
+    code the configuration does not allow): a deployment fault, found at startup."""
+
+
 class SchemaMismatchError(FeatureStoreError):
     """A source's actual columns do not match what a feature view declares."""
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from featurestore.config import RepoConfig, load_config
-from featurestore.errors import OnlineStoreError, RegistryError, SourceError
+from featurestore.errors import FeatureStoreError, OnlineStoreError, RegistryError, SourceError
 
 if TYPE_CHECKING:
     from featurestore.dsl import FeatureService
@@ -59,6 +59,10 @@ class FeatureStore:
         self._served_for: tuple[int | None, int | None] | None = None
         self._online: OnlineStore | None = online_store
         self._requests: dict[tuple[Any, ...], OnlineRequest | OnDemandRequest] = {}
+        self._gated = False  # set by check_serving(): each new registry is checked before it is used
+        self._rejected_stamp: int | None = None
+        self.serving_problem: FeatureStoreError | None = None
+        """Why the newest registry is not served (its on-demand functions cannot be resolved), or None."""
 
     @property
     def project(self) -> str:
@@ -126,7 +130,7 @@ class FeatureStore:
                 if problem is not None:
                     kept = keep_unreadable_registry(self.root, problem)
                     diff = replace(diff, warnings=(*diff.warnings, kept))
-                if not diff.empty or old is None:
+                if not diff.empty or old is None or old.on_demand_code != new.on_demand_code:
                     write_registry(self.root, new)
         try:
             self.delete_retired()
@@ -160,7 +164,11 @@ class FeatureStore:
             stamp = _stat(self._registry_file).st_mtime_ns
         except FileNotFoundError:
             stamp = None
-        if self._registry is not None and stamp is not None and stamp == self._registry_stamp:
+        if (
+            self._registry is not None
+            and stamp is not None
+            and stamp in (self._registry_stamp, self._rejected_stamp)
+        ):
             return self._registry
         from featurestore.registry import read_registry
 
@@ -169,9 +177,38 @@ class FeatureStore:
             raise RegistryError(
                 f"nothing is applied in {self.root}: run `featurestore apply` (or store.apply()) first"
             )
+        if self._gated and self._registry is not None and not self._servable(registry, stamp):
+            return self._registry
         self._registry, self._registry_stamp = registry, stamp
         self._requests.clear()
         return registry
+
+    def check_serving(self) -> Registry:
+        """Resolve every on-demand function of the applied registry now (``registry/code.py``), so a
+        serving process fails at startup, not per request; the registry. From then on each new registry
+        is checked the same way before it is used: one that fails keeps the previous registry serving,
+        with the error in ``serving_problem``.
+
+        Raises ``RegistryError`` (nothing applied) or ``OnDemandCodeError`` (a missing module, a source
+        that differs from the applied one, code ``[registry] on_demand_code`` does not allow).
+        """
+        from featurestore.registry.code import check_functions
+
+        registry = self.registry
+        check_functions(registry, self.root, self.config.registry.on_demand_code)
+        self._gated = True
+        return registry
+
+    def _servable(self, registry: Registry, stamp: int | None) -> bool:
+        from featurestore.registry.code import check_functions
+
+        try:
+            check_functions(registry, self.root, self.config.registry.on_demand_code)
+        except FeatureStoreError as exc:
+            self.serving_problem, self._rejected_stamp = exc, stamp
+            return False
+        self.serving_problem, self._rejected_stamp = None, None
+        return True
 
     # -- training sets ------------------------------------------------------------------------
 
@@ -204,6 +241,7 @@ class FeatureStore:
             full_feature_names=full_feature_names,
             timestamp_column=timestamp_column,
             as_known_at=as_known_at,
+            code=self.config.registry.on_demand_code,
         )
         if with_on_demand is not None:
             return with_on_demand
@@ -350,7 +388,8 @@ class FeatureStore:
 
             # Checked on a cache miss only: a cached feature list was checked when it was compiled.
             features = arguments.features(features)
-            request = compile_online(registry, features, full_feature_names, self.root, served)
+            code = self.config.registry.on_demand_code
+            request = compile_online(registry, features, full_feature_names, self.root, served, code)
             if named is not None:
                 self._requests[(named, full_feature_names)] = request
         return request
