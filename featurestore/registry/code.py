@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.machinery
+import sys
 import threading
 from pathlib import Path
 from typing import Any, Literal
@@ -90,17 +92,33 @@ def _origin(odfv: OnDemandFeatureView, root: Path) -> FunctionOrigin:
 
 
 def _installed(module: str, root: Path) -> bool:
-    """The module was imported from a file outside the repo (an installed package, or a folder on the
-    path), so another process can import it by name."""
-    import sys
-
+    """The module imports without the repo on ``sys.path``: its file is outside the repo, or found through
+    another entry of ``sys.path`` (a virtual environment or an ``src/`` folder inside the repo) or an
+    import hook (an editable install)."""
     if not module or module == "__main__":
         return False
     loaded = sys.modules.get(module)
     file = getattr(loaded, "__file__", None)
     if loaded is None or file is None:
         return False
-    return not Path(file).resolve().is_relative_to(root.resolve())
+    path, repo = Path(file).resolve(), root.resolve()
+    if not path.is_relative_to(repo):
+        return True
+    for entry in sys.path:
+        base = Path(entry or ".").resolve()
+        if base != repo and base.is_relative_to(repo) and path.is_relative_to(base):
+            return True
+    for finder in sys.meta_path:
+        if finder in (importlib.machinery.PathFinder, importlib.machinery.BuiltinImporter):
+            continue
+        find_spec = getattr(finder, "find_spec", None)
+        try:
+            spec = find_spec(module, None) if find_spec is not None else None
+        except Exception:  # a third-party import hook: not ours to judge
+            spec = None
+        if spec is not None and spec.origin is not None and Path(spec.origin).resolve() == path:
+            return True
+    return False
 
 
 # -- when serving --------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import polars as pl
 import pytest
 
 from featurestore import FeatureStore
-from featurestore.errors import OnDemandCodeError
+from featurestore.errors import DefinitionError, OnDemandCodeError
 from featurestore.registry.model import FunctionOrigin
 from tests.server.conftest import TOKEN, Served, Server, free_port, start_server
 
@@ -309,3 +309,28 @@ def wait_ready(server: Server, expected: int) -> tuple[int, dict[str, object]]:
             assert status == expected, answer
             return status, answer
         time.sleep(0.1)
+
+
+def test_a_function_from_a_repo_module_outside_definitions_is_refused_at_apply(
+    serving_template: Served, tmp_path: Path
+) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(serving_template.root, repo)
+    helpers = f"helpers_{uuid.uuid4().hex[:8]}"
+    (repo / f"{helpers}.py").write_text(PACKAGE)  # importable only with the repo on sys.path
+    (repo / "definitions" / "serving.py").write_text(PACKAGED_DEFINITIONS.format(package=helpers))
+    try:
+        with FeatureStore(repo) as store, pytest.raises(DefinitionError) as caught:
+            store.apply()
+    finally:
+        sys.modules.pop(helpers, None)
+    message = str(caught.value)
+    assert f"on-demand feature view 'ride_fare' ({repo / helpers}.py:7)" in message
+    assert f"{helpers}.fare_per_km" in message
+    assert "Define the function in definitions/, or in a package installed where it is served" in message
+
+
+def test_serve_without_a_registry_exits_at_startup(tmp_path: Path) -> None:
+    (tmp_path / "featurestore.toml").write_text('project = "nothing_applied"\n')
+    stderr = serve_fails(tmp_path)
+    assert stderr.startswith("error: RegistryError: nothing is applied in"), stderr
