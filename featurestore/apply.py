@@ -21,6 +21,7 @@ from featurestore.errors import (
 )
 from featurestore.plan.build import scan_for, source_location
 from featurestore.registry import Definitions, RegisteredView, Registry
+from featurestore.registry.code import record_code
 from featurestore.sql import renderer_for
 
 # Join key column types (Arrow names): integers and strings.
@@ -28,7 +29,8 @@ _KEY_TYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "u
 
 
 def build_registry(defs: Definitions, engine: Engine, root: Path, project: str) -> Registry:
-    """Check each view's source and columns, then assemble the registry to apply."""
+    """Check each view's source and columns, then assemble the registry to apply (with where each
+    on-demand function comes from: ``registry/code.py``)."""
     check_dialects(defs, engine)
     views = {}
     for name, view in sorted(defs.views.items()):
@@ -49,6 +51,7 @@ def build_registry(defs: Definitions, engine: Engine, root: Path, project: str) 
         views=views,
         services=dict(sorted(defs.services.items())),
         on_demand_views=dict(sorted(defs.on_demand_views.items())),
+        on_demand_code=record_code(defs, root),
     )
 
 

@@ -38,6 +38,11 @@ class RegistryConflictError(RegistryError):
     """Another apply changed the registry since this one read it (compare-and-set on its version)."""
 
 
+class OnDemandCodeError(RegistryError):
+    """An applied on-demand view's function cannot be had here (a missing module, another version of it,
+    code the configuration does not allow): a deployment fault, found at startup."""
+
+
 class SchemaMismatchError(FeatureStoreError):
     """A source's actual columns do not match what a feature view declares."""
 

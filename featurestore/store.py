@@ -11,7 +11,13 @@ from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Any
 
 from featurestore.config import RepoConfig, load_config
-from featurestore.errors import OnlineStoreError, RegistryConflictError, RegistryError, SourceError
+from featurestore.errors import (
+    FeatureStoreError,
+    OnlineStoreError,
+    RegistryConflictError,
+    RegistryError,
+    SourceError,
+)
 
 if TYPE_CHECKING:
     from featurestore.dsl import FeatureService
@@ -67,6 +73,10 @@ class FeatureStore:
         self._served_for: tuple[int | None, int | None] | None = None
         self._online: OnlineStore | None = online_store
         self._requests: dict[tuple[Any, ...], OnlineRequest | OnDemandRequest] = {}
+        self._gated = False  # set by check_serving(): each new registry is checked before it is used
+        self._rejected_stamp: int | None = None
+        self.serving_problem: FeatureStoreError | None = None
+        """Why the newest registry is not served (its on-demand functions cannot be resolved), or None."""
 
     @property
     def project(self) -> str:
@@ -128,7 +138,7 @@ class FeatureStore:
             raise conflict(expect_version, version, who)
         new = build_registry(self.load_definitions(), self.engine, self.root, self.project)
         diff = self._advised(diff_registries(old, new), new)
-        changed = not diff.empty or old is None
+        changed = not diff.empty or old is None or old.on_demand_code != new.on_demand_code
         # In the lock (a database: the transaction) of the write: a run starting now sees both the
         # new registry and its versions.
         try:
@@ -194,7 +204,11 @@ class FeatureStore:
                 stamp = _stat(self._registry_file).st_mtime_ns
             except FileNotFoundError:
                 stamp = None
-        if self._registry is not None and stamp is not None and stamp == self._registry_stamp:
+        if (
+            self._registry is not None
+            and stamp is not None
+            and stamp in (self._registry_stamp, self._rejected_stamp)
+        ):
             return self._registry
         registry = self.backend.read_registry()
         if registry is None:
@@ -202,9 +216,38 @@ class FeatureStore:
                 f"nothing is applied in {self.backend.where}: run `featurestore apply` (or store.apply()) "
                 "first"
             )
+        if self._gated and self._registry is not None and not self._servable(registry, stamp):
+            return self._registry
         self._registry, self._registry_stamp = registry, stamp
         self._requests.clear()
         return registry
+
+    def check_serving(self) -> Registry:
+        """Resolve every on-demand function of the applied registry now (``registry/code.py``), so a
+        serving process fails at startup, not per request; the registry. From then on each new registry
+        is checked the same way before it is used: one that fails keeps the previous registry serving,
+        with the error in ``serving_problem``.
+
+        Raises ``RegistryError`` (nothing applied) or ``OnDemandCodeError`` (a missing module, a source
+        that differs from the applied one, code ``[registry] on_demand_code`` does not allow).
+        """
+        from featurestore.registry.code import check_functions
+
+        registry = self.registry
+        check_functions(registry, self.root, self.config.registry.on_demand_code)
+        self._gated = True
+        return registry
+
+    def _servable(self, registry: Registry, stamp: int | None) -> bool:
+        from featurestore.registry.code import check_functions
+
+        try:
+            check_functions(registry, self.root, self.config.registry.on_demand_code)
+        except FeatureStoreError as exc:
+            self.serving_problem, self._rejected_stamp = exc, stamp
+            return False
+        self.serving_problem, self._rejected_stamp = None, None
+        return True
 
     # -- training sets ------------------------------------------------------------------------
 
@@ -237,6 +280,7 @@ class FeatureStore:
             full_feature_names=full_feature_names,
             timestamp_column=timestamp_column,
             as_known_at=as_known_at,
+            code=self.config.registry.on_demand_code,
         )
         if with_on_demand is not None:
             return with_on_demand
@@ -385,7 +429,8 @@ class FeatureStore:
 
             # Checked on a cache miss only: a cached feature list was checked when it was compiled.
             features = arguments.features(features)
-            request = compile_online(registry, features, full_feature_names, self.root, served)
+            code = self.config.registry.on_demand_code
+            request = compile_online(registry, features, full_feature_names, self.root, served, code)
             if named is not None:
                 self._requests[(named, full_feature_names)] = request
         return request

@@ -304,7 +304,7 @@ def test_a_format_1_registry_is_read_with_arrow_names_and_serves(tmp_path: Path)
     path = old_repo(tmp_path, format_1_registry())
     with FeatureStore(tmp_path) as store:
         registry = store.registry
-        assert registry.format == REGISTRY_FORMAT == 2
+        assert registry.format == REGISTRY_FORMAT == 3
         assert registry.view("stats").source_schema == UPGRADED_SCHEMA
         # Nothing moves online (the hand-copied file's metadata fingerprint has other entity file:lines).
         assert [c.kind for c in store.plan().changes] in ([], ["metadata"])
@@ -322,7 +322,7 @@ def test_a_format_1_registry_is_read_with_arrow_names_and_serves(tmp_path: Path)
         assert out.column("trips").to_pylist() == [3, 4, None]
         assert json.loads(path.read_text())["format"] == 1  # reading never rewrites the file
         store.apply()
-    assert json.loads(path.read_text())["format"] == 2
+    assert json.loads(path.read_text())["format"] == 3
     assert json.loads(path.read_text())["views"]["stats"]["source_schema"] == UPGRADED_SCHEMA
     assert Registry.from_json(json.dumps(format_1_registry())).view("stats").source_schema == UPGRADED_SCHEMA
 
@@ -343,10 +343,10 @@ def test_an_old_type_without_an_arrow_name_names_the_file_and_column(tmp_path: P
 
 
 def test_a_registry_of_a_newer_format_is_an_error_that_says_so(tmp_path: Path) -> None:
-    path = old_repo(tmp_path, {**format_1_registry(), "format": 3})
+    path = old_repo(tmp_path, {**format_1_registry(), "format": 4})
     with FeatureStore(tmp_path) as store:
-        with pytest.raises(RegistryError, match=r"format 3, written by a newer featurestore.*Upgrade"):
+        with pytest.raises(RegistryError, match=r"format 4, written by a newer featurestore.*Upgrade"):
             store.registry  # noqa: B018
         with pytest.raises(RegistryError, match=r"newer featurestore"):
             store.apply()  # never replaced by an older version
-    assert json.loads(path.read_text())["format"] == 3
+    assert json.loads(path.read_text())["format"] == 4

@@ -81,8 +81,11 @@ def serve(
     from featurestore.server import serve as run_server
 
     store = open_store(ctx)
-    registry = store.registry  # fail here, with one red line, if nothing is applied
-    store.close()
+    try:
+        # Fail here, with one red line: nothing applied, or an on-demand function that cannot be had.
+        registry = store.check_serving()
+    finally:
+        store.close()
     auth = "bearer token required" if os.environ.get(token_env) else f"no auth (${token_env} is unset)"
     banner = (
         f"serving {registry.project} ({len(registry.views)} views, {len(registry.services)} services) on "

@@ -77,8 +77,9 @@ InputSource = Annotated[
 
 class OnDemandFeatureView(Definition):
     """Features computed at request time by ``udf`` from ``sources``. Made with
-    :func:`on_demand_feature_view`; ``udf`` is not stored in the registry (its source text is): at serving
-    time it is taken from the loaded definitions, and checked against the applied version."""
+    :func:`on_demand_feature_view`; ``udf`` is not stored in this object's JSON (its source text is): a
+    view read from the registry gets it from where apply recorded it (``registry/code.py``: an installed
+    package, or the definitions' sources kept in the registry), checked against ``function_source``."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
     kind_label: ClassVar[str] = "OnDemandFeatureView"

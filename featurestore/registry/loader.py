@@ -2,6 +2,9 @@
 
 Files and folders whose names start with ``_`` are helpers and are not imported by the loader
 (they may still be imported by definition files).
+
+:func:`import_recorded` imports a module of a ``definitions`` package rebuilt in memory from sources
+recorded in the registry (``registry/code.py``): nothing is read from disk and ``sys.path`` is untouched.
 """
 
 from __future__ import annotations
@@ -9,10 +12,12 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.machinery
+import linecache
 import os
 import sys
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import CodeType, ModuleType
@@ -167,6 +172,110 @@ class _DefinitionsFinder(importlib.abc.MetaPathFinder):
         return spec
 
 
+def definitions_sources(root: Path) -> dict[str, str]:
+    """The text of every Python file under ``root/definitions`` (helpers included), by its path relative
+    to ``root`` (``definitions/drivers.py``); empty when there is no such folder."""
+    folder = root / DEFINITIONS_DIR
+    out: dict[str, str] = {}
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__pycache__")
+        for name in sorted(filenames):
+            if name.endswith(".py"):
+                path = Path(dirpath) / name
+                out[path.relative_to(root).as_posix()] = path.read_text(encoding="utf-8")
+    return out
+
+
+_RECORDED_LOCK = threading.Lock()
+
+
+def import_recorded(sources: Mapping[str, str], module: str, label: str) -> ModuleType:
+    """Import ``module`` (``definitions.drivers``) from ``sources`` (as :func:`definitions_sources` gives
+    them), with the ``definitions`` modules it imports, all from memory.
+
+    Code objects carry the file name ``<label>/definitions/drivers.py`` (so tracebacks and
+    ``inspect.getsource`` work); ``sys.modules`` is restored afterwards (the module stays reachable from
+    what it defines). Errors are ``DefinitionLoadError`` naming the recorded file and line.
+
+    >>> sources = {"definitions/a.py": "X = 1", "definitions/b.py": "from definitions.a import X; Y = X + 1"}
+    >>> m = import_recorded(sources, "definitions.b", "<registry>")
+    >>> m.Y, m.__file__
+    (2, '<registry>/definitions/b.py')
+    """
+    finder = _RecordedFinder(sources, label)
+    with _RECORDED_LOCK:
+        saved = {m: sys.modules.pop(m) for m in _definitions_modules()}
+        sys.meta_path.insert(0, finder)
+        try:
+            return _import_recorded(finder, module)
+        finally:
+            sys.meta_path.remove(finder)
+            _forget_modules()
+            sys.modules.update(saved)
+
+
+def _import_recorded(finder: _RecordedFinder, module: str) -> ModuleType:
+    try:
+        return importlib.import_module(module)
+    except SyntaxError as exc:
+        raise DefinitionLoadError(f"{exc.filename}:{exc.lineno}: syntax error: {exc.msg}") from exc
+    except Exception as exc:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(finder.label)]
+        where = f"{frames[-1].filename}:{frames[-1].lineno}: " if frames else ""
+        raise DefinitionLoadError(
+            f"{where}importing {module} from the registry's recorded definitions raised "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+
+
+class _RecordedFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds and loads ``definitions`` modules from recorded sources; a folder without ``__init__.py``
+    becomes an empty package, as a namespace package would."""
+
+    def __init__(self, sources: Mapping[str, str], label: str) -> None:
+        self.sources = dict(sources)
+        self.label = label
+        self.packages = {
+            ".".join(Path(path).parts[:n]) for path in sources for n in range(1, len(Path(path).parts))
+        }
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != DEFINITIONS_DIR and not fullname.startswith(DEFINITIONS_DIR + "."):
+            return None
+        base = fullname.replace(".", "/")
+        if fullname in self.packages:
+            spec = importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+            spec.origin = f"{self.label}/{base}/__init__.py"
+            spec.submodule_search_locations = []
+        elif f"{base}.py" in self.sources:
+            spec = importlib.machinery.ModuleSpec(fullname, self, origin=f"{self.label}/{base}.py")
+        else:
+            return None
+        spec.has_location = True
+        return spec
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return None
+
+    def exec_module(self, module: ModuleType) -> None:
+        spec = module.__spec__
+        assert spec is not None  # set by find_spec above
+        assert spec.origin is not None
+        relative = spec.origin.removeprefix(self.label + "/")
+        source = self.sources.get(relative, "")
+        # inspect.getsource reads linecache; an entry without a modification time is never re-checked
+        # against a file (there is none).
+        lines = source.splitlines(keepends=True)
+        linecache.cache[spec.origin] = (len(source), None, lines, spec.origin)
+        exec(compile(source, spec.origin, "exec"), module.__dict__)  # the recorded definitions
+
+
+def _definitions_modules() -> list[str]:
+    return [m for m in sys.modules if m == DEFINITIONS_DIR or m.startswith(DEFINITIONS_DIR + ".")]
+
+
 def _definition_files(folder: Path) -> list[Path]:
     out: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(folder):
@@ -215,5 +324,5 @@ def _failing_line(exc: BaseException, path: Path) -> str | None:
 
 def _forget_modules() -> None:
     # Definitions of another repo loaded earlier in this process must not shadow this one's.
-    for name in [m for m in sys.modules if m == DEFINITIONS_DIR or m.startswith(DEFINITIONS_DIR + ".")]:
+    for name in _definitions_modules():
         del sys.modules[name]

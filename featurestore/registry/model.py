@@ -19,7 +19,7 @@ from featurestore.errors import (
 )
 from featurestore.registry.upgrade import FORMAT, upgrade
 
-REGISTRY_FORMAT = FORMAT  # 2: source column types are Arrow type names (registry/upgrade.py)
+REGISTRY_FORMAT = FORMAT  # 3: on-demand functions' code recorded (registry/upgrade.py)
 
 
 class RegisteredView(BaseModel):
@@ -45,6 +45,33 @@ class RegisteredView(BaseModel):
         return "string" if kind in ("string", "binary") else "int64"
 
 
+class FunctionOrigin(BaseModel):
+    """Where an on-demand view's function was taken from at apply.
+
+    ``in_definitions``: defined in ``definitions/`` (rebuilt from :attr:`OnDemandCode.definitions`);
+    otherwise imported from ``module``, an installed package's module. ``qualname`` finds it in the module.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    module: str
+    qualname: str
+    in_definitions: bool
+
+
+class OnDemandCode(BaseModel):
+    """The code of the applied on-demand views, so a process without ``definitions/`` can run them.
+
+    ``functions``: each on-demand view's :class:`FunctionOrigin`, by view name; ``definitions``: the text
+    of every ``definitions/`` Python file (``definitions/drivers.py`` -> source), kept once per registry
+    and only when a function is defined there. Not part of any fingerprint: the function's own source is
+    (``OnDemandFeatureView.function_source``).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    functions: dict[str, FunctionOrigin] = {}
+    definitions: dict[str, str] = {}
+
+
 class Registry(BaseModel):
     """Everything applied in one repo. Looked up by name; errors suggest close names."""
 
@@ -56,6 +83,9 @@ class Registry(BaseModel):
     views: dict[str, RegisteredView] = {}
     services: dict[str, FeatureService] = {}
     on_demand_views: dict[str, OnDemandFeatureView] = {}
+    on_demand_code: OnDemandCode | None = None
+    """Where the on-demand functions come from; ``None`` in registries applied before format 3 (their
+    functions are taken from the repo's ``definitions/``) and in registries without on-demand views."""
 
     def view(self, name: str) -> RegisteredView:
         try:
@@ -156,4 +186,13 @@ def column_order(
     return tuple(by_ref[pair] for pair in pairs)
 
 
-__all__ = ["FileSource", "RegisteredView", "Registry", "SqlSource", "column_order", "output_names"]
+__all__ = [
+    "FileSource",
+    "FunctionOrigin",
+    "OnDemandCode",
+    "RegisteredView",
+    "Registry",
+    "SqlSource",
+    "column_order",
+    "output_names",
+]

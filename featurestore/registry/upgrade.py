@@ -3,9 +3,13 @@ brought up to date (on read; the next ``apply`` writes the current format).
 
 * Format 1 stored source column types as DuckDB names (``BIGINT``, ``TIMESTAMP WITH TIME ZONE``);
   format 2 stores Arrow type names (``int64``, ``timestamp[us, tz=UTC]``), mapped by ``LEGACY_TYPES``.
+* Format 3 adds ``on_demand_code``: where each on-demand view's function comes from (``registry/code.py``).
+  A file of an older format has none: its functions are taken from the repo's ``definitions/``, as before.
 
     >>> upgrade({"format": 1, "views": {"v": {"source_schema": {"ts": "TIMESTAMP_NS", "n": "DECIMAL(9,2)"}}}})
-    {'format': 2, 'views': {'v': {'source_schema': {'ts': 'timestamp[ns]', 'n': 'decimal128(9, 2)'}}}}
+    {'format': 3, 'views': {'v': {'source_schema': {'ts': 'timestamp[ns]', 'n': 'decimal128(9, 2)'}}}}
+    >>> upgrade({"format": 2, "project": "p"})
+    {'format': 3, 'project': 'p'}
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 
 from featurestore.registry.json_shape import Fields, ShapeError, objects
 
-FORMAT = 2
+FORMAT = 3
 
 # DuckDB's names of column types (as format 1 stored them) -> the Arrow names DuckDB's Arrow export
 # gives the same columns. Decimals and lists are mapped by ``legacy_arrow_name``.
@@ -97,6 +101,14 @@ def upgrade(data: Any) -> Any:
         )
     if version == FORMAT:
         return data
+    if version == 1:
+        data = _arrow_type_names(data, top)
+    # 2 -> 3: nothing to change (no ``on_demand_code``: functions are taken from definitions/).
+    return {**data, "format": FORMAT}
+
+
+def _arrow_type_names(data: dict[str, Any], top: Fields) -> dict[str, Any]:
+    """Format 1 -> 2: the DuckDB type names of source columns replaced by their Arrow names."""
     views = objects(top.raw("views", {}), "views")
     upgraded = {}
     for view_name, record in views.items():
@@ -113,4 +125,4 @@ def upgrade(data: Any) -> Any:
                 )
             names[column] = new
         upgraded[view_name] = {**record, "source_schema": names}
-    return {**data, "format": FORMAT, "views": upgraded}
+    return {**data, "views": upgraded}

@@ -10,7 +10,6 @@ same values online and offline.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,9 +24,9 @@ from featurestore.errors import (
     EntityRowsError,
     FeatureNameCollisionError,
     OnDemandFeatureError,
-    RegistryError,
     UnknownFeatureError,
 )
+from featurestore.registry.code import CodeMode, resolve_function
 from featurestore.registry.model import Registry
 from featurestore.retrieve.online import OnlineRequest, compile_request, read_online
 from featurestore.retrieve.training import TrainingSet, build_training_set
@@ -38,9 +37,6 @@ if TYPE_CHECKING:
     from featurestore.engines.base import Engine
     from featurestore.online.base import OnlineStore
     from featurestore.versions import ServedView
-
-_UDFS: dict[tuple[str, str, str], Any] = {}
-_UDF_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -77,9 +73,14 @@ def _refs(registry: Registry, features: Iterable[str] | FeatureService | str) ->
 
 
 def split_request(
-    registry: Registry, features: Iterable[str] | FeatureService | str, full_feature_names: bool, root: Path
+    registry: Registry,
+    features: Iterable[str] | FeatureService | str,
+    full_feature_names: bool,
+    root: Path,
+    code: CodeMode = "registry",
 ) -> Split | None:
-    """Compile a feature list naming on-demand views; ``None`` when it names none."""
+    """Compile a feature list naming on-demand views; ``None`` when it names none. Each view's function
+    is resolved by ``registry/code.py`` (``code``: ``[registry] on_demand_code``)."""
     if not registry.on_demand_views:
         return None
     refs = _refs(registry, features)
@@ -128,7 +129,7 @@ def split_request(
                 inputs.append((f, projection.view.feature(f).dtype, f"{projection.view.name}__{f}"))
         outputs = tuple((f, odfv.feature(f).dtype, f"{view}__{f}") for f in feats)
         views = tuple(p.view.name for p in odfv.view_inputs)
-        steps.append(Step(odfv, resolve_udf(odfv, root), tuple(inputs), outputs, views))
+        steps.append(Step(odfv, resolve_function(odfv, registry, root, code), tuple(inputs), outputs, views))
     seen: dict[str, str] = {}
     for out, source in columns:
         if out in seen:
@@ -138,32 +139,6 @@ def split_request(
             )
         seen[out] = source.replace("__", ":")
     return Split(tuple(dict.fromkeys(base)), tuple(columns), tuple(steps), request_fields)
-
-
-def resolve_udf(odfv: OnDemandFeatureView, root: Path) -> Any:
-    """The view's function: its own, or (for a view read from the registry) the one in the loaded
-    definitions, which must be the applied version."""
-    if odfv.udf is not None:
-        return odfv.udf
-    key = (str(root), odfv.name, odfv.data_fingerprint())
-    with _UDF_LOCK:
-        if key in _UDFS:
-            return _UDFS[key]
-        from featurestore.registry import load_definitions
-
-        loaded = load_definitions(root).on_demand_views.get(odfv.name)
-        if loaded is None or loaded.udf is None:
-            raise RegistryError(
-                f"on-demand feature view {odfv.name!r} is applied but no longer defined in definitions/; "
-                "run `featurestore apply`"
-            )
-        if loaded.data_fingerprint() != odfv.data_fingerprint():
-            raise RegistryError(
-                f"on-demand feature view {odfv.name!r} ({loaded.defined_at}) changed since it was applied; "
-                "run `featurestore apply` so online and offline use the same function"
-            )
-        _UDFS[key] = loaded.udf
-        return loaded.udf
 
 
 def run_step(step: Step, frame: pl.DataFrame) -> dict[str, pa.Array]:
@@ -374,9 +349,10 @@ def compile_online(
     full_feature_names: bool,
     root: Path,
     served: Mapping[str, ServedView] | None = None,
+    code: CodeMode = "registry",
 ) -> OnlineRequest | OnDemandRequest:
     """The compiled request for a feature list, with or without on-demand features."""
-    split = split_request(registry, features, full_feature_names, root)
+    split = split_request(registry, features, full_feature_names, root, code)
     if split is None:
         return compile_request(registry, features, full_feature_names, served)
     base = compile_request(registry, list(split.base_refs), True, served) if split.base_refs else None
@@ -454,9 +430,10 @@ def build_on_demand_training_set(
     full_feature_names: bool,
     timestamp_column: str,
     as_known_at: bool,
+    code: CodeMode = "registry",
 ) -> TrainingSet | None:
     """A training set with on-demand features, or ``None`` when ``features`` names none."""
-    split = split_request(registry, features, full_feature_names, root)
+    split = split_request(registry, features, full_feature_names, root, code)
     if split is None:
         return None
     if not split.base_refs:

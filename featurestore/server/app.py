@@ -18,7 +18,12 @@ unknown features, wrong key types, limits); store outages are 503, store timeout
 unexpected is logged and answered 500 without internals.
 
 ``/health`` is liveness (the process answers; it reads nothing), ``/ready`` readiness (the registry is
-loaded and the online store answers within ``READY_TIMEOUT``).
+loaded, the online store answers within ``READY_TIMEOUT``, and the newest registry is served).
+
+On-demand functions are resolved at startup (``FeatureStore.check_serving``): a function that cannot be
+had fails the startup. A registry applied later whose functions cannot be resolved is not used: the
+previous one keeps serving, the error is logged, ``/ready`` answers 503 with it and
+``featurestore_registry_rejected_total`` counts it, until a registry that resolves is applied.
 """
 
 from __future__ import annotations
@@ -152,13 +157,29 @@ class FeatureServer:
         self._registry: Registry | None = None
         """The registry last seen; a different object means the file changed and was read again."""
         self._reloads = 0
+        self._rejected = 0
+        self._problem: FeatureStoreError | None = None
+        """The rejection last logged (``store.serving_problem``), so each one is logged and counted once."""
         self._reload_lock = threading.Lock()
         self._access = settings.access_log
-        register_collectors(self.metrics, store, logger, lambda: self._reloads)
+        register_collectors(self.metrics, store, logger, lambda: self._reloads, lambda: self._rejected)
 
     def registry(self) -> Registry:
-        """The applied registry (re-read when its file changed: counted and logged once per change)."""
+        """The applied registry (re-read when its file changed: counted and logged once per change; a
+        new one whose on-demand functions cannot be resolved is logged, counted and not served)."""
         registry = self.store.registry
+        problem = self.store.serving_problem
+        if problem is not self._problem:
+            with self._reload_lock:
+                if problem is not self._problem:
+                    self._problem = problem
+                    if problem is not None:
+                        self._rejected += 1
+                        log.error(
+                            "the new registry is not served (the previous one still is): %s: %s",
+                            type(problem).__name__,
+                            problem,
+                        )
         if registry is not self._registry:
             with self._reload_lock:
                 if registry is not self._registry:
@@ -187,7 +208,9 @@ class FeatureServer:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
-                    self.registry()  # fail at startup, not on the first request
+                    # Fail at startup, not on the first request: the registry and every on-demand function.
+                    await asyncio.to_thread(self.store.check_serving)
+                    self.registry()
                 except FeatureStoreError as exc:
                     await send({"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"})
                     return
@@ -387,6 +410,10 @@ class FeatureServer:
     def _check_ready(self) -> dict[str, Any]:
         """On a side thread: the registry reads, and the online store answers one read."""
         registry = self.registry()
+        if self._problem is not None:
+            raise type(self._problem)(
+                f"the newest registry is not served (the previous one still is): {self._problem}"
+            )
         store = self.store.online_store
         served = self.store.served_views()
         for view in served.values():  # one key read is enough to know the store answers

@@ -1,5 +1,5 @@
 """Metrics read on each scrape rather than counted per request: view freshness from the state, registry
-reloads, feature-log rows, and connections closed by the timeouts of ``guard.py``."""
+reloads and rejections, feature-log rows, and connections closed by the timeouts of ``guard.py``."""
 
 from __future__ import annotations
 
@@ -16,7 +16,11 @@ if TYPE_CHECKING:
 
 
 def register_collectors(
-    metrics: Metrics, store: FeatureStore, logger: FeatureLogger | None, reloads: Callable[[], int]
+    metrics: Metrics,
+    store: FeatureStore,
+    logger: FeatureLogger | None,
+    reloads: Callable[[], int],
+    rejected: Callable[[], int] = lambda: 0,
 ) -> None:
     """Register the scrape-time families of one server process with ``metrics``."""
 
@@ -39,6 +43,12 @@ def register_collectors(
         "counter",
         "Times the registry file changed and was read again.",
         lambda: [({}, reloads())],
+    )
+    metrics.collect(
+        "featurestore_registry_rejected_total",
+        "counter",
+        "Times a new registry was not served because an on-demand function could not be resolved.",
+        lambda: [({}, rejected())],
     )
     metrics.collect(
         "featurestore_http_connections_timed_out_total",

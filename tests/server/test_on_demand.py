@@ -16,7 +16,6 @@ from featurestore.errors import (
     DefinitionError,
     EntityRowsError,
     OnDemandFeatureError,
-    RegistryError,
     UnknownFeatureError,
 )
 from tests.server.conftest import Served
@@ -135,18 +134,18 @@ def test_errors_in_the_function_name_the_feature_view(serving_repo: Served) -> N
 
 
 def test_editing_the_function_is_a_data_change_and_must_be_applied(serving_repo: Served) -> None:
+    """The applied function (recorded in the registry) serves until the edited one is applied."""
     path = serving_repo.root / "definitions" / "serving.py"
-    path.write_text(path.read_text().replace('alias("fare_per_km")', 'alias("fare_per_km") * 1'))
+    path.write_text(path.read_text().replace('alias("fare_per_km")', 'alias("fare_per_km") * 2'))
+    request = {"quoted_fare": [9.0], "distance_km": [3.0]}
     with FeatureStore(serving_repo.root) as store:
         changes = [c for c in store.plan().changes if c.name == "ride_value"]
         assert [c.kind for c in changes] == ["data"]
-        with pytest.raises(RegistryError, match="changed since it was applied"):
-            store.get_online_features(ODFV, {"driver_id": [1001]}, request_data=_request(1))
+        before = store.get_online_features(ODFV, {"driver_id": [1001]}, request_data=request)
         store.apply()
-        got = store.get_online_features(
-            ODFV, {"driver_id": [1001]}, request_data={"quoted_fare": [9.0], "distance_km": [3.0]}
-        )
-    assert got.to_dict()["fare_per_km"] == [3.0]
+        after = store.get_online_features(ODFV, {"driver_id": [1001]}, request_data=request)
+    assert before.to_dict()["fare_per_km"] == [3.0]
+    assert after.to_dict()["fare_per_km"] == [6.0]
 
 
 def _view() -> FeatureView:
