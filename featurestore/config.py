@@ -338,6 +338,16 @@ def load_config(root: Path) -> RepoConfig:
             target[key] = value
             dotted = f"{section}.{key}" if section else key
             overridden[dotted] = f"{PREFIX}{dotted.replace('.', '_').upper()}"
+    registry = data.get("registry")
+    shared = isinstance(registry, dict) and str(registry.get("url") or "").lower().startswith("postgres")
+    if "project" not in data and shared:
+        # The folder's name differs from one machine (and checkout) to the next: a scheduler in /srv/jobs
+        # would write a project that no server in /app ever reads.
+        raise ConfigError(
+            f"{path}: [registry] url is a PostgreSQL registry, shared by many repos and machines, which holds the projects of many repos, so the "
+            "project must be named: add project = \"<name>\" at the top of featurestore.toml (or set "
+            f"{PREFIX}PROJECT), the same in every process of the deployment"
+        )
     if "project" not in data:
         data["project"] = re.sub(r"[^A-Za-z0-9_]", "_", root.resolve().name) or "default"
         if data["project"][0].isdigit():

@@ -91,3 +91,12 @@ def test_a_bad_override_value_names_the_variable(tmp_path: Path, monkeypatch: py
     with pytest.raises(ConfigError) as caught:
         load_config(write(tmp_path, 'project = "p"\n'))
     assert "$FEATURESTORE_MATERIALIZE_BATCH_SIZE (it overrides materialize.batch_size)" in str(caught.value)
+
+
+def test_a_shared_registry_needs_a_named_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FEATURESTORE_REGISTRY_URL", "postgresql://fs@db:5432/features")
+    with pytest.raises(ConfigError, match=r"project must be named: add project = \"<name>\""):
+        load_config(tmp_path)
+    monkeypatch.setenv("FEATURESTORE_PROJECT", "rides")
+    config = load_config(tmp_path)
+    assert (config.project, config.registry.scheme) == ("rides", "postgresql")
