@@ -344,8 +344,8 @@ def load_config(root: Path) -> RepoConfig:
         # The folder's name differs from one machine (and checkout) to the next: a scheduler in /srv/jobs
         # would write a project that no server in /app ever reads.
         raise ConfigError(
-            f"{path}: [registry] url is a PostgreSQL registry, shared by many repos and machines, which holds the projects of many repos, so the "
-            "project must be named: add project = \"<name>\" at the top of featurestore.toml (or set "
+            f"{path}: [registry] url is a PostgreSQL registry, shared by many repos and machines, so the "
+            'project must be named: add project = "<name>" at the top of featurestore.toml (or set '
             f"{PREFIX}PROJECT), the same in every process of the deployment"
         )
     if "project" not in data:
