@@ -136,7 +136,7 @@ def start_server(folder: Path) -> tuple[S3Server, subprocess.Popen[bytes]]:
         "-master.telemetry=false",
         f"-volume.port={volume}",
         f"-volume.port.grpc={volume_grpc}",
-        "-volume.max=20",
+        "-volume.max=100",
         f"-filer.port={filer}",
         f"-filer.port.grpc={filer_grpc}",
         "-s3",

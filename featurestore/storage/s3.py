@@ -187,17 +187,27 @@ class S3Storage:
             self.delete(tmp)
 
     def read_bytes(self, key: str) -> bytes:
+        """The object's bytes. pyarrow asks for the size, then reads a range of that size: an object
+        replaced in between would come back cut to the old size. The size is asked again after the
+        read, and the read repeated until both agree (objects replaced in place are small)."""
         from pyarrow import fs
 
         filesystem = self.filesystem
+        path = self._path(key)
         try:
-            if filesystem.get_file_info(self._path(key)).type != fs.FileType.File:
-                raise FileNotFoundError(f"{self.uri(key)} does not exist")
-            with filesystem.open_input_stream(self._path(key)) as stream:
-                return bytes(stream.read())
+            for _ in range(10):
+                with filesystem.open_input_file(path) as handle:
+                    size = handle.size()
+                    data = bytes(handle.read())
+                after = filesystem.get_file_info(path)
+                if len(data) == size and after.type == fs.FileType.File and after.size == size:
+                    return data
+            raise StorageError(f"storage {self._url}: {key} keeps changing while it is read; try again")
         except FileNotFoundError:
-            raise
+            raise FileNotFoundError(f"{self.uri(key)} does not exist") from None
         except OSError as exc:
+            if "NOT_FOUND" in str(exc) or "does not exist" in str(exc) or "Path does not exist" in str(exc):
+                raise FileNotFoundError(f"{self.uri(key)} does not exist") from None
             raise self._error(exc) from None
 
     def exists(self, key: str) -> bool:
