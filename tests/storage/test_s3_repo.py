@@ -17,6 +17,7 @@ from featurestore import FeatureStore
 from featurestore.cli import cli
 from featurestore.config import StorageConfig
 from featurestore.feature_logging import FeatureLogger
+from featurestore.registry import partials as partials_module
 from featurestore.registry.partials import PartialStore
 from featurestore.storage import S3Storage, StoredObject
 from tests.pit_repo import make_repo, rows, write_definitions
@@ -131,6 +132,9 @@ def test_lifetime_states_on_s3_incremental_equals_a_fresh_full_run(
         store.materialize(end=T1)
         pointer = store.storage.read_bytes("aggregates/pay/pointer.json")
         [first] = [o.key for o in objects(store, "aggregates/pay") if o.key.endswith(".parquet")]
+        # What a killed run leaves: a file no pointer names; removed by the next commit once old enough.
+        store.storage.write_bytes("aggregates/pay/killed-run.parquet", b"half")
+        monkeypatch.setattr(partials_module, "ORPHAN_AGE_S", -1.0)
         for view in ("pay", "pay_nc"):
             pq.write_table(newer, store.root / "data" / view / "1.parquet")
         run = store.materialize_incremental(end=t2).runs[0]
@@ -144,7 +148,7 @@ def test_lifetime_states_on_s3_incremental_equals_a_fresh_full_run(
     assert states is not None
     assert states.path.startswith(f"{s3.url}/aggregates/pay/")
     assert store.storage.read_bytes("aggregates/pay/pointer.json") != pointer
-    assert kept == [states.path.removeprefix(f"{s3.url}/")]  # the replaced file is gone
+    assert kept == [states.path.removeprefix(f"{s3.url}/")]  # the replaced file and the orphan are gone
     assert first not in kept
     assert local_files(store.root, "aggregates") == []
 
@@ -201,3 +205,34 @@ def test_a_file_source_on_s3_gives_the_training_set_of_the_same_local_file(
         (3, utc(2024, 1, 1, 4), None, 3),
         (4, utc(2024, 1, 1, 6), None, None),
     ]
+
+
+def test_a_logging_path_is_a_key_prefix_on_s3(
+    serving_repo: Served, s3: Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    on_s3(serving_repo.root, s3, monkeypatch)
+    serving = serving_repo.root / "definitions" / "serving.py"
+    text = serving.read_text().replace(
+        "FeatureLogging(sample_rate=1.0)", 'FeatureLogging(sample_rate=1.0, path="served/")'
+    )
+    serving.write_text(text)
+    with FeatureStore(serving_repo.root) as store:
+        store.apply()
+        response = store.get_online_features("ranking_logged", ENTITIES, request_data=REQUEST)
+        statuses = response.statuses()
+        logger = FeatureLogger(store)
+        logger.start()
+        logger.log(
+            "ranking_logged",
+            ENTITIES,
+            REQUEST,
+            {"features": list(statuses), "values": response.to_dict(), "statuses": statuses},
+            time.time(),
+        )
+        logger.close()
+        [logged] = objects(store, "served")
+        checks = store.verify_log(f"{s3.url}/served/ranking_logged/")
+    assert logged.key.startswith("served/ranking_logged/")
+    assert objects(store, "feature_log") == []
+    assert not (serving_repo.root / "served").exists()
+    assert {c.rows for c in checks} == {3}

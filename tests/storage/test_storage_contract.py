@@ -20,12 +20,11 @@ from featurestore.storage import s3 as s3_module
 from tests.storage.conftest import Bucket
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
     if request.param == "local":
         return LocalStorage(tmp_path / "store")
     bucket: Bucket = request.getfixturevalue("s3")
-    request.applymarker(pytest.mark.s3)
     return open_storage(StorageConfig(url=f"{bucket.url}/base/dir"), tmp_path)
 
 
@@ -68,6 +67,26 @@ def test_the_engine_reads_what_is_written(storage: Storage, tmp_path: Path) -> N
         engine.close()
     assert both.column("s").to_pylist() == [6]
     assert one.column("x").to_pylist() == [3]
+
+
+def test_the_engine_reads_hive_partitions_and_csv(storage: Storage, tmp_path: Path) -> None:
+    storage.write_table("events/day=1/part.parquet", pa.table({"x": [1, 2]}))
+    storage.write_table("events/day=2/part.parquet", pa.table({"x": [5]}))
+    storage.write_bytes("csv/a.csv", b"k,v\n1,x\n2,y\n")
+    storage.write_bytes("csv/b.csv", b"k,v\n3,z\n")
+    config = StorageConfig() if storage.is_local else StorageConfig(url=storage.url)
+    engine = open_engine(DuckDBConfig(), tmp_path, config)
+    hive = storage.glob_uri("events", "*/*.parquet")
+    try:
+        days = engine.to_arrow(
+            f"SELECT day, sum(x) AS s FROM read_parquet('{hive}', hive_partitioning = true) "
+            "GROUP BY day ORDER BY day"
+        )
+        csv = engine.to_arrow(f"SELECT k, v FROM read_csv('{storage.glob_uri('csv', '*.csv')}') ORDER BY k")
+    finally:
+        engine.close()
+    assert days.to_pylist() == [{"day": 1, "s": 3}, {"day": 2, "s": 5}]
+    assert csv.to_pylist() == [{"k": 1, "v": "x"}, {"k": 2, "v": "y"}, {"k": 3, "v": "z"}]
 
 
 def test_a_reader_never_sees_a_partial_object(storage: Storage) -> None:
@@ -178,3 +197,20 @@ def test_a_missing_bucket_and_an_unreachable_endpoint(s3: Bucket) -> None:
     config = StorageConfig(url=s3.url, endpoint="http://127.0.0.1:9")
     with pytest.raises(StorageError, match=r"cannot reach http://127.0.0.1:9 .*fix \[storage\] endpoint"):
         S3Storage(s3.url, config).exists("k")
+
+
+def test_spark_reads_s3_through_s3a_with_the_storage_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from featurestore.engines.spark import s3a_conf
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    conf = s3a_conf(StorageConfig(url="s3://b/p", endpoint="http://127.0.0.1:8333", region="eu-west-1"))
+    assert conf == {
+        "spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+        "spark.hadoop.fs.s3a.endpoint.region": "eu-west-1",
+        "spark.hadoop.fs.s3a.endpoint": "http://127.0.0.1:8333",
+        "spark.hadoop.fs.s3a.path.style.access": "true",
+        "spark.hadoop.fs.s3a.connection.ssl.enabled": "false",
+        "spark.hadoop.fs.s3a.access.key": "key",
+        "spark.hadoop.fs.s3a.secret.key": "secret",
+    }
