@@ -80,7 +80,8 @@ def source_schema(view: FeatureView, engine: Engine, root: Path) -> dict[str, st
     source = view.source
     if isinstance(source, FileSource):
         location = source_location(source, root)
-        if not glob.glob(location, recursive=True):
+        # A URL (s3://...) is checked by the probe below: the engine lists it.
+        if "://" not in location and not glob.glob(location, recursive=True):
             raise SourceError(
                 f"source {source.name!r} of feature view {view.name!r}{view.where()}: no file matches "
                 f"{source.path!r} (looked for {location}). Create the data or fix the path."

@@ -51,6 +51,11 @@ class SourceError(FeatureStoreError):
     """A source cannot be read (missing file, bad query, unreadable format)."""
 
 
+class StorageError(FeatureStoreError):
+    """The bulk-data storage (``[storage] url``: a local folder or ``s3://``) cannot be used: no such
+    bucket, credentials refused, endpoint unreachable, a folder that cannot be written."""
+
+
 class UnknownObjectError(FeatureStoreError):
     """A name that refers to no registered object."""
 

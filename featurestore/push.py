@@ -13,7 +13,6 @@ point-in-time rules.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from featurestore.registry.model import RegisteredView
 
 if TYPE_CHECKING:
     from featurestore.online.base import OnlineStore, OnlineView
+    from featurestore.storage import Storage
 
 Target = Literal["online", "offline", "both"]
 TARGETS = ("online", "offline", "both")
@@ -44,12 +44,13 @@ class PushResult:
     rows: int
     online_written: int | None = None
     """Values stored online (not rows older than the stored value, nor expired ones); None: not online."""
-    offline_file: Path | None = None
+    offline_file: str | None = None
+    """The push-log file written (a local path or an ``s3://`` URL); None: not offline."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "online_written": self.online_written,
-            "offline_file": None if self.offline_file is None else self.offline_file.name,
+            "offline_file": None if self.offline_file is None else self.offline_file.rsplit("/", 1)[-1],
         }
 
 
@@ -62,8 +63,11 @@ def push_rows(
     online: OnlineStore | None,
     targets: Sequence[OnlineView] = (),
     clock_skew: timedelta = timedelta(minutes=5),
+    storage: Storage | None = None,
 ) -> PushResult:
     """Validate ``rows`` against ``rv`` and write them; see the module docstring.
+
+    ``storage``: where the push log lives (default: the repo's, ``storage_for(root)``).
 
     ``targets``: the online versions to write (the served one, and a pending one being materialized, so
     that neither misses the pushed values). Rows stamped later than now plus ``clock_skew`` are refused.
@@ -84,7 +88,7 @@ def push_rows(
     refuse_future(rv, table, clock_skew)
     result = PushResult(rows=table.num_rows)
     if to in ("offline", "both"):
-        result = PushResult(rows=table.num_rows, offline_file=append_push_log(rv, table, root))
+        result = PushResult(rows=table.num_rows, offline_file=append_push_log(rv, table, root, storage))
     if to in ("online", "both"):
         from featurestore.online.base import EVENT_TS
 
@@ -160,14 +164,13 @@ def normalize(rv: RegisteredView, rows: Any) -> pa.Table:
     return pa.table(out)
 
 
-def append_push_log(rv: RegisteredView, table: pa.Table, root: Path) -> Path:
-    """Append rows to the view's push log: one Parquet file, written whole or not at all.
+def append_push_log(rv: RegisteredView, table: pa.Table, root: Path, storage: Storage | None = None) -> str:
+    """Append rows to the view's push log: one Parquet file, written whole or not at all; its URI.
 
     Time columns are stored with the type the source has (naive or zoned), so the union with the
     source keeps the source's types."""
-    import pyarrow.parquet as pq
-
-    from featurestore.plan.pushed import push_log_dir
+    from featurestore.plan.pushed import push_log_prefix
+    from featurestore.storage import storage_for
 
     source = rv.view.source
     for name in (source.timestamp_field, source.created_timestamp_field):
@@ -180,20 +183,11 @@ def append_push_log(rv: RegisteredView, table: pa.Table, root: Path) -> Path:
         elif not is_zoned(kind):
             column = pc.cast(column, pa.timestamp("us"))
         table = table.set_column(table.column_names.index(name), name, column)
-    folder = push_log_dir(root, rv.name)
-    folder.mkdir(parents=True, exist_ok=True)
+    storage = storage or storage_for(root)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-    target = folder / f"{stamp}-{uuid.uuid4().hex[:12]}.parquet"
-    tmp = folder / f".{target.name}.tmp"
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return target
+    key = f"{push_log_prefix(rv.name)}/{stamp}-{uuid.uuid4().hex[:12]}.parquet"
+    storage.write_table(key, table)
+    return storage.uri(key)
 
 
 # -- column checks --------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from featurestore.retrieve.online import OnlineRequest, OnlineResponse
     from featurestore.retrieve.training import TrainingSet
     from featurestore.status import VersionStatus
+    from featurestore.storage import Storage
     from featurestore.verify import ViewCheck
     from featurestore.versions import ServedView
 
@@ -56,6 +57,10 @@ class FeatureStore:
         that measures its reads); it is closed with this object."""
         self.root = Path(root).resolve()
         self.config = config or load_config(self.root)
+        from featurestore.storage import remember_storage
+
+        # Code handed only the root (planners, the feature-log writer) uses this store's [storage].
+        remember_storage(self.root, self.config.storage)
         self._engine: Engine | None = None
         self._registry: Registry | None = None
         self._registry_stamp: int | None = None
@@ -87,8 +92,15 @@ class FeatureStore:
         if self._engine is None:
             from featurestore.engines import open_engine
 
-            self._engine = open_engine(self.config.offline, self.root)
+            self._engine = open_engine(self.config.offline, self.root, self.config.storage)
         return self._engine
+
+    @property
+    def storage(self) -> Storage:
+        """Where the push log, the feature log and the aggregate states live (``[storage] url``)."""
+        from featurestore.storage import storage_for
+
+        return storage_for(self.root, self.config.storage)
 
     # -- definitions and the registry ---------------------------------------------------------
 
@@ -482,6 +494,7 @@ class FeatureStore:
             root=self.root,
             online=online,
             targets=targets,
+            storage=self.storage,
             clock_skew=self.config.materialize.clock_skew,
         )
 
@@ -525,8 +538,8 @@ class FeatureStore:
         views = names("views", views)
         result = teardown(self.state, self.online_store if online else None, views, drop_state=state)
         if state:
-            partials = PartialStore(self.root)
-            for name in views or [p.name for p in partials.folder.glob("*") if p.is_dir()]:
+            partials = PartialStore(self.storage)
+            for name in views or partials.views():
                 partials.remove(name)
         return result
 
@@ -555,7 +568,7 @@ class FeatureStore:
         """Served values logged by feature logging vs the same rows recomputed offline, per feature."""
         from featurestore.feature_logging import verify_log
 
-        return verify_log(self.registry, self.engine, self.root, path)
+        return verify_log(self.registry, self.engine, self.root, path, storage=self.storage)
 
     def close(self) -> None:
         if self._engine is not None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -264,13 +263,12 @@ def get_online(
 @click.option(
     "--from-log",
     "from_log",
-    type=click.Path(exists=True, path_type=Path),
-    help="Replay a feature log (a Parquet file or folder written by feature logging) instead.",
+    help="Replay a feature log (a Parquet file or folder written by feature logging, or an s3:// URL).",
 )
 @json_option
 @click.pass_context
 def verify(
-    ctx: click.Context, sample: int, views: tuple[str, ...], from_log: Path | None, as_json: bool
+    ctx: click.Context, sample: int, views: tuple[str, ...], from_log: str | None, as_json: bool
 ) -> None:
     """Measure online/offline consistency: every sampled entity of every view, classified.
 
@@ -366,7 +364,7 @@ def _iso(value: datetime | None) -> str:
     return "-" if value is None else value.isoformat()
 
 
-def _verify_log(ctx: click.Context, path: Path, as_json: bool) -> None:
+def _verify_log(ctx: click.Context, path: str, as_json: bool) -> None:
     from rich.table import Table
 
     checks = open_store(ctx).verify_log(path)

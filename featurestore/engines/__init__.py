@@ -13,7 +13,7 @@ from featurestore.engines.base import Capabilities, Engine
 from featurestore.errors import ConfigError
 
 if TYPE_CHECKING:
-    from featurestore.config import DuckDBConfig, SparkConfig
+    from featurestore.config import DuckDBConfig, SparkConfig, StorageConfig
 
 ENGINES = {
     "duckdb": "featurestore.engines.duckdb:DuckDBEngine",
@@ -21,8 +21,11 @@ ENGINES = {
 }
 
 
-def open_engine(config: DuckDBConfig | SparkConfig, root: Path) -> Engine:
-    """The engine named in the config, connected and ready."""
+def open_engine(
+    config: DuckDBConfig | SparkConfig, root: Path, storage: StorageConfig | None = None
+) -> Engine:
+    """The engine named in the config, connected and ready; ``storage`` gives the endpoint and
+    credentials it reads ``s3://`` paths with."""
     import importlib
 
     target = ENGINES.get(config.engine)
@@ -30,7 +33,7 @@ def open_engine(config: DuckDBConfig | SparkConfig, root: Path) -> Engine:
         raise ConfigError(f"unknown engine {config.engine!r}; known: {', '.join(ENGINES)}")
     module_name, cls_name = target.split(":")
     cls = getattr(importlib.import_module(module_name), cls_name)
-    engine: Engine = cls(config, root)
+    engine: Engine = cls(config, root, storage)
     return engine
 
 

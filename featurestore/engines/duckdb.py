@@ -17,17 +17,21 @@ from featurestore.errors import ConfigError, SourceError
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from featurestore.config import DuckDBConfig
+    from featurestore.config import DuckDBConfig, StorageConfig
 
 
 class DuckDBEngine:
     capabilities = Capabilities(dialect="duckdb", asof_join=True, streams_parquet=True)
 
-    def __init__(self, config: DuckDBConfig, root: Path) -> None:
+    def __init__(self, config: DuckDBConfig, root: Path, storage: StorageConfig | None = None) -> None:
+        """``storage``: the endpoint and credentials ``s3://`` paths are read with (default: the
+        standard AWS environment variables)."""
         import duckdb
 
         self._duckdb = duckdb
         self._lock = threading.Lock()
+        self._storage = storage
+        self._s3_registered = False
         temp = Path(config.temp_directory)
         if not temp.is_absolute():
             temp = root / temp
@@ -53,14 +57,31 @@ class DuckDBEngine:
         # ASOF needs no preserved order; ORDER BY row id restores it at the end.
         self._con.execute("SET preserve_insertion_order = false")
 
-    def cursor(self) -> Any:
-        """A cursor (its own connection to the same database) that sees every registered table."""
+    def cursor(self, sql: str = "") -> Any:
+        """A cursor (its own connection to the same database) that sees every registered table; able to
+        read ``s3://`` paths when ``sql`` names one."""
+        if "s3://" in sql:
+            self._register_s3()
         cur = self._con.cursor()
         with self._lock:
             tables = list(self._tables.items())
         for name, table in tables:
             cur.register(name, table)
         return cur
+
+    def _register_s3(self) -> None:
+        """Read ``s3://`` through pyarrow's S3 client, wrapped as an fsspec filesystem: DuckDB's own httpfs
+        extension would be downloaded at run time. Registered once, for the database and its cursors."""
+        with self._lock:
+            if self._s3_registered:
+                return
+            from fsspec.implementations.arrow import ArrowFSWrapper  # type: ignore[import-untyped]
+
+            from featurestore.config import StorageConfig
+            from featurestore.storage import s3_filesystem
+
+            self._con.register_filesystem(ArrowFSWrapper(s3_filesystem(self._storage or StorageConfig())))
+            self._s3_registered = True
 
     def register(self, name: str, table: pa.Table) -> None:
         # Registered Arrow data is connection-local; each cursor registers it again (zero-copy).
@@ -72,7 +93,7 @@ class DuckDBEngine:
             self._tables.pop(name, None)
 
     def to_arrow(self, sql: str) -> pa.Table:
-        cur = self.cursor()
+        cur = self.cursor(sql)
         try:
             return utc_labels(cur.sql(sql).to_arrow_table())
         except self._duckdb.Error as exc:
@@ -110,7 +131,7 @@ class DuckDBEngine:
             con.close()
 
     def batches(self, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
-        cur = self.cursor()
+        cur = self.cursor(sql)
         try:
             reader = cur.sql(sql).to_arrow_reader(batch_size)
             for batch in reader:
@@ -121,7 +142,7 @@ class DuckDBEngine:
             cur.close()
 
     def to_parquet(self, sql: str, path: Path) -> None:
-        cur = self.cursor()
+        cur = self.cursor(sql)
         tmp = path.with_name(f".{path.name}.tmp")
         try:
             cur.execute(f"COPY ({sql}) TO '{_quote_path(tmp)}' (FORMAT parquet, COMPRESSION zstd)")
@@ -134,7 +155,7 @@ class DuckDBEngine:
                 tmp.unlink()
 
     def schema_of(self, sql: str) -> dict[str, pa.DataType]:
-        cur = self.cursor()
+        cur = self.cursor(sql)
         try:
             # DuckDB's own Arrow export of an empty result: exactly the types to_arrow() returns
             # (TIMESTAMP_NS -> timestamp[ns], TIMESTAMPTZ -> timestamp[us, tz=UTC], HUGEINT ->

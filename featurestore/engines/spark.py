@@ -43,7 +43,7 @@ from featurestore.errors import ConfigError, MaterializationError, SourceError
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from featurestore.config import SparkConfig
+    from featurestore.config import SparkConfig, StorageConfig
 
 STAGING_CONF = "featurestore.staging"
 DEFAULT_CONF = {
@@ -76,9 +76,15 @@ class SparkEngine:
         dialect="spark", asof_join=False, streams_parquet=True, writes_online=True, relative_paths=False
     )
 
-    def __init__(self, config: SparkConfig, root: Path) -> None:
+    def __init__(self, config: SparkConfig, root: Path, storage: StorageConfig | None = None) -> None:
+        """``storage``: when it is ``s3://``, the session reads ``s3://`` through Hadoop's S3A with its
+        endpoint and credentials (``s3a_conf``); refused at start when hadoop-aws is not on the classpath."""
         self.capabilities = replace(SparkEngine.capabilities, runs_on_this_host=is_local_master(config))
+        if storage is not None and storage.is_s3:
+            config = config.model_copy(update={"conf": {**s3a_conf(storage), **config.conf}})
         self._session, self._owned = _session(config)
+        if storage is not None and storage.is_s3 and config.remote is None:
+            _require_s3a(self._session, storage)
         staging = config.conf.get(STAGING_CONF)
         self._staging = Path(staging) if staging else None
         self._views: set[str] = set()
@@ -223,6 +229,41 @@ def worker_error(exc: BaseException) -> str:
         if re.match(r"^[A-Za-z_][\w.]*(Error|Exception): ", line.strip())
     ]
     return found[-1] if found else first_line(exc)
+
+
+def s3a_conf(storage: StorageConfig) -> dict[str, str]:
+    """Spark settings reading ``s3://`` paths with Hadoop's S3A, from the storage's endpoint and credentials
+    (``s3://`` is mapped to the S3A filesystem, so paths stay as written)."""
+    from featurestore.storage.s3 import s3_settings
+
+    settings = s3_settings(storage)
+    conf = {
+        "spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+        "spark.hadoop.fs.s3a.endpoint.region": str(settings["region"]),
+    }
+    if "endpoint_override" in settings:
+        conf["spark.hadoop.fs.s3a.endpoint"] = f"{settings['scheme']}://{settings['endpoint_override']}"
+        conf["spark.hadoop.fs.s3a.path.style.access"] = "true"
+        conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] = str(settings["scheme"] == "https").lower()
+    if "access_key" in settings:
+        conf["spark.hadoop.fs.s3a.access.key"] = str(settings["access_key"])
+        conf["spark.hadoop.fs.s3a.secret.key"] = str(settings["secret_key"])
+    return conf
+
+
+def _require_s3a(session: Any, storage: StorageConfig) -> None:
+    """Refuse to start when S3A (the hadoop-aws jars, which pyspark does not ship) cannot be loaded."""
+    from featurestore.config import redact_url
+
+    try:
+        session._jvm.java.lang.Class.forName("org.apache.hadoop.fs.s3a.S3AFileSystem")
+    except Exception:
+        raise ConfigError(
+            f"[storage] url = {redact_url(storage.url or '')!r} needs Spark to read s3://, but Hadoop's S3A "
+            "filesystem is not on its classpath (pyspark does not ship it): add the hadoop-aws jar of "
+            "Spark's Hadoop version and its AWS SDK bundle to offline.conf (spark.jars or "
+            "spark.jars.packages), or use the duckdb engine"
+        ) from None
 
 
 def _session(config: SparkConfig) -> tuple[Any, bool]:

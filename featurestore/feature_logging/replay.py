@@ -5,12 +5,15 @@ the training set for the logged service's features gives what the offline store 
 A mismatch is a value that differs (a null on one side only counts). Causes: data that landed in the
 source after it was materialized, values pushed online only, a stale materialization, or a bug.
 
-Replay is handed the registry, the engine and the repo root; it never sees the ``FeatureStore`` facade.
+A log is a local Parquet file or folder, or an ``s3://`` prefix (read with the repo's storage settings:
+endpoint, region, credentials). Replay is handed the registry, the engine, the repo root and the storage;
+it never sees the ``FeatureStore`` facade.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
 
     from featurestore.engines.base import Engine
     from featurestore.registry.model import Registry
+    from featurestore.storage import Storage
 
 
 @dataclass
@@ -54,15 +58,41 @@ def log_files(path: Path) -> list[Path]:
     raise EntityRowsError(f"feature log {str(path)!r} does not exist (give a Parquet file or a folder)")
 
 
-def read_logs(path: Path) -> dict[str, tuple[pa.Table, dict[str, Any]]]:
-    """The logged rows per service, with the log metadata (features, join keys, request fields)."""
+def log_tables(path: str | Path, storage: Storage | None = None) -> Iterator[tuple[str, pa.Table]]:
+    """(name, table) of every log file at ``path``: a local file or folder, or an ``s3://`` URL (a file or a
+    prefix) read with the settings of ``storage`` (when it is S3; else the standard AWS variables)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    text = str(path)
+    if not text.startswith("s3://"):
+        for file in log_files(Path(path)):
+            yield str(file), pq.read_table(file)
+        return
+    from featurestore.config import StorageConfig
+    from featurestore.storage import S3Storage
+
+    config = storage.config if isinstance(storage, S3Storage) else StorageConfig()
+    if text.endswith(".parquet"):
+        base, _, name = text.rpartition("/")
+        bucket = S3Storage(base, config)
+        keys = [name] if bucket.exists(name) else []
+    else:
+        bucket = S3Storage(text, config)
+        keys = [o.key for o in bucket.list("") if o.key.endswith(".parquet")]
+    if not keys:
+        raise EntityRowsError(f"feature log {text!r} holds no Parquet file (give a file or a prefix of one)")
+    for key in keys:
+        yield bucket.uri(key), pq.read_table(pa.BufferReader(bucket.read_bytes(key)))
+
+
+def read_logs(path: str | Path, storage: Storage | None = None) -> dict[str, tuple[pa.Table, dict[str, Any]]]:
+    """The logged rows per service, with the log metadata (features, join keys, request fields)."""
+    import pyarrow as pa
+
     groups: dict[str, list[pa.Table]] = {}
     meta: dict[str, dict[str, Any]] = {}
-    for file in log_files(path):
-        table = pq.read_table(file)
+    for file, table in log_tables(path, storage):
         info = table.schema.metadata or {}
         if META_SERVICE not in info:
             raise EntityRowsError(
@@ -80,13 +110,16 @@ def read_logs(path: Path) -> dict[str, tuple[pa.Table, dict[str, Any]]]:
     return {s: (pa.concat_tables(t, promote_options="default"), meta[s]) for s, t in groups.items()}
 
 
-def verify_log(registry: Registry, engine: Engine, root: Path, path: str | Path) -> list[FeatureSkew]:
-    """Recompute every logged row offline; one :class:`FeatureSkew` per (service, feature)."""
+def verify_log(
+    registry: Registry, engine: Engine, root: Path, path: str | Path, storage: Storage | None = None
+) -> list[FeatureSkew]:
+    """Recompute every logged row offline; one :class:`FeatureSkew` per (service, feature). ``storage``:
+    the repo's, whose settings read an ``s3://`` log."""
     from featurestore.retrieve.on_demand import build_on_demand_training_set
     from featurestore.retrieve.training import build_training_set
 
     out = []
-    for service, (table, meta) in read_logs(Path(path)).items():
+    for service, (table, meta) in read_logs(path, storage).items():
         columns = [*meta["join_keys"], REQUEST_TS, *meta["request_fields"]]
         entity_rows = table.select(columns)
         features: list[str] = meta["features"]

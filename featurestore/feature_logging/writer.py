@@ -4,8 +4,14 @@
 queue is full the request is dropped and counted (``dropped``), never waited for. The writer thread
 turns queued responses into Arrow (one column per join key, the request time, the request data, and
 per feature its value and status, always under full ``view__feature`` names and declared types) and
-writes one Parquet file per flush (every ``flush_rows`` rows or ``flush_seconds``), atomically:
-``<log folder>/<service>/<YYYY-MM-DD>/<time>-<pid>-<id>.parquet``.
+writes one Parquet file per flush (every ``flush_rows`` rows or ``flush_seconds``), atomically, to the
+repo's storage (``[storage] url``): ``feature_log/<service>/<YYYY-MM-DD>/<time>-<pid>-<id>.parquet``, by
+default under ``.featurestore/``. The process id and a random id in every name keep the files of several
+server processes (and of every flush) apart.
+
+``FeatureLogging(path=...)`` on a service: with local storage, a folder (relative to the repo root) that
+takes the place of ``.featurestore/feature_log``, as before; with S3 storage, a key prefix under the
+storage URL (``s3://bucket/prefix/<path>/<service>/...``).
 """
 
 from __future__ import annotations
@@ -24,12 +30,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from featurestore.config import STATE_DIR
-
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from featurestore.registry.model import Registry
+    from featurestore.storage import Storage
 
 log = logging.getLogger("featurestore.feature_logging")
 
@@ -48,7 +53,9 @@ class ServiceLog:
 
     service: str
     sample_rate: float
-    folder: Path
+    storage: Storage
+    prefix: str
+    """The key prefix of the service's files in ``storage``."""
     refs: list[str]
     dtypes: dict[str, str]
     """Full output name (``view__feature``) -> dtype."""
@@ -63,8 +70,12 @@ class ServiceLog:
     rows: int = 0
 
 
-def service_logs(registry: Registry, root: Path) -> dict[str, ServiceLog]:
-    """One :class:`ServiceLog` per feature service that has ``logging`` set."""
+def service_logs(registry: Registry, root: Path, storage: Storage | None = None) -> dict[str, ServiceLog]:
+    """One :class:`ServiceLog` per feature service that has ``logging`` set; ``storage``: the repo's
+    (default ``storage_for(root)``)."""
+    from featurestore.storage import LocalStorage, join_key, storage_for
+
+    storage = storage or storage_for(root)
     out = {}
     for name, service in registry.services.items():
         if service.logging is None:
@@ -88,20 +99,28 @@ def service_logs(registry: Registry, root: Path) -> dict[str, ServiceLog]:
             keys.update({k: rv.key_dtype(k) for k in rv.view.join_keys})
         shorts = [full.split("__", 1)[1] for full in dtypes]
         short = {s: full for s, full in zip(shorts, dtypes, strict=True) if shorts.count(s) == 1}
-        base = Path(service.logging.path) if service.logging.path else Path(STATE_DIR) / LOG_DIR
-        folder = (base if base.is_absolute() else root / base) / name
-        out[name] = ServiceLog(name, service.logging.sample_rate, folder, refs, dtypes, short, keys, request)
+        target, prefix = storage, join_key(LOG_DIR, name)
+        if service.logging.path and storage.is_local:
+            folder = Path(service.logging.path)
+            target, prefix = LocalStorage(folder if folder.is_absolute() else root / folder), name
+        elif service.logging.path:
+            prefix = join_key(service.logging.path, name)
+        rate = service.logging.sample_rate
+        out[name] = ServiceLog(name, rate, target, prefix, refs, dtypes, short, keys, request)
     return out
 
 
 class LoggedRepo(Protocol):
-    """What a ``FeatureLogger`` reads of a repo (a ``FeatureStore`` is one): its registry and root."""
+    """What a ``FeatureLogger`` reads of a repo (a ``FeatureStore`` is one): registry, root, storage."""
 
     @property
     def registry(self) -> Registry: ...
 
     @property
     def root(self) -> Path: ...
+
+    @property
+    def storage(self) -> Storage: ...
 
 
 class FeatureLogger:
@@ -116,7 +135,7 @@ class FeatureLogger:
         flush_seconds: float = 5.0,
         seed: int | None = None,
     ) -> None:
-        self._services = service_logs(store.registry, store.root)
+        self._services = service_logs(store.registry, store.root, store.storage)
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._flush_rows = flush_rows
         self._flush_seconds = flush_seconds
@@ -256,19 +275,9 @@ def to_table(target: ServiceLog, pending: list[Any]) -> pa.Table:
     return pa.table({name: pa.array(values, types[name]) for name, values in columns.items()}, schema=schema)
 
 
-def write_log_file(target: ServiceLog, table: pa.Table) -> Path:
-    """One Parquet file, written whole or not at all."""
-    import pyarrow.parquet as pq
-
+def write_log_file(target: ServiceLog, table: pa.Table) -> str:
+    """One Parquet file, written whole or not at all; its URI. Names are unique per process and flush."""
     now = datetime.now(UTC)
-    folder = target.folder / now.strftime("%Y-%m-%d")
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{now:%H%M%S%f}-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
-    tmp = folder / f".{path.name}.tmp"
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    key = f"{target.prefix}/{now:%Y-%m-%d}/{now:%H%M%S%f}-{os.getpid()}-{uuid.uuid4().hex[:12]}.parquet"
+    target.storage.write_table(key, table)
+    return target.storage.uri(key)

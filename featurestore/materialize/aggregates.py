@@ -31,7 +31,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from featurestore.materialize.strategy import Reads, ReadStats, ViewRequest
@@ -89,7 +88,7 @@ class Aggregates:
                 base = current
             path = store.new_file(rv.name, rv.data_fingerprint)
             created_mark = self._partials_mark(plan, freeze_at, base) if has_created else None
-            frozen = LifetimePartials(path=str(path), as_of=freeze_at, created_mark=created_mark)
+            frozen = LifetimePartials(path=path, as_of=freeze_at, created_mark=created_mark)
         plan = AggregatesAt(
             view=plan.view,
             scan=plan.scan,
@@ -143,7 +142,7 @@ class AggregatesJob:
 
     def prepare(self) -> ReadStats:
         if self.plan.frozen is not None and self._partials_sql is not None:
-            self.engine.to_parquet(self._partials_sql, Path(self.plan.frozen.path))
+            self.partials.write(self.engine, self._partials_sql, self.plan.frozen.path)
         row = self.engine.to_arrow(self._stats_sql).to_pylist()[0]
         self._partials_created = row["partials_created"]
         return ReadStats.from_row(row)
@@ -169,7 +168,7 @@ class AggregatesJob:
 
     def discard(self) -> None:
         if self.plan.frozen is not None:
-            self.partials.discard(Path(self.plan.frozen.path))
+            self.partials.discard(self.plan.frozen.path)
 
 
 def _earliest(a: datetime, b: datetime | None) -> datetime:

@@ -21,7 +21,10 @@ from featurestore.registry.model import RegisteredView
 
 
 def source_location(source: FileSource, root: Path) -> str:
-    """The absolute path or glob a file source reads. A folder means every file below it."""
+    """The absolute path or glob a file source reads. A folder means every file below it; a URL
+    (``s3://bucket/events/*.parquet``) is read as written."""
+    if "://" in source.path:
+        return source.path
     path = Path(source.path)
     if not path.is_absolute():
         path = root / path

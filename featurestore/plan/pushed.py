@@ -1,32 +1,40 @@
 """Where pushed rows live offline: the push log of a feature view, read together with its source.
 
-``store.push(view, rows, to="offline" | "both")`` appends one Parquet file per push under
-``.featurestore/push_log/<view>/`` (written to a temporary name, then renamed, so a reader never sees half
-a file). Training sets and materialization scan the view's source and these files as one table (a union
-by column name), so a pushed row obeys the same point-in-time rules as a source row.
+``store.push(view, rows, to="offline" | "both")`` writes one Parquet file per push under the key prefix
+``push_log/<view>/`` of the repo's storage (``[storage] url``; by default ``.featurestore/push_log/<view>/``,
+or ``s3://bucket/prefix/push_log/<view>/``). Each file is written atomically (a local temp file renamed, or
+one S3 object), so a reader never sees half a file. Training sets and materialization scan the view's
+source and these files as one table (a union by column name), so a pushed row obeys the same
+point-in-time rules as a source row.
 
-    >>> from pathlib import Path
-    >>> str(push_log_dir(Path("/repo"), "driver_stats"))
-    '/repo/.featurestore/push_log/driver_stats'
+    >>> push_log_prefix("driver_stats")
+    'push_log/driver_stats'
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from featurestore.config import STATE_DIR
+if TYPE_CHECKING:
+    from featurestore.storage import Storage
 
 PUSH_LOG_DIR = "push_log"
 
 
-def push_log_dir(root: Path, view: str) -> Path:
-    """The folder of one view's pushed rows."""
-    return root / STATE_DIR / PUSH_LOG_DIR / view
+def push_log_prefix(view: str) -> str:
+    """The key prefix of one view's pushed rows."""
+    return f"{PUSH_LOG_DIR}/{view}"
 
 
-def push_log_glob(root: Path, view: str) -> str | None:
-    """The glob of the view's push-log files, or ``None`` when nothing was pushed offline."""
-    folder = push_log_dir(root, view)
-    if not folder.is_dir() or not any(folder.glob("*.parquet")):
+def push_log_glob(root: Path, view: str, storage: Storage | None = None) -> str | None:
+    """The glob the engine reads the view's push-log files with, or ``None`` when nothing was pushed
+    offline. ``storage``: the repo's (default: ``storage_for(root)``)."""
+    from featurestore.storage import storage_for
+
+    storage = storage or storage_for(root)
+    prefix = push_log_prefix(view)
+    direct = [o for o in storage.list(prefix) if "/" not in o.key[len(prefix) + 1 :]]
+    if not any(o.key.endswith(".parquet") for o in direct):
         return None
-    return str(folder / "*.parquet")
+    return storage.glob_uri(prefix)
