@@ -568,7 +568,14 @@ class FeatureStore:
         """Served values logged by feature logging vs the same rows recomputed offline, per feature."""
         from featurestore.feature_logging import verify_log
 
-        return verify_log(self.registry, self.engine, self.root, path, storage=self.storage)
+        return verify_log(
+            self.registry,
+            self.engine,
+            self.root,
+            path,
+            storage=self.storage,
+            code=self.config.registry.on_demand_code,
+        )
 
     def close(self) -> None:
         if self._engine is not None:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from featurestore.engines.base import Engine
+    from featurestore.registry.code import CodeMode
     from featurestore.registry.model import Registry
     from featurestore.storage import Storage
 
@@ -111,10 +112,16 @@ def read_logs(path: str | Path, storage: Storage | None = None) -> dict[str, tup
 
 
 def verify_log(
-    registry: Registry, engine: Engine, root: Path, path: str | Path, storage: Storage | None = None
+    registry: Registry,
+    engine: Engine,
+    root: Path,
+    path: str | Path,
+    storage: Storage | None = None,
+    code: CodeMode = "registry",
 ) -> list[FeatureSkew]:
     """Recompute every logged row offline; one :class:`FeatureSkew` per (service, feature). ``storage``:
-    the repo's, whose settings read an ``s3://`` log."""
+    the repo's, whose settings read an ``s3://`` log; ``code``: where on-demand functions come from
+    (``[registry] on_demand_code``)."""
     from featurestore.retrieve.on_demand import build_on_demand_training_set
     from featurestore.retrieve.training import build_training_set
 
@@ -126,9 +133,9 @@ def verify_log(
         # A logged service may hold on-demand features: their builder (None without any), else the plain one.
         request = (registry, engine, root, entity_rows, features)
         options: dict[str, Any] = {"full_feature_names": True, "timestamp_column": REQUEST_TS}
-        training = build_on_demand_training_set(*request, **options, as_known_at=False) or build_training_set(
-            *request, **options
-        )
+        training = build_on_demand_training_set(
+            *request, **options, as_known_at=False, code=code
+        ) or build_training_set(*request, **options)
         offline = training.to_arrow()
         for ref in meta["features"]:
             name = ref.replace(":", "__")
