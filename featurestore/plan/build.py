@@ -22,9 +22,19 @@ from featurestore.registry.model import RegisteredView
 
 def source_location(source: FileSource, root: Path) -> str:
     """The absolute path or glob a file source reads. A folder means every file below it; a URL
-    (``s3://bucket/events/*.parquet``) is read as written."""
+    (``s3://bucket/events/*.parquet``) is read as written, except that one whose last part has neither a
+    wildcard nor an extension is a folder (object stores have no folders to ask about).
+
+    >>> from featurestore.dsl import FileSource
+    >>> source_location(FileSource(name="s", path="s3://b/events", timestamp_field="ts"), Path("/r"))
+    's3://b/events/**/*.parquet'
+    """
     if "://" in source.path:
-        return source.path
+        last = source.path.rstrip("/").rpartition("/")[2]
+        if any(c in source.path for c in "*?[") or "." in last:
+            return source.path
+        suffix = "csv" if source.format == "csv" else "parquet"
+        return f"{source.path.rstrip('/')}/**/*.{suffix}"
     path = Path(source.path)
     if not path.is_absolute():
         path = root / path
