@@ -75,24 +75,31 @@ class SqlBackend(RegistryBackend):
     # -- tables -----------------------------------------------------------------------------------
 
     def _setup(self) -> None:
+        """Check the tables' format, creating them first when they do not exist yet. Tables that exist
+        are only read: a server may hold a read-only role (``SELECT`` on these tables, nothing else)."""
         if self.connection.ready:
             return
-        with self.connection.transaction() as tx:
-            if self.connection.ddl_lock:
-                tx.rows(self.connection.ddl_lock)
-            for statement in TABLES:
-                tx.rows(statement.replace("{id}", self.connection.id_column))
-            tx.rows(
-                "INSERT INTO fs_schema (id, version) VALUES (1, ?) ON CONFLICT (id) DO NOTHING",
-                (SCHEMA_VERSION,),
-            )
-            row = tx.one("SELECT version FROM fs_schema WHERE id = 1")
-            stored = SCHEMA_VERSION if row is None else int(row[0])
-            if stored > SCHEMA_VERSION:
-                raise RegistryError(
-                    f"the registry database {self.where} was written by a newer featurestore (table format "
-                    f"{stored}; this one reads {SCHEMA_VERSION}): upgrade featurestore"
+        row = None
+        if self.connection.query(self.connection.tables_exist)[0][0]:
+            found = self.connection.query("SELECT version FROM fs_schema WHERE id = 1")
+            row = found[0] if found else None
+        if row is None:
+            with self.connection.transaction() as tx:
+                if self.connection.ddl_lock:
+                    tx.rows(self.connection.ddl_lock)
+                for statement in TABLES:
+                    tx.rows(statement.replace("{id}", self.connection.id_column))
+                tx.rows(
+                    "INSERT INTO fs_schema (id, version) VALUES (1, ?) ON CONFLICT (id) DO NOTHING",
+                    (SCHEMA_VERSION,),
                 )
+                row = tx.one("SELECT version FROM fs_schema WHERE id = 1")
+        stored = SCHEMA_VERSION if row is None else int(row[0])
+        if stored > SCHEMA_VERSION:
+            raise RegistryError(
+                f"the registry database {self.where} was written by a newer featurestore (table format "
+                f"{stored}; this one reads {SCHEMA_VERSION}): upgrade featurestore"
+            )
         self.connection.ready = True
 
     @contextlib.contextmanager

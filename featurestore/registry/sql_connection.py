@@ -59,6 +59,9 @@ class SqlConnection(ABC):
     """A statement run before creating the tables, so two first users don't race (None: not needed)."""
     lock_row: str = ""
     """What to append to the SELECT of the project's row to lock it for the transaction."""
+    tables_exist: str = ""
+    """A query answering one row whose first value is true when ``fs_schema`` exists (a reader with
+    no right to create tables must never try to)."""
     ready: bool = False
     """The tables exist and their format was checked (once per connection object)."""
 

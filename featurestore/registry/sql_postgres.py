@@ -30,6 +30,7 @@ class PostgresConnection(SqlConnection):
     id_column = "id BIGSERIAL PRIMARY KEY"
     ddl_lock = "SELECT pg_advisory_xact_lock(7310452170520)"  # a constant: "featurestore tables"
     lock_row = " FOR UPDATE"
+    tables_exist = "SELECT to_regclass('fs_schema') IS NOT NULL"
 
     def __init__(self, url: str, password_env: str | None = None) -> None:
         self.url = url

@@ -24,6 +24,7 @@ BUSY_TIMEOUT_MS = 30_000
 class SqliteConnection(SqlConnection):
     kind = "sqlite"
     id_column = "id INTEGER PRIMARY KEY AUTOINCREMENT"
+    tables_exist = "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'fs_schema'"
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -188,12 +189,12 @@ def test_a_team_deployment_shares_only_postgres_s3_and_redis(deployment: Deploym
     consistent = all(c["failures"] == 0 and c["matches"] > 0 for c in checks["verify"])
     assert consistent, json.dumps(checks["verify"])
 
-    # Two servers from a folder holding nothing but what the environment says.
+    # Two servers from a folder holding nothing but what the environment says, on a read-only role.
+    reader = read_only_role(d.env["FEATURESTORE_REGISTRY_URL"])
     serving = tmp_path / "serving"
     serving.mkdir()
-    servers = [
-        start_server(serving, tmp_path, env_extra={**d.env, "FEATURESTORE_PROJECT": PROJECT}) for _ in "ab"
-    ]
+    reading = {**d.env, "FEATURESTORE_PROJECT": PROJECT, "FEATURESTORE_REGISTRY_URL": reader}
+    servers = [start_server(serving, tmp_path, env_extra=reading) for _ in "ab"]
     try:
         body = {"feature_service": "ranking_logged", "entities": ENTITIES, "request_data": REQUEST}
         answers = [server.request("POST", "/online-features", body) for server in servers]
@@ -223,6 +224,7 @@ def test_a_team_deployment_shares_only_postgres_s3_and_redis(deployment: Deploym
             assert server.stop() in (0, -signal.SIGTERM), server.log.read_text()[-3000:]
 
     # A notebook elsewhere: the training set sees the pushed row, the feature logs of both servers replay.
+    d.env["FEATURESTORE_REGISTRY_URL"] = reader  # a data scientist's notebook reads, too
     seen = d.python(tmp_path / "notebook2", TRAINING.format(at=pushed_at))
     assert seen == [0.4242]
     replay = d.python(tmp_path / "notebook2", REPLAY.format(url=d.env["FEATURESTORE_STORAGE_URL"]))
@@ -232,6 +234,17 @@ def test_a_team_deployment_shares_only_postgres_s3_and_redis(deployment: Deploym
     assert not (tmp_path / "serving" / ".featurestore").exists() or not any(
         (tmp_path / "serving" / ".featurestore").rglob("*.parquet")
     )
+
+
+def read_only_role(url: str) -> str:
+    """A role that may only read the registry's tables; the URL that logs in as it."""
+    import psycopg
+
+    role = f"reader_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+    return url.replace("postgres@", f"{role}@", 1)
 
 
 CHECKS_MARKS = """
