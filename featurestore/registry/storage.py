@@ -7,7 +7,6 @@ import fcntl
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +18,7 @@ from featurestore.errors import RegistryError, write_problem
 from featurestore.registry.json_shape import ShapeError
 from featurestore.registry.model import Registry
 from featurestore.registry.upgrade import NewerFormatError, upgrade
+from featurestore.storage.local import replace_file
 
 REGISTRY_FILE = "registry.json"
 LOCK_FILE = "registry.lock"
@@ -176,28 +176,9 @@ def write_atomic(path: Path, data: bytes) -> None:
     (a full disk, a read-only folder) becomes a ``RegistryError`` that says so.
     """
     try:
-        _write_atomic(path, data)
+        replace_file(path, data)
     except OSError as exc:
         raise RegistryError(f"cannot write {path}: {_write_problem(exc, path)}") from None
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def _write_problem(exc: OSError, path: Path) -> str:
