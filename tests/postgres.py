@@ -16,7 +16,6 @@ import itertools
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -24,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from tests.online.conftest import free_port
 
 SERVER_USER = "postgres"
 
@@ -41,13 +42,6 @@ def find_binaries() -> Path | None:
         if (folder / "initdb").exists() and (folder / "pg_ctl").exists():
             return folder
     return None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -112,7 +106,7 @@ def start_server() -> PostgresServer:
             raise
         os.chown(folder, account.pw_uid, account.pw_gid)
         as_user = SERVER_USER
-    server = PostgresServer(binaries, folder, _free_port(), as_user)
+    server = PostgresServer(binaries, folder, free_port(), as_user)
     data = str(folder / "data")
     done = server.run("initdb", "-D", data, "-U", SERVER_USER, "--auth=trust", "-E", "UTF8", "--no-sync")
     if done.returncode != 0:

@@ -100,3 +100,26 @@ def test_a_shared_registry_needs_a_named_project(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("FEATURESTORE_PROJECT", "rides")
     config = load_config(tmp_path)
     assert (config.project, config.registry.scheme) == ("rides", "postgresql")
+
+
+@pytest.mark.parametrize(
+    ("section", "text", "message"),
+    [
+        (
+            "registry",
+            'url = "mysql://fs:secret@db/features"',
+            r"'mysql://\*\*\*@db/features' is not a registry URL",
+        ),
+        ("storage", 'url = "gs://bucket/prefix"', r"storage is a local folder or s3://bucket/prefix; gs://"),
+        ("storage", 'url = "s3://"', r"names no bucket"),
+        ("storage", 'endpoint = "127.0.0.1:8333"', r"endpoint '127.0.0.1:8333' must start with http://"),
+        ("registry", 'refresh = "soon"', r"duration 'soon' is not like"),
+    ],
+)
+def test_bad_registry_and_storage_settings_are_refused_without_echoing_secrets(
+    tmp_path: Path, section: str, text: str, message: str
+) -> None:
+    (tmp_path / "featurestore.toml").write_text(f'project = "p"\n[{section}]\n{text}\n')
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_config(tmp_path)
+    assert "secret" not in str(caught.value)

@@ -5,6 +5,8 @@ with ``?`` placeholders (``Tx`` turns them into the driver's).
 
 from __future__ import annotations
 
+import os
+import threading
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
@@ -73,6 +75,16 @@ class SqlConnection(ABC):
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """A read outside any transaction (``?`` placeholders)."""
 
-    @abstractmethod
+    _conn: Any = None
+    """The open driver connection (None: opened at the next use), owned by process ``_pid``."""
+    _pid: int = 0
+    _lock: threading.RLock
+
     def close(self) -> None:
-        """Close the connection (a later use opens a new one)."""
+        """Close the connection (a later use opens a new one). A connection inherited from a parent
+        process is dropped without closing it: the parent still uses it."""
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+            self.ready = False  # checked again when reopened

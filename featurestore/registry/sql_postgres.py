@@ -136,10 +136,3 @@ class PostgresConnection(SqlConnection):
                 f"the registry database {self.where} failed: {self._scrub(exc)}. Check the server and the "
                 "user's rights on its tables"
             ) from None
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None and self._pid == os.getpid():
-                self._conn.close()
-            self._conn = None
-            self.ready = False  # checked again when reopened

@@ -76,10 +76,3 @@ class SqliteConnection(SqlConnection):
                 f"the registry database {self.path} failed: {exc}. Check the file and its folder (a disk "
                 "that is full or read-only, another process holding a write lock too long)"
             ) from None
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None and self._pid == os.getpid():
-                self._conn.close()
-            self._conn = None
-            self.ready = False  # checked again when reopened

@@ -20,7 +20,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,16 +37,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.s3]
 PROJECT = "team"
 ENTITIES = {"driver_id": [1001, 1002, 1003], "customer_id": [5001, 5002, 5003]}
 REQUEST = {"quoted_fare": [10.0, 22.5, 7.0], "distance_km": [2.0, 9.0, 1.0]}
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from tests.online.conftest import require_redis, start_redis
-
-    require_redis()
-    redis = start_redis(tmp_path_factory.mktemp("team-redis"))
-    yield redis.url
-    redis.stop()
 
 
 @dataclass
@@ -155,16 +144,17 @@ def test_a_team_deployment_shares_only_postgres_s3_and_redis(deployment: Deploym
     # The scheduler: a materialization killed mid-run (SIGKILL), rerun from another machine.
     scheduler = tmp_path / "scheduler"
     scheduler.mkdir()
+    import redis
+
+    client = redis.Redis.from_url(d.env["FEATURESTORE_ONLINE_URL"])
+    before = client.dbsize()  # the Redis is shared with other tests' projects
     killed = subprocess.Popen(
         [sys.executable, "-m", "featurestore.cli", "--repo", str(scheduler), "materialize", "--end", at],
         env={**d.env, "FEATURESTORE_PROJECT": PROJECT, "FEATURESTORE_MATERIALIZE_BATCH_SIZE": "7"},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    import redis
-
-    client = redis.Redis.from_url(d.env["FEATURESTORE_ONLINE_URL"])
     deadline = time.monotonic() + 120
-    while client.dbsize() < 30 and killed.poll() is None and time.monotonic() < deadline:
+    while client.dbsize() < before + 30 and killed.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
     killed.send_signal(signal.SIGKILL)
     killed.wait()
