@@ -54,18 +54,21 @@ def kind_of(dtype: str) -> Kind | None:
 
 
 def non_null(values: pa.Array | pa.ChunkedArray, kind: Kind) -> pa.Array:
-    """The values that are not null (nor NaN, for numbers), as one array; numbers as float64.
+    """The values that are not null (nor NaN, for numbers), as one array; integers as they are (their
+    min and max stay exact), other numbers (floats, decimals) as float64.
 
     >>> import pyarrow as pa
     >>> non_null(pa.array([1, None, 3]), "number").to_pylist()
-    [1.0, 3.0]
+    [1, 3]
+    >>> non_null(pa.array([1.5, None, float("nan")]), "number").to_pylist()
+    [1.5]
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     array = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
     array = array.drop_null()
-    if kind == "number":
+    if kind == "number" and not pa.types.is_integer(array.type):
         array = array.cast(pa.float64())
         array = array.filter(pc.invert(pc.is_nan(array)))
     return array

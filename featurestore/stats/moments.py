@@ -43,7 +43,7 @@ class Moments:
 
     @staticmethod
     def of_numbers(count: int, numbers: pa.Array) -> Moments:
-        """The moments of ``count`` rows whose non-null values are the float64 array ``numbers``.
+        """The moments of ``count`` rows whose non-null values are ``numbers`` (integers or float64).
 
         >>> import pyarrow as pa
         >>> Moments.of_numbers(3, pa.array([1.0, 3.0])).m2

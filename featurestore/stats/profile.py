@@ -54,8 +54,9 @@ class FeatureProfile:
 
     ``kind`` is what the column was profiled as (``number``, ``bool``, ``string``, ``time``,
     ``bytes``: see ``featurestore.stats.kinds``); ``dtype`` its Arrow type name. ``minimum`` and
-    ``maximum`` are numbers, epoch microseconds for times; ``mean`` and ``stddev`` (sample) only for
-    numbers. ``kll``, ``hll`` and ``items`` are serialized sketches, None where the kind has none.
+    ``maximum`` are numbers (ints for integer columns), epoch microseconds for times; ``mean`` and
+    ``stddev`` (sample) only for numbers. ``kll``, ``hll`` and ``items`` are serialized sketches,
+    None where the kind has none.
     """
 
     name: str

@@ -151,7 +151,7 @@ class Profiler:
         >>> profiler.update(pa.table({"x": [1, 2, None]}))
         >>> profile = profiler.profiles()["x"]
         >>> profile.count, profile.nulls, profile.minimum, profile.maximum, profile.mean
-        (3, 1, 1.0, 2.0, 1.5)
+        (3, 1, 1, 2, 1.5)
     """
 
     def __init__(self, columns: Mapping[str, str]) -> None:

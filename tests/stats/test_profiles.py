@@ -34,6 +34,15 @@ def test_integers_are_numbers_and_one_value_has_no_stddev() -> None:
     assert p.histogram() == [Bin(7.0, 7.0, 1.0)]
 
 
+def test_integer_min_and_max_stay_exact_beyond_float_precision() -> None:
+    big = 2**62
+    p = profile_of([big + 3, big + 1, None], "int64")
+    assert (p.minimum, p.maximum) == (big + 1, big + 3)
+    assert isinstance(p.minimum, int)
+    back = FeatureProfile.from_json(p.to_json())
+    assert (back.minimum, back.maximum) == (big + 1, big + 3)
+
+
 def test_median_of_1_to_101_within_the_rank_error() -> None:
     p = profile_of(list(range(1, 102)), "int64")
     eps = p.rank_error()
