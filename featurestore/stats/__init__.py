@@ -14,10 +14,13 @@ values from a frequent-items sketch, so profiles of separate batches merge into 
     >>> city.top_values(), round(city.distinct().estimate)
     ([('Oslo', 2), ('Rome', 1)], 2)
 
-May import: ``errors``, ``dsl.dtypes``, ``storage.local`` (lazily, to save a file). Modules: ``kinds.py`` (what a column is profiled as),
-``moments.py`` (exact aggregates, Chan's merge), ``profile.py`` (``FeatureProfile``),
-``profiler.py`` (``Profiler``), ``profiles.py`` (``Profiles``: the profiles of one set of rows as one JSON document). To add a statistic: an exact one goes into ``Moments`` (with its
-merge), a sketch into ``profiler._Column`` (update, merge, serialize) and ``FeatureProfile``.
+May import: ``errors``, ``dsl.dtypes``, ``storage.local`` (lazily, to save a file).
+
+Modules: ``kinds.py`` (what a column is profiled as), ``moments.py`` (exact aggregates, Chan's
+merge), ``profile.py`` (``FeatureProfile``), ``profiler.py`` (``Profiler``), ``profiles.py``
+(``Profiles``: the profiles of one set of rows as one JSON document). To add a statistic: an exact
+one goes into ``Moments`` (with its merge), a sketch into ``profiler._Column`` (update, merge,
+serialize) and ``FeatureProfile``.
 """
 
 from featurestore.stats.profile import PERCENTILES, Bin, Distinct, FeatureProfile
