@@ -18,7 +18,7 @@ import secrets
 import time
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from featurestore.errors import MaterializationError, RegistryError
 from featurestore.registry.model import RegisteredView, Registry
@@ -212,15 +212,19 @@ class RunOutcome:
 
 
 def finish_run(
-    state: StateStore, target: RunTarget, mark: Watermark, rows_read: int | None = None
+    state: StateStore,
+    target: RunTarget,
+    mark: Watermark,
+    rows_read: int | None = None,
+    profiles: dict[str, Any] | None = None,
 ) -> RunOutcome:
     """Record a complete run: the watermark (never moved back within a version), the run in the run
-    history (capped per view) and, when the version is pending and has caught up with the active one,
-    the switch to it, all in one state write."""
+    history (capped per view) with its feature statistics (a ``stats.Profiles`` document) and, when the
+    version is pending and has caught up with the active one, the switch to it, all in one state write."""
     with state.edit() as edit:
         outcome = _finish(edit, target, mark)
         status = "orphaned" if outcome.orphaned else "promoted" if outcome.promoted else "complete"
-        edit.record_run(_run(target, mark, rows_read, mark.entities_written, status))
+        edit.record_run(_run(target, mark, rows_read, mark.entities_written, status), profiles)
         return outcome
 
 

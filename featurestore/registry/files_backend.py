@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import json
 import os
+from dataclasses import replace
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +37,8 @@ from featurestore.registry.storage import (
 STATE_FILE = "state.json"
 STATE_LOCK = "state.lock"
 STATE_FORMAT = 2
+PROFILES_DIR = "profiles"
+"""Feature statistics of runs: ``profiles/<view>/<run>.json`` beside the state file."""
 
 
 class FilesBackend(RegistryBackend):
@@ -165,12 +168,58 @@ class FilesBackend(RegistryBackend):
                     for view, group in sorted(edit.records.items())
                 }
                 body: dict[str, Any] = {"format": STATE_FORMAT, "views": views}
-                kept = cap_runs([*runs, *edit.new_runs], self.history)
+                new_runs = self._number(runs, edit)
+                kept = cap_runs([*runs, *new_runs], self.history)
                 if kept:
                     body["runs"] = [r.to_json() for r in kept]
                 write_atomic(self.path, json.dumps(body, indent=1, sort_keys=True).encode())
+                self._drop_profiles({r.view for r in new_runs}, kept)
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def _number(self, runs: list[RunRecord], edit: StateEdit) -> list[RunRecord]:
+        """The edit's new runs with their numbers (after the greatest recorded); their statistics are
+        written first, so a state that names a run's statistics always has them."""
+        last = max((r.run or 0 for r in runs), default=0)
+        numbered = []
+        for i, run in enumerate(edit.new_runs):
+            last += 1
+            numbered.append(replace(run, run=last))
+            document = edit.new_profiles.get(i)
+            if document is not None:
+                path = self._profile_path(run.view, last)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_atomic(path, json.dumps({**document, "run": last}).encode())
+        return numbered
+
+    def _profile_path(self, view: str, run: int) -> Path:
+        return self.folder / PROFILES_DIR / view / f"{run}.json"
+
+    def _drop_profiles(self, views: set[str], kept: list[RunRecord]) -> None:
+        """Remove the statistics of runs no longer in the (capped) history."""
+        numbers = {(r.view, r.run) for r in kept}
+        for view in views:
+            for path in (self.folder / PROFILES_DIR / view).glob("*.json"):
+                if path.stem.isdigit() and (view, int(path.stem)) not in numbers:
+                    path.unlink(missing_ok=True)
+
+    def run_profiles(self, view: str, run: int | None = None) -> tuple[RunRecord, dict[str, Any]] | None:
+        for record in self.runs(view):
+            if record.run is None or (run is not None and record.run != run):
+                continue
+            try:
+                document = json.loads(self._profile_path(view, record.run).read_text())
+            except FileNotFoundError:
+                if run is not None:
+                    return None
+                continue
+            except (OSError, ValueError) as exc:
+                raise RegistryError(
+                    f"the statistics of run {record.run} of view {view!r} are unreadable ({exc}); delete "
+                    f"{self._profile_path(view, record.run)} and materialize again"
+                ) from None
+            return record, document
+        return None
 
     def _legacy_project(self) -> str:
         """The project that named a first-format state's namespaces: the applied registry's."""

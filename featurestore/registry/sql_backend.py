@@ -38,7 +38,13 @@ if TYPE_CHECKING:
     from featurestore.registry.model import Registry
     from featurestore.registry.sql_connection import SqlConnection, Tx
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: the first tables; 2: ``fs_profiles`` (the feature statistics of runs)."""
+
+PROFILE_TABLES = (
+    "CREATE TABLE IF NOT EXISTS fs_profiles (project TEXT NOT NULL, view TEXT NOT NULL, run BIGINT NOT NULL,"
+    " document TEXT NOT NULL, PRIMARY KEY (project, view, run))",
+)
 
 TABLES = (
     "CREATE TABLE IF NOT EXISTS fs_schema (id INTEGER PRIMARY KEY, version INTEGER NOT NULL)",
@@ -53,6 +59,7 @@ TABLES = (
     " version TEXT NOT NULL, started TEXT NOT NULL, finished TEXT NOT NULL, rows_read BIGINT,"
     " rows_written BIGINT NOT NULL, watermark TEXT, outcome TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS fs_runs_view ON fs_runs (project, view, id)",
+    *PROFILE_TABLES,
 )
 
 _RUN_COLUMNS = "view, version, started, finished, rows_read, rows_written, watermark, outcome"
@@ -71,6 +78,7 @@ class SqlBackend(RegistryBackend):
         self.where = connection.where
         self.project = project
         self.history = history
+        self.profiles_table = True
 
     # -- tables -----------------------------------------------------------------------------------
 
@@ -95,12 +103,29 @@ class SqlBackend(RegistryBackend):
                 )
                 row = tx.one("SELECT version FROM fs_schema WHERE id = 1")
         stored = SCHEMA_VERSION if row is None else int(row[0])
+        if stored == 1:
+            stored = self._upgrade_from_1()
         if stored > SCHEMA_VERSION:
             raise RegistryError(
                 f"the registry database {self.where} was written by a newer featurestore (table format "
                 f"{stored}; this one reads {SCHEMA_VERSION}): upgrade featurestore"
             )
         self.connection.ready = True
+
+    def _upgrade_from_1(self) -> int:
+        """Add the statistics table to a first-format database. A role that may not create tables (a
+        server's read-only role) reads on without statistics until a writer upgrades the tables."""
+        try:
+            with self.connection.transaction() as tx:
+                if self.connection.ddl_lock:
+                    tx.rows(self.connection.ddl_lock)
+                for statement in PROFILE_TABLES:
+                    tx.rows(statement)
+                tx.rows("UPDATE fs_schema SET version = ? WHERE id = 1 AND version = 1", (SCHEMA_VERSION,))
+        except RegistryError:
+            self.profiles_table = False
+            return 1
+        return SCHEMA_VERSION
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[Tx]:
@@ -235,17 +260,30 @@ class SqlBackend(RegistryBackend):
                 " status = excluded.status, record = excluded.record, updated_at = excluded.updated_at",
                 (self.project, record.view, record.version, record.status, text, now),
             )
-        for run in edit.new_runs:
-            tx.rows(
-                f"INSERT INTO fs_runs (project, {_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        for i, run in enumerate(edit.new_runs):
+            (number,) = tx.rows(
+                f"INSERT INTO fs_runs (project, {_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " RETURNING id",
                 (self.project, *_run_row(run)),
-            )
+            )[0]
+            document = edit.new_profiles.get(i)
+            if document is not None and self.profiles_table:
+                tx.rows(
+                    "INSERT INTO fs_profiles (project, view, run, document) VALUES (?, ?, ?, ?)",
+                    (self.project, run.view, number, json.dumps({**document, "run": number})),
+                )
         for view in {run.view for run in edit.new_runs}:
             tx.rows(
                 "DELETE FROM fs_runs WHERE project = ? AND view = ? AND id NOT IN (SELECT id FROM fs_runs"
                 " WHERE project = ? AND view = ? ORDER BY id DESC LIMIT ?)",
                 (self.project, view, self.project, view, self.history),
             )
+            if self.profiles_table:
+                tx.rows(
+                    "DELETE FROM fs_profiles WHERE project = ? AND view = ? AND run NOT IN (SELECT id FROM"
+                    " fs_runs WHERE project = ? AND view = ?)",
+                    (self.project, view, self.project, view),
+                )
         tx.rows("UPDATE fs_projects SET generation = generation + 1 WHERE project = ?", (self.project,))
 
     @contextlib.contextmanager
@@ -265,8 +303,30 @@ class SqlBackend(RegistryBackend):
     def stamp(self) -> int | None:
         return self.stamps()[1]
 
+    def run_profiles(self, view: str, run: int | None = None) -> tuple[RunRecord, dict[str, Any]] | None:
+        if not self.profiles_table:
+            return None
+        sql = "SELECT run, document FROM fs_profiles WHERE project = ? AND view = ?"
+        params: tuple[Any, ...] = (self.project, view)
+        if run is not None:
+            sql, params = sql + " AND run = ?", (*params, run)
+        found = self._query(sql + " ORDER BY run DESC LIMIT 1", params)
+        if not found:
+            return None
+        number, text = found[0]
+        record = next((r for r in self.runs(view) if r.run == int(number)), None)
+        if record is None:
+            return None
+        try:
+            return record, json.loads(text)
+        except ValueError as exc:
+            raise RegistryError(
+                f"{self.where}: fs_profiles ({self.project}, {view}, {number}) is not JSON ({exc}); delete "
+                "that row"
+            ) from None
+
     def runs(self, view: str | None = None, limit: int | None = None) -> list[RunRecord]:
-        sql = f"SELECT {_RUN_COLUMNS} FROM fs_runs WHERE project = ?"
+        sql = f"SELECT id, {_RUN_COLUMNS} FROM fs_runs WHERE project = ?"
         params: tuple[Any, ...] = (self.project,)
         if view is not None:
             sql, params = sql + " AND view = ?", (*params, view)
@@ -283,8 +343,9 @@ class SqlBackend(RegistryBackend):
                 rows_written=int(written),
                 watermark=_time(mark),
                 outcome=outcome,
+                run=int(number),
             )
-            for v, version, started, finished, read, written, mark, outcome in self._query(sql, params)
+            for number, v, version, started, finished, read, written, mark, outcome in self._query(sql, params)
         ]
 
     def close(self) -> None:

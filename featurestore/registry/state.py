@@ -203,9 +203,13 @@ class RunRecord:
     outcome: str
     """``complete``, ``promoted`` (it made its version the served one), ``orphaned`` (its version was
     retired meanwhile) or ``failed``."""
+    run: int | None = None
+    """The run's number, unique in the project and increasing (given when the run is recorded; None
+    for runs recorded before runs had numbers)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "run": self.run,
             "view": self.view,
             "version": self.version,
             "started": _iso(self.started),
@@ -232,7 +236,14 @@ class RunRecord:
             rows_written=fields.integer("rows_written", 0),
             watermark=fields.optional_time("watermark"),
             outcome=fields.text("outcome"),
+            run=_run_number(fields.raw("run", None), where),
         )
+
+
+def _run_number(value: Any, where: str) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ShapeError(f"{where}: 'run' is {value!r}, not a whole number")
+    return value
 
 
 @dataclass
@@ -242,6 +253,9 @@ class StateEdit:
     records: dict[str, dict[str, ViewVersion]] = field(default_factory=dict)
     new_runs: list[RunRecord] = field(default_factory=list)
     """Runs completed inside this edit, recorded with it (and the history capped) when it ends."""
+    new_profiles: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """The feature statistics of some of ``new_runs`` (by index): a ``stats.Profiles`` document each,
+    stored with its run and removed with it when the history is capped."""
 
     def versions(self, view: str | None = None) -> list[ViewVersion]:
         """The records of one view (or of all), oldest first."""
@@ -263,7 +277,10 @@ class StateEdit:
         if not group:
             self.records.pop(view, None)
 
-    def record_run(self, run: RunRecord) -> None:
+    def record_run(self, run: RunRecord, profiles: dict[str, Any] | None = None) -> None:
+        """Record a run (its number is given when the edit is stored), with its statistics if any."""
+        if profiles is not None:
+            self.new_profiles[len(self.new_runs)] = profiles
         self.new_runs.append(run)
 
     def retire(self, record: ViewVersion) -> ViewVersion:
@@ -304,6 +321,11 @@ class StateStore(ABC):
     @abstractmethod
     def runs(self, view: str | None = None, limit: int | None = None) -> list[RunRecord]:
         """Completed runs (of one view, or of all), newest first."""
+
+    @abstractmethod
+    def run_profiles(self, view: str, run: int | None = None) -> tuple[RunRecord, dict[str, Any]] | None:
+        """A run of ``view`` and its feature statistics (a ``stats.Profiles`` document): run number
+        ``run``, or the newest run that has statistics; None when there is none (or it was capped)."""
 
     def versions(self, view: str | None = None) -> list[ViewVersion]:
         return self.snapshot().versions(view)

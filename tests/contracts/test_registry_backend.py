@@ -199,7 +199,32 @@ def test_runs_are_kept_newest_first_and_capped_per_view(make: Make) -> None:
         edit.record_run(_run("b", 9))
     assert [r.rows_read for r in backend.runs("a")] == [3, 2]
     assert [(r.view, r.rows_read) for r in backend.runs()] == [("b", 9), ("a", 3), ("a", 2)]
-    assert backend.runs(limit=1) == [_run("b", 9)]
+    (newest,) = backend.runs(limit=1)
+    assert replace(newest, run=None) == _run("b", 9)
+    assert [r.run for r in backend.runs()] == sorted((r.run for r in backend.runs()), reverse=True)
+
+
+def test_a_run_s_statistics_are_stored_with_it_and_capped_with_it(make: Make) -> None:
+    backend = make(history=2)
+    assert backend.run_profiles("a") is None
+    for n in range(1, 4):
+        with backend.edit() as edit:
+            edit.record_run(_run("a", n), {"features": {}, "rows": n})
+            edit.record_run(_run("b", 10 + n))  # no statistics
+    numbers = [r.run for r in backend.runs("a")]
+    assert len(numbers) == 2 and all(isinstance(n, int) for n in numbers)
+    found = backend.run_profiles("a")
+    assert found is not None
+    record, document = found
+    assert (record.run, record.rows_read, document["rows"], document["run"]) == (numbers[0], 3, 3, numbers[0])
+    older = backend.run_profiles("a", numbers[1])
+    assert older is not None and older[1]["rows"] == 2
+    assert backend.run_profiles("b") is None  # runs without statistics
+    with backend.edit() as edit:
+        edit.record_run(_run("a", 4))  # caps away the run with rows 2 and its statistics
+    assert backend.run_profiles("a", numbers[1]) is None
+    latest = backend.run_profiles("a")
+    assert latest is not None and latest[1]["rows"] == 3  # the newest run that has statistics
 
 
 def test_projects_are_isolated(make: Make) -> None:
@@ -211,6 +236,7 @@ def test_projects_are_isolated(make: Make) -> None:
     assert two.read() == (None, 0, None)
     assert two.versions() == []
     assert two.runs() == []
+    assert two.run_profiles("a") is None
     two.write(Registry(project="two"), 0)  # its own count, no conflict with the other project
     assert two.read()[0:2] == (Registry(project="two"), 1)
     assert one.read()[0:2] == (Registry(project="one"), 1)
@@ -232,4 +258,28 @@ def test_tables_of_a_newer_format_are_refused(
     again = open_backend(config, tmp_path, "p")
     with pytest.raises(RegistryError, match=r"written by a newer featurestore \(table format 99.*upgrade"):
         again.read()
+    again.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_first_format_tables_are_upgraded_and_keep_their_runs(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    config = _config(kind, tmp_path, request, 100)
+    backend = open_backend(config, tmp_path, "p")
+    with backend.edit() as edit:
+        edit.record_run(_run("a", 1))
+    from featurestore.registry.sql_backend import SqlBackend
+
+    assert isinstance(backend, SqlBackend)
+    with backend.connection.transaction() as tx:  # back to the first table format
+        tx.rows("DROP TABLE fs_profiles")
+        tx.rows("UPDATE fs_schema SET version = 1")
+    backend.close()
+    again = open_backend(config, tmp_path, "p")
+    with again.edit() as edit:
+        edit.record_run(_run("a", 2), {"features": {}, "rows": 2})
+    found = again.run_profiles("a")
+    assert found is not None and found[1]["rows"] == 2
+    assert [r.rows_read for r in again.runs("a")] == [2, 1]
     again.close()
