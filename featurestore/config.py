@@ -265,6 +265,8 @@ class MaterializeConfig(_Section):
     batch_size: int = Field(default=100_000, gt=0)
     lookback: timedelta = timedelta(hours=1)
     clock_skew: timedelta = timedelta(minutes=5)
+    statistics: bool = True
+    """Profile the features of every run (``featurestore stats``): count, nulls, moments, sketches."""
 
     @field_validator("lookback", "clock_skew", mode="before")
     @classmethod

@@ -209,6 +209,8 @@ class RunOutcome:
     """The version that stopped being served because this one was promoted."""
     orphaned: bool = False
     """The version was retired while the run wrote it (a concurrent apply): its values must go."""
+    run: int | None = None
+    """The run's number in the run history."""
 
 
 def finish_run(
@@ -225,7 +227,7 @@ def finish_run(
         outcome = _finish(edit, target, mark)
         status = "orphaned" if outcome.orphaned else "promoted" if outcome.promoted else "complete"
         edit.record_run(_run(target, mark, rows_read, mark.entities_written, status), profiles)
-        return outcome
+    return replace(outcome, run=edit.numbers[-1] if edit.numbers else None)
 
 
 def _finish(edit: StateEdit, target: RunTarget, mark: Watermark) -> RunOutcome:

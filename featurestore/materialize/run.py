@@ -24,6 +24,7 @@ from featurestore.materialize.aggregates import Aggregates
 from featurestore.materialize.executors import COUNTS, PartitionWriter, executor_sink
 from featurestore.materialize.latest import LatestValues
 from featurestore.materialize.run_log import log_run
+from featurestore.materialize.statistics import RunStatistics
 from featurestore.materialize.strategy import MaterializeStrategy, Reads, ViewRequest
 from featurestore.materialize.summary import MaterializeSummary, ViewRun
 from featurestore.materialize.time_bounds import Clock, check_not_future, drop_expired, to_naive_utc
@@ -203,14 +204,21 @@ class Materializer:
         return run
 
     def _write(self, target: RunTarget, batches: Iterable[pa.RecordBatch], run: ViewRun) -> None:
-        """Write a stream of values to the run's version, counting what is written and expired."""
+        """Write a stream of values to the run's version, counting what is written and expired, and
+        profiling it on the way (``statistics.py``)."""
         live = drop_expired(target.view, (b for b in batches if b.num_rows), run, self.clock)
+        statistics = RunStatistics(target.view) if self.settings.statistics else None
+        if statistics is not None:
+            live = statistics.watch(live)
         # write_batches keeps one batch in flight, so the query and the store work at the same time.
         for written in self.store.write_batches(target.view, live):
             run.entities_written += written
             if self.progress is not None:
                 self.progress(run.view, run.entities_written)
         _note_expired(target, run)
+        if statistics is not None:
+            run.profiles = statistics.profiles(target.record.short)
+            run.profile_seconds = statistics.seconds
 
     def _write_from_workers(self, target: RunTarget, sink: SinkSpec, rows_sql: str, run: ViewRun) -> None:
         """Each partition of ``rows_sql`` written by the engine's workers; returns once all succeeded."""
@@ -231,8 +239,10 @@ class Materializer:
             updated_at=utcnow(),
             entities_written=run.entities_written,
         )
-        outcome = finish_run(self.state, target, mark, run.rows_read)
+        document = None if run.profiles is None else run.profiles.to_json()
+        outcome = finish_run(self.state, target, mark, run.rows_read, document)
         run.version = outcome.record.short
+        run.run_number = outcome.run
         if outcome.orphaned:
             run.notes.append(
                 f"version {outcome.record.short} was retired while this run wrote it (its definition "

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from featurestore.stats import Profiles
 
 
 @dataclass
@@ -25,6 +29,12 @@ class ViewRun:
     pending: bool = False
     """The version written is pending: it serves once materialized up to the active version's watermark."""
     notes: list[str] = field(default_factory=list)
+    profiles: Profiles | None = None
+    """The statistics of the values written (None with ``[materialize] statistics = false``)."""
+    profile_seconds: float = 0.0
+    """Time spent computing them."""
+    run_number: int | None = None
+    """The run's number in the run history (``featurestore stats VIEW --run N``)."""
 
 
 @dataclass

@@ -13,8 +13,8 @@ import contextlib
 import fcntl
 import json
 import os
-from dataclasses import replace
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -185,6 +185,7 @@ class FilesBackend(RegistryBackend):
         for i, run in enumerate(edit.new_runs):
             last += 1
             numbered.append(replace(run, run=last))
+            edit.numbers.append(last)
             document = edit.new_profiles.get(i)
             if document is not None:
                 path = self._profile_path(run.view, last)

@@ -266,6 +266,7 @@ class SqlBackend(RegistryBackend):
                 " RETURNING id",
                 (self.project, *_run_row(run)),
             )[0]
+            edit.numbers.append(int(number))
             document = edit.new_profiles.get(i)
             if document is not None and self.profiles_table:
                 tx.rows(
@@ -333,6 +334,7 @@ class SqlBackend(RegistryBackend):
         sql += " ORDER BY id DESC"
         if limit is not None:
             sql, params = sql + " LIMIT ?", (*params, limit)
+        rows = self._query(sql, params)
         return [
             RunRecord(
                 view=v,
@@ -345,7 +347,7 @@ class SqlBackend(RegistryBackend):
                 outcome=outcome,
                 run=int(number),
             )
-            for number, v, version, started, finished, read, written, mark, outcome in self._query(sql, params)
+            for number, v, version, started, finished, read, written, mark, outcome in rows
         ]
 
     def close(self) -> None:

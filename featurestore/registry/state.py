@@ -256,6 +256,8 @@ class StateEdit:
     new_profiles: dict[int, dict[str, Any]] = field(default_factory=dict)
     """The feature statistics of some of ``new_runs`` (by index): a ``stats.Profiles`` document each,
     stored with its run and removed with it when the history is capped."""
+    numbers: list[int] = field(default_factory=list)
+    """The numbers the backend gave ``new_runs`` when it stored the edit (filled as it ends)."""
 
     def versions(self, view: str | None = None) -> list[ViewVersion]:
         """The records of one view (or of all), oldest first."""

@@ -24,7 +24,13 @@ _NUMBERS = frozenset(
     {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "halffloat", "float", "double"}
 )
 # Feature dtypes (what a Feature declares) accepted beside Arrow names.
-_FEATURE_DTYPES = {"float32": "float", "float64": "double", "bytes": "binary", "timestamp": "timestamp[us]"}
+_FEATURE_DTYPES = {
+    "float32": "float",
+    "float64": "double",
+    "bytes": "binary",
+    "timestamp": "timestamp[us]",
+    "date": "date32[day]",
+}
 _MICROS_PER = {"s": 1_000_000, "ms": 1_000, "us": 1, "day": 86_400_000_000}
 
 SUPPORTED = (

@@ -57,6 +57,38 @@ class _Column:
             items=frequent_strings_sketch(ITEMS_LG_MAX_K) if kind in ("string", "bool") else None,
         )
 
+    @staticmethod
+    def of_profile(profile: FeatureProfile) -> _Column:
+        """The running state a profile was taken from (m2 recovered from the sample stddev), to merge
+        profiles taken apart (in Spark's executors, say)."""
+        kind = kind_of(profile.dtype)
+        if kind is None or kind != profile.kind:
+            raise FeatureStoreError(
+                f"the profile of {profile.name!r} is of kind {profile.kind!r} for type {profile.dtype!r}; "
+                "profile it again with this version of featurestore"
+            )
+        values = profile.count - profile.nulls
+        m2 = None
+        if profile.mean is not None:
+            m2 = 0.0 if profile.stddev is None else profile.stddev * profile.stddev * (values - 1)
+        moments = Moments(
+            count=profile.count,
+            nulls=profile.nulls,
+            values=values,
+            minimum=profile.minimum,
+            maximum=profile.maximum,
+            mean=profile.mean,
+            m2=m2,
+        )
+        return _Column(
+            kind=kind,
+            dtype=profile.dtype,
+            moments=moments,
+            kll=None if profile.kll is None else kll_doubles_sketch.deserialize(profile.kll),
+            hll=hll_sketch.deserialize(profile.hll) if profile.hll is not None else hll_sketch(HLL_LG_K),
+            items=None if profile.items is None else frequent_strings_sketch.deserialize(profile.items),
+        )
+
     def update(self, column: pa.Array | pa.ChunkedArray) -> None:
         import pyarrow.compute as pc
 
@@ -164,6 +196,24 @@ class Profiler:
                     "leave it out of the columns to profile"
                 )
             self._columns[name] = _Column.start(kind, dtype)
+
+    @classmethod
+    def from_profiles(cls, profiles: Mapping[str, FeatureProfile]) -> Profiler:
+        """A profiler holding what ``profiles`` describe, to merge with others (or to go on updating).
+
+        >>> import pyarrow as pa
+        >>> a, b = Profiler({"x": "int64"}), Profiler({"x": "int64"})
+        >>> a.update(pa.table({"x": [1, 2]}))
+        >>> b.update(pa.table({"x": [4, None]}))
+        >>> merged = Profiler.from_profiles(a.profiles())
+        >>> merged.merge(Profiler.from_profiles(b.profiles()))
+        >>> p = merged.profiles()["x"]
+        >>> p.count, p.nulls, p.minimum, p.maximum, round(p.mean, 6), round(p.stddev, 6)
+        (4, 1, 1, 4, 2.333333, 1.527525)
+        """
+        profiler = cls({})
+        profiler._columns = {name: _Column.of_profile(profile) for name, profile in profiles.items()}
+        return profiler
 
     def update(self, batch: pa.RecordBatch | pa.Table) -> None:
         """Add a batch's rows; it must hold every profiled column (other columns are ignored)."""

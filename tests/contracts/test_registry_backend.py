@@ -212,19 +212,22 @@ def test_a_run_s_statistics_are_stored_with_it_and_capped_with_it(make: Make) ->
             edit.record_run(_run("a", n), {"features": {}, "rows": n})
             edit.record_run(_run("b", 10 + n))  # no statistics
     numbers = [r.run for r in backend.runs("a")]
-    assert len(numbers) == 2 and all(isinstance(n, int) for n in numbers)
+    assert len(numbers) == 2
+    assert all(isinstance(n, int) for n in numbers)
     found = backend.run_profiles("a")
     assert found is not None
     record, document = found
     assert (record.run, record.rows_read, document["rows"], document["run"]) == (numbers[0], 3, 3, numbers[0])
     older = backend.run_profiles("a", numbers[1])
-    assert older is not None and older[1]["rows"] == 2
+    assert older is not None
+    assert older[1]["rows"] == 2
     assert backend.run_profiles("b") is None  # runs without statistics
     with backend.edit() as edit:
         edit.record_run(_run("a", 4))  # caps away the run with rows 2 and its statistics
     assert backend.run_profiles("a", numbers[1]) is None
     latest = backend.run_profiles("a")
-    assert latest is not None and latest[1]["rows"] == 3  # the newest run that has statistics
+    assert latest is not None
+    assert latest[1]["rows"] == 3
 
 
 def test_projects_are_isolated(make: Make) -> None:
@@ -280,6 +283,7 @@ def test_first_format_tables_are_upgraded_and_keep_their_runs(
     with again.edit() as edit:
         edit.record_run(_run("a", 2), {"features": {}, "rows": 2})
     found = again.run_profiles("a")
-    assert found is not None and found[1]["rows"] == 2
+    assert found is not None
+    assert found[1]["rows"] == 2
     assert [r.rows_read for r in again.runs("a")] == [2, 1]
     again.close()
