@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from featurestore.retrieve.on_demand import OnDemandRequest, OnDemandResponse
     from featurestore.retrieve.online import OnlineRequest, OnlineResponse
     from featurestore.retrieve.training import TrainingSet
+    from featurestore.stats import Profiles
     from featurestore.status import VersionStatus
     from featurestore.storage import Storage
     from featurestore.verify import ViewCheck
@@ -189,6 +190,23 @@ class FeatureStore:
     def runs(self, view: str | None = None, limit: int | None = None) -> list[RunRecord]:
         """Completed materialization runs (of one view, or all), newest first; ``history`` per view kept."""
         return self.backend.runs(view, limit)
+
+    def stats(self, view: str, run: int | None = None) -> Profiles:
+        """The feature statistics of a materialization run of ``view``: run number ``run`` (see
+        ``runs()`` / ``featurestore status --runs``), or the newest run that has statistics."""
+        from featurestore.stats import Profiles
+
+        found = self.backend.run_profiles(view, run)
+        if found is None:
+            which = "any run" if run is None else f"run {run}"
+            raise FeatureStoreError(
+                f"no statistics of {which} of view {view!r}: materialize it first (statistics are kept for "
+                f"the last {self.config.registry.history} runs of each view, unless [materialize] "
+                "statistics = false)"
+            )
+        record, document = found
+        profiles = Profiles.from_json(document, where=f"the statistics of run {record.run} of {view!r}")
+        return replace(profiles, label=f"{view} run {record.run} (version {profiles.version})")
 
     def delete_retired(self) -> int:
         """Delete the online values of retired versions (replaced, or of removed views) that no run

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -47,6 +48,12 @@ from featurestore.cli.output import print_json
 )
 @click.option("--explain", is_flag=True, help="Print the plan and the SQL without running it.")
 @click.option(
+    "--profile",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also profile the feature columns (in the same pass) and save the profile to this JSON file: "
+    "a reference for `featurestore drift`; a summary is printed.",
+)
+@click.option(
     "--json",
     "as_json",
     is_flag=True,
@@ -62,6 +69,7 @@ def training_set(
     full_feature_names: bool,
     as_known_at: bool,
     explain: bool,
+    profile: Path | None,
     as_json: bool,
 ) -> None:
     """Build a point-in-time-correct training set for the entity rows.
@@ -77,6 +85,8 @@ def training_set(
           --features driver_hourly_stats:conv_rate,customer_profile:tier --explain
       featurestore training-set --entities data/entity_rows.parquet \\
           --features driver_ranking_v1 --out training.parquet --json
+      featurestore training-set --entities data/entity_rows.parquet \\
+          --features driver_ranking_v1 --out training.parquet --profile reference.json
     """
 
     refs: list[str] = [r.strip() for item in features for r in item.split(",") if r.strip()]
@@ -99,12 +109,14 @@ def training_set(
         import pyarrow.parquet as pq
 
         with console.status(f"building training set for {len(result):,} entity rows..."):
-            result.to_parquet(out)
+            result.to_parquet(out, profile=profile is not None)
         schema = pq.read_schema(out)
         rows = pq.read_metadata(out).num_rows
     else:
-        table = result.to_arrow()
+        table = result.to_arrow(profile=profile is not None)
         schema, rows = table.schema, table.num_rows
+    if profile is not None:
+        profile_of(result, profile, console, quiet=as_json)
     seconds = time.perf_counter() - started
     if as_json:
         print_json(
@@ -113,6 +125,7 @@ def training_set(
                 "columns": schema.names,
                 "schema": {field.name: str(field.type) for field in schema},
                 "out": None if out is None else str(out),
+                "profile": None if profile is None else str(profile),
                 "seconds": round(seconds, 3),
             }
         )
@@ -128,3 +141,14 @@ def training_set(
     with pl.Config(tbl_rows=10, tbl_cols=-1, tbl_width_chars=160):
         click.echo(pl.DataFrame(table))
     console.print(f"{rows:,} rows x {len(schema.names)} columns in {seconds:.2f}s")
+
+
+def profile_of(result: Any, path: Path, console: Any, *, quiet: bool) -> None:
+    """Save the training set's profile (computed already when it was written) and print its summary."""
+    from featurestore.cli.stats import render_profiles
+
+    profiles = result.profile()
+    profiles.save(path)
+    if not quiet:
+        render_profiles(console, profiles)
+        console.print(f"[green]saved[/] the profile to {path}")

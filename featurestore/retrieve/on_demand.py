@@ -406,8 +406,12 @@ class OnDemandTrainingSet(TrainingSet):
         arrays += [computed[col] if col in computed else table.column(col) for _, col in self._split.columns]
         return pa.Table.from_arrays(arrays, names=self.columns)
 
-    def to_arrow(self) -> pa.Table:
-        return self._finish(self._inner.to_arrow())
+    @property
+    def feature_columns(self) -> list[str]:
+        return [out for out, _ in self._split.columns]
+
+    def to_arrow(self, *, profile: bool = False) -> pa.Table:
+        return self._profile_table(self._finish(self._inner.to_arrow()), profile)
 
     def to_batches(self, batch_size: int = 100_000) -> Iterator[pa.Table]:
         for table in self._inner.to_batches(batch_size):

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from featurestore.engines.base import Engine
     from featurestore.sql.renderer import Renderer
+    from featurestore.stats import Profiler, Profiles
 
 _counter = itertools.count()
 
@@ -31,8 +32,11 @@ class TrainingSet:
     """A planned training set. Nothing runs until you ask for the rows.
 
     ``.to_arrow()``, ``.to_polars()``, ``.to_pandas()``, ``.to_parquet(path)`` (streams, never holds
-    the whole result), ``.to_batches()``; ``.sql`` and ``.explain()`` show what will run.
+    the whole result), ``.to_batches()``; ``.sql`` and ``.explain()`` show what will run;
+    ``.profile()`` the feature columns' statistics.
     """
+
+    _profiles: Profiles | None = None
 
     def __init__(
         self,
@@ -75,6 +79,11 @@ class TrainingSet:
     def columns(self) -> list[str]:
         return [*self.plan.entity.columns, *self.plan.column_order]
 
+    @property
+    def feature_columns(self) -> list[str]:
+        """The columns after the entity rows' own: the features, in the requested order."""
+        return list(self.plan.column_order)
+
     def explain(self) -> str:
         """The plan, step by step, followed by the SQL it renders to."""
         return f"{explain(self.plan)}\n\n-- SQL ({self._renderer.dialect})\n{self.sql}"
@@ -88,14 +97,23 @@ class TrainingSet:
             [*base.columns, *features.columns], names=[*base.column_names, *features.column_names]
         )
 
-    def to_arrow(self) -> pa.Table:
+    def to_arrow(self, *, profile: bool = False) -> pa.Table:
+        """The whole training set as one table; ``profile=True`` also computes :meth:`profile` from it."""
         try:
             features = self._engine.to_arrow(self.sql)
         except SourceError as exc:
             raise self._explain(exc) from None
         if features.num_rows != len(self):  # would mean a broken join: never attach misaligned rows
             raise RuntimeError(f"training set produced {features.num_rows} rows for {len(self)} entity rows")
-        return self._attach(0, features)
+        return self._profile_table(self._attach(0, features), profile)
+
+    def _profile_table(self, table: pa.Table, profile: bool) -> pa.Table:
+        if profile:
+            profiler: list[Profiler] = []
+            for _ in self._profiled([table], profiler):
+                pass
+            self._profiles = self._finish_profile(profiler)
+        return table
 
     def to_polars(self) -> pl.DataFrame:
         import polars as pl
@@ -130,8 +148,44 @@ class TrainingSet:
             yield self._attach(offset, pa.Table.from_batches([batch]))
             offset += batch.num_rows
 
-    def to_parquet(self, path: str | Path) -> Path:
-        """Write the training set to a Parquet file, streaming; the file appears whole or not at all."""
+    def profile(self, batch_size: int = 100_000) -> Profiles:
+        """The statistics of the feature columns (``featurestore.stats.Profiles``: count, nulls, min,
+        max, mean, stddev, quantiles, distinct count, top values, histogram), computed in one streamed
+        pass; kept, so a second call (or one after ``to_parquet(path, profile=True)``) costs nothing.
+        Save it with ``.save(path)``: it is a reference for ``featurestore drift``."""
+        if self._profiles is None:
+            profiler: list[Profiler] = []
+            for _ in self._profiled(self.to_batches(batch_size), profiler):
+                pass
+            self._profiles = self._finish_profile(profiler)
+        return self._profiles
+
+    def _profiled(self, tables: Iterable[pa.Table], profiler: list[Profiler]) -> Iterator[pa.Table]:
+        """The same tables, their feature columns profiled on the way (the profiler made at the first)."""
+        from featurestore.stats import Profiler
+        from featurestore.stats.kinds import kind_of
+
+        self._profiled_rows = 0
+        for table in tables:
+            if not profiler:
+                types = {name: str(table.schema.field(name).type) for name in self.feature_columns}
+                profiler.append(Profiler({n: t for n, t in types.items() if kind_of(t) is not None}))
+            profiler[0].update(table)
+            self._profiled_rows += table.num_rows
+            yield table
+
+    def _finish_profile(self, profiler: list[Profiler]) -> Profiles:
+        from featurestore.stats import Profiler, Profiles
+
+        return Profiles.of(
+            profiler[0] if profiler else Profiler({}),
+            rows=self._profiled_rows if profiler else 0,
+            label=f"training set of {len(self):,} rows",
+        )
+
+    def to_parquet(self, path: str | Path, *, profile: bool = False) -> Path:
+        """Write the training set to a Parquet file, streaming; the file appears whole or not at all.
+        ``profile=True`` also computes :meth:`profile` in the same pass."""
         import pyarrow.parquet as pq
 
         target = Path(path)
@@ -145,8 +199,12 @@ class TrainingSet:
                 f"the training set cannot be written to {target}: {write_problem(exc, target)}"
             ) from None
         writer = None
+        profiler: list[Profiler] = []
+        tables = self.to_batches()
+        if profile:
+            tables = self._profiled(tables, profiler)
         try:
-            for table in self.to_batches():
+            for table in tables:
                 if writer is None:
                     writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
                 writer.write_table(table)
@@ -155,6 +213,8 @@ class TrainingSet:
             else:
                 writer.close()
             os.replace(tmp, target)
+            if profile:
+                self._profiles = self._finish_profile(profiler)
         except OSError as exc:
             unchanged = (
                 f"the previous {target.name} is unchanged" if target.exists() else "nothing was written"

@@ -103,7 +103,11 @@ class Profiles(Mapping[str, FeatureProfile]):
             )
         try:
             features = {
-                str(name): FeatureProfile.from_json(json.dumps(raw)) for name, raw in data["features"].items()
+                # A printed document (`featurestore stats --json`) has a readable "summary" beside each.
+                str(name): FeatureProfile.from_json(
+                    json.dumps({k: v for k, v in raw.items() if k != "summary"})
+                )
+                for name, raw in data["features"].items()
             }
             return cls(
                 features=features,
@@ -114,7 +118,7 @@ class Profiles(Mapping[str, FeatureProfile]):
                 run=None if data.get("run") is None else int(data["run"]),
                 created=datetime.fromisoformat(data["created"]),
             )
-        except (KeyError, TypeError, ValueError) as error:
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise FeatureStoreError(f"{where} is not a valid feature profile document: {error}") from error
 
     def save(self, path: str | Path) -> Path:
