@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -29,9 +29,10 @@ class Capabilities:
     path); where not (Spark resolves against each worker's directory), apply refuses relative paths."""
 
 
-PartitionWrite = Callable[[Iterator["pa.RecordBatch"]], Mapping[str, int]]
-"""Writes one partition's batches somewhere and returns what it did as named counts. It is pickled and
-run where the partition is computed, so it must be picklable (a module-level class or function)."""
+PartitionWrite = Callable[[Iterator["pa.RecordBatch"]], Mapping[str, int | bytes]]
+"""Writes one partition's batches somewhere and returns what it did as named counts (and named blobs:
+bytes, such as the partition's statistics). It is pickled and run where the partition is computed, so
+it must be picklable (a module-level class or function)."""
 
 
 class Engine(Protocol):
@@ -70,9 +71,12 @@ class PartitionWriting(Protocol):
     """What an engine with ``capabilities.writes_online`` adds: each partition of a result handed to a
     writer where it is computed, never gathered on the driver."""
 
-    def write_partitions(self, sql: str, write: PartitionWrite, counts: Sequence[str]) -> dict[str, int]:
+    def write_partitions(
+        self, sql: str, write: PartitionWrite, counts: Sequence[str], blobs: Sequence[str] = ()
+    ) -> dict[str, Any]:
         """Run ``sql`` and call ``write`` once per partition of its result, with that partition's Arrow
-        batches; return ``counts`` summed over every partition. Returns only once every partition
+        batches; return ``counts`` summed over every partition, and for each name of ``blobs`` the list
+        of every partition's bytes (for the driver to merge). Returns only once every partition
         succeeded; a partition that failed (after the engine's own retries) raises
         :class:`~featurestore.errors.MaterializationError`, naming the cause."""
         ...

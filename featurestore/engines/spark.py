@@ -165,18 +165,21 @@ class SparkEngine:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    def write_partitions(self, sql: str, write: PartitionWrite, counts: Sequence[str]) -> dict[str, int]:
+    def write_partitions(
+        self, sql: str, write: PartitionWrite, counts: Sequence[str], blobs: Sequence[str] = ()
+    ) -> dict[str, Any]:
         """Each partition of ``sql``'s result written by ``write`` in its executor (``mapInArrow``:
         Arrow batches in, one row of counts out per partition); the counts summed on the driver.
 
         A task Spark retries runs ``write`` again on the same rows, and only the successful attempt's
         counts are returned. Any partition failing for good fails the whole job here.
         """
-        names = tuple(counts)
-        task = _PartitionTask(write, names)
+        names, blob_names = tuple(counts), tuple(blobs)
+        task = _PartitionTask(write, names, blob_names)
+        schema = ", ".join([*(f"`{n}` long" for n in names), *(f"`{n}` binary" for n in blob_names)])
         try:
             with quiet():
-                frame = self._session.sql(sql).mapInArrow(task, ", ".join(f"`{n}` long" for n in names))
+                frame = self._session.sql(sql).mapInArrow(task, schema)
                 result = frame.toArrow()
         except Exception as exc:
             if not _is_spark_error(exc):
@@ -185,7 +188,10 @@ class SparkEngine:
                 f"writing from the executors failed: {worker_error(exc)}. Values written by the partitions "
                 "that succeeded stay (newer wins, so running it again ends as one clean run)"
             ) from None
-        return {n: sum(v or 0 for v in result.column(n).to_pylist()) for n in names}
+        done: dict[str, Any] = {n: sum(v or 0 for v in result.column(n).to_pylist()) for n in names}
+        for n in blob_names:
+            done[n] = [v for v in result.column(n).to_pylist() if v is not None]
+        return done
 
     def schema_of(self, sql: str) -> dict[str, pa.DataType]:
         with spark_errors():
@@ -203,16 +209,16 @@ class SparkEngine:
 class _PartitionTask:
     """The function ``mapInArrow`` runs per partition: the writer's counts as one Arrow row."""
 
-    def __init__(self, write: PartitionWrite, names: tuple[str, ...]) -> None:
-        self.write, self.names = write, names
+    def __init__(self, write: PartitionWrite, names: tuple[str, ...], blobs: tuple[str, ...] = ()) -> None:
+        self.write, self.names, self.blobs = write, names, blobs
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa
 
         done = self.write(batches)
-        yield pa.RecordBatch.from_arrays(
-            [pa.array([int(done.get(n, 0))], pa.int64()) for n in self.names], names=list(self.names)
-        )
+        counts = [pa.array([int(done.get(n, 0))], pa.int64()) for n in self.names]
+        blobs = [pa.array([done.get(n)], pa.binary()) for n in self.blobs]
+        yield pa.RecordBatch.from_arrays([*counts, *blobs], names=[*self.names, *self.blobs])
 
 
 def worker_error(exc: BaseException) -> str:

@@ -21,12 +21,14 @@ version) on every worker.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from featurestore.config import SparkConfig, SqliteOnlineConfig
 from featurestore.errors import ConfigError
+from featurestore.materialize.statistics import RunStatistics
 from featurestore.materialize.time_bounds import Clock, drop_expired
 
 if TYPE_CHECKING:
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
 
 COUNTS = ("rows", "written", "expired")
 """What each partition reports: rows it was given, values stored (newer-wins), rows already expired."""
+PROFILE = "profile"
+"""The blob a profiling partition reports: its statistics."""
 
 
 def _refusal(store: str, where: str) -> ConfigError:
@@ -92,17 +96,26 @@ class PartitionWriter:
     sink: SinkSpec
     view: OnlineView
     clock: Clock
+    profile: bool = False
+    """Also profile the values written: the partition's ``Profiles`` document as JSON bytes under
+    ``PROFILE``, merged on the driver (``statistics.py``)."""
 
-    def __call__(self, batches: Iterator[pa.RecordBatch]) -> dict[str, int]:
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> dict[str, int | bytes]:
         tally = _Tally()
         counted = (tally.seen(b) for b in batches if b.num_rows)
         live = drop_expired(self.view, counted, tally, self.clock)
+        statistics = RunStatistics(self.view) if self.profile else None
+        if statistics is not None:
+            live = statistics.watch(live)
         store = self.sink.open()
         try:
             written = sum(store.write_batches(self.view, live))
         finally:
             store.close()
-        return {"rows": tally.rows, "written": written, "expired": tally.rows_expired}
+        done: dict[str, int | bytes] = {"rows": tally.rows, "written": written, "expired": tally.rows_expired}
+        if statistics is not None:
+            done[PROFILE] = json.dumps(statistics.profiles(self.view.version).to_json()).encode()
+        return done
 
 
 class _Tally:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from featurestore.config import MaterializeConfig, format_duration
 from featurestore.errors import MaterializationError
 from featurestore.materialize.aggregates import Aggregates
-from featurestore.materialize.executors import COUNTS, PartitionWriter, executor_sink
+from featurestore.materialize.executors import COUNTS, PROFILE, PartitionWriter, executor_sink
 from featurestore.materialize.latest import LatestValues
 from featurestore.materialize.run_log import log_run
 from featurestore.materialize.statistics import RunStatistics
@@ -223,9 +223,16 @@ class Materializer:
     def _write_from_workers(self, target: RunTarget, sink: SinkSpec, rows_sql: str, run: ViewRun) -> None:
         """Each partition of ``rows_sql`` written by the engine's workers; returns once all succeeded."""
         engine: PartitionWriting = self.reads.engine  # type: ignore[assignment]  # capabilities.writes_online
-        done = engine.write_partitions(rows_sql, PartitionWriter(sink, target.view, self.clock), COUNTS)
+        profile = self.settings.statistics
+        writer = PartitionWriter(sink, target.view, self.clock, profile)
+        done = engine.write_partitions(rows_sql, writer, COUNTS, (PROFILE,) if profile else ())
         run.entities_written += done["written"]
         run.rows_expired += done["expired"]
+        if profile:
+            statistics = RunStatistics(target.view)
+            statistics.merge(done[PROFILE])
+            run.profiles = statistics.profiles(target.record.short)
+            run.profile_seconds = statistics.seconds
         if self.progress is not None:
             self.progress(run.view, run.entities_written)
         _note_expired(target, run)

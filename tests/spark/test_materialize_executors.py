@@ -136,6 +136,17 @@ def test_executors_write_what_the_driver_writes_then_incremental_runs_follow(
     assert values["rate"][6] is None
     assert values["city"][:2] == ["paris", "oslo"]
     assert values["status"][39:] == ["PRESENT"] + ["NOT_FOUND"] * 5
+    # Statistics: each partition profiles its rows in its executor, merged on the driver, equal to
+    # the driver's one-pass profile (exact moments; sketches within their bounds).
+    merged, single = on_spark.stats("driver_stats"), on_duckdb.stats("driver_stats")
+    assert merged.rows == single.rows == 40
+    for name in ("trips", "rate", "city"):
+        a, b = merged[name], single[name]
+        assert (a.count, a.nulls, a.minimum, a.maximum) == (b.count, b.nulls, b.minimum, b.maximum)
+        assert a.mean == pytest.approx(b.mean)
+        assert a.stddev == pytest.approx(b.stddev)
+    assert merged["city"].top_values() == single["city"].top_values()
+    assert merged["trips"].quantiles((0.0, 0.5, 1.0)) == single["trips"].quantiles((0.0, 0.5, 1.0))
 
     for store in (on_spark, on_duckdb):  # day 3 for drivers 15-44 (41-44 are new)
         _append(store, _rows(3, range(15, 45)))
