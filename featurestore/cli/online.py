@@ -79,7 +79,15 @@ def _run(
         print_json(_summary_json(summary, end))
         return
     table = Table(box=None)
-    heads = ("view", "version", "rows read", "skipped (null key/ts)", "expired (ttl)", "entities written")
+    heads = (
+        "view",
+        "version",
+        "run",
+        "rows read",
+        "skipped (null key/ts)",
+        "expired (ttl)",
+        "entities written",
+    )
     for name in (*heads, "seconds", "entities/s"):
         table.add_column(name, justify="left" if name in ("view", "version") else "right")
     for run in summary.runs:
@@ -88,6 +96,7 @@ def _run(
         table.add_row(
             run.view,
             version,
+            "" if run.run_number is None else str(run.run_number),
             f"{run.rows_read:,}",
             f"{run.rows_skipped:,}",
             f"{run.rows_expired:,}",
@@ -101,6 +110,13 @@ def _run(
             console.print(f"  [yellow]{run.view}:[/] {note}", highlight=False)
     for warning in summary.warnings:
         console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
+    profiled = [r for r in summary.runs if r.profiles is not None]
+    if profiled:
+        console.print(
+            f"  statistics of {len(profiled)} runs kept ({sum(r.profile_seconds for r in profiled):.2f}s): "
+            f"`featurestore stats {profiled[0].view}`",
+            highlight=False,
+        )
     deleted = (
         f", {summary.values_deleted:,} values of replaced versions deleted" if summary.values_deleted else ""
     )
@@ -126,6 +142,8 @@ def _summary_json(summary: Any, end: datetime) -> dict[str, Any]:
                 "rows_expired": r.rows_expired,
                 "entities_written": r.entities_written,
                 "seconds": round(r.seconds, 3),
+                "run": r.run_number,
+                "statistics_seconds": None if r.profiles is None else round(r.profile_seconds, 3),
                 "notes": r.notes,
             }
             for r in summary.runs
