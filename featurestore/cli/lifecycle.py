@@ -47,10 +47,23 @@ def _print_runs(console: Console, runs: list[RunRecord]) -> None:
         console.print("No completed runs recorded yet.")
         return
     table = Table(box=None, title="runs (newest first)")
-    for name in ("view", "version", "finished", "seconds", "rows read", "written", "watermark", "outcome"):
-        table.add_column(name, justify="right" if name in ("seconds", "rows read", "written") else "left")
+    for name in (
+        "run",
+        "view",
+        "version",
+        "finished",
+        "seconds",
+        "rows read",
+        "written",
+        "watermark",
+        "outcome",
+    ):
+        table.add_column(
+            name, justify="right" if name in ("run", "seconds", "rows read", "written") else "left"
+        )
     for run in runs:
         table.add_row(
+            "-" if run.run is None else str(run.run),
             run.view,
             run.version[:8] + ("-" + run.version.partition("-")[2] if "-" in run.version else ""),
             _when(run.finished),
