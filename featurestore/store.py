@@ -208,6 +208,31 @@ class FeatureStore:
         profiles = Profiles.from_json(document, where=f"the statistics of run {record.run} of {view!r}")
         return replace(profiles, label=f"{view} run {record.run} (version {profiles.version})")
 
+    def served_profile(
+        self,
+        service: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        view: str | None = None,
+    ) -> Profiles:
+        """The statistics of what ``service`` served between ``start`` and ``end`` (request times), from
+        its feature log; with ``view``, that view's features under their own names."""
+        from featurestore.feature_logging.served_profile import profile_served
+        from featurestore.feature_logging.writer import service_logs
+
+        logs = service_logs(self.registry, self.root, self.storage)
+        if service not in logs:
+            self.registry.service(service)  # an unknown service: UnknownServiceError naming the known ones
+            raise FeatureStoreError(
+                f"feature service {service!r} does not log what it serves; give it "
+                "logging=FeatureLogging(sample_rate=...) and apply"
+            )
+        target = logs[service]
+        return profile_served(
+            target.storage.uri(target.prefix), service, storage=self.storage, start=start, end=end, view=view
+        )
+
     def delete_retired(self) -> int:
         """Delete the online values of retired versions (replaced, or of removed views) that no run
         writes any more; return the number of values deleted. Nothing else is ever deleted."""
