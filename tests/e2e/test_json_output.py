@@ -192,7 +192,7 @@ def test_training_set_json_summarizes_what_was_built(repo: Path, tmp_path: Path)
     out = tmp_path / "ts.parquet"
     args = ("training-set", "--entities", str(repo / "data/rows.parquet"), "--features", "model")
     summary = document(invoke(repo, *args, "--out", str(out), "--json"))
-    assert set(summary) == {"rows", "columns", "schema", "out", "seconds"}
+    assert set(summary) == {"rows", "columns", "schema", "out", "profile", "seconds"}
     assert summary["rows"] == 3
     assert summary["columns"] == ["driver_id", "event_timestamp", "label", "rate", "last_trip"]
     assert summary["schema"] == {
