@@ -60,6 +60,9 @@ class Profiles(Mapping[str, FeatureProfile]):
                 f"{self.label} has no profile of feature {name!r}; profiled features: {known}"
             ) from None
 
+    def __contains__(self, name: object) -> bool:
+        return name in self.features
+
     def __iter__(self) -> Iterator[str]:
         return iter(self.features)
 
