@@ -33,7 +33,7 @@ name is in the feature's ``exceeded``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -149,8 +149,8 @@ class DriftReport(Mapping[str, FeatureDrift]):
         known = ", ".join(d.feature for d in self.features) or "none"
         raise FeatureStoreError(f"the drift report has no feature {name!r}; it has: {known}")
 
-    def __iter__(self) -> Any:
-        return iter(d.feature for d in self.features)
+    def __iter__(self) -> Iterator[str]:
+        return iter([d.feature for d in self.features])
 
     def __len__(self) -> int:
         return len(self.features)
