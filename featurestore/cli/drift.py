@@ -42,7 +42,8 @@ def drift(
     """Compare two sets of feature profiles: PSI and Kolmogorov-Smirnov for numbers, Jensen-Shannon
     distance and L-infinity for strings and booleans, and the change of the null fraction.
 
-    A FILE is a profile document (`featurestore training-set --profile FILE`, `Profiles.save`).
+    A FILE is a profile document (`featurestore training-set --profile FILE`, `featurestore stats VIEW
+    --json > FILE`, `Profiles.save`).
     Exits 0 when no metric is over its threshold, 3 when one is (a scheduler can act on it), 1 on
     bad input.
 
