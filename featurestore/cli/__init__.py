@@ -6,7 +6,15 @@ To add a command: a function in the module of its topic, decorated with ``@cli.c
 ``Example:`` in its docstring.
 """
 
-from featurestore.cli import lifecycle, online, repo, serve, stats, training  # noqa: F401  (registers the commands)
+from featurestore.cli import (  # noqa: F401  (registers the commands)
+    drift,
+    lifecycle,
+    online,
+    repo,
+    serve,
+    stats,
+    training,
+)
 from featurestore.cli.app import cli, main
 
 __all__ = ["cli", "main"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -11,8 +12,10 @@ import click
 from featurestore.cli.app import cli, open_store
 from featurestore.cli.app import console as make_console
 from featurestore.cli.output import json_option, print_json, warn
+from featurestore.errors import FeatureStoreError
 
 if TYPE_CHECKING:
+    from featurestore.feature_logging import ConsistencyMetrics
     from featurestore.verify import ViewCheck
 
 
@@ -283,10 +286,23 @@ def get_online(
     "from_log",
     help="Replay a feature log (a Parquet file or folder written by feature logging, or an s3:// URL).",
 )
+@click.option(
+    "--metrics-out",
+    "metrics_out",
+    metavar="FILE",
+    help="With --from-log: write the per-row figures to FILE (.parquet or .csv), one row per (feature, "
+    "logged row): service, feature, join keys, request_ts, served and offline values (as text, and as "
+    "numbers for numeric features), status (match/mismatch/missing/extra) and smape.",
+)
 @json_option
 @click.pass_context
 def verify(
-    ctx: click.Context, sample: int, views: tuple[str, ...], from_log: str | None, as_json: bool
+    ctx: click.Context,
+    sample: int,
+    views: tuple[str, ...],
+    from_log: str | None,
+    metrics_out: str | None,
+    as_json: bool,
 ) -> None:
     """Measure online/offline consistency: every sampled entity of every view, classified.
 
@@ -296,18 +312,26 @@ def verify(
     offline value's ttl ran out by the wall clock, so it is not served); newer online (pushed after
     T). Views never materialized, or with a watermark in the future, are listed with the fix.
     Exits 1 if some view has mismatches or missing values, or a watermark in the future.
-    With --from-log: recompute every logged served row offline at its request time and report the
-    mismatch rate per feature (training/serving skew).
+    With --from-log: recompute every logged served row offline at its request time and report per
+    feature (training/serving skew) the rows that match, mismatch (both have a value, they differ),
+    are missing (served none, offline has one) or extra (served one, offline has none), and for
+    numbers the SMAPE |a-b| / ((|a|+|b|)/2) of each row summarised as mean, p50, p90, p99 and max.
+    Exits 1 if some row does not match.
 
     \b
     Examples:
       featurestore verify --sample 0
       featurestore verify --view driver_hourly_stats --json
       featurestore verify --from-log .featurestore/feature_log/driver_ranking_v1
+      featurestore verify --from-log .featurestore/feature_log --metrics-out skew.parquet
     """
     if from_log is not None:
-        _verify_log(ctx, from_log, as_json)
+        _verify_log(ctx, from_log, metrics_out, as_json)
         return
+    if metrics_out is not None:
+        raise FeatureStoreError(
+            "--metrics-out writes the figures of a feature log's replay: give --from-log PATH with it"
+        )
 
     checks = open_store(ctx).verify(sample or None, list(views) or None)
     # A future watermark pins values and vouches for nothing: a failure until it is rewritten.
@@ -382,44 +406,56 @@ def _iso(value: datetime | None) -> str:
     return "-" if value is None else value.isoformat()
 
 
-def _verify_log(ctx: click.Context, path: str, as_json: bool) -> None:
+def _verify_log(ctx: click.Context, path: str, metrics_out: str | None, as_json: bool) -> None:
+    from featurestore.feature_logging import write_rows
+    from featurestore.feature_logging.consistency import check_format
+
+    if metrics_out is not None:
+        check_format(Path(metrics_out))  # before the replay, which may take a while
+    checks = open_store(ctx).verify_log(path)
+    if metrics_out is not None:
+        write_rows(checks, metrics_out)
+    failed = any(c.failures for c in checks)
+    if as_json:
+        print_json([c.to_json() for c in checks])
+    else:
+        _print_consistency(checks)
+    if failed:
+        ctx.exit(1)
+
+
+def _print_consistency(checks: list[ConsistencyMetrics]) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
-    checks = open_store(ctx).verify_log(path)
-    bad = [c for c in checks if c.mismatches]
-    if as_json:
-        print_json(
-            [
-                {
-                    "service": c.service,
-                    "feature": c.feature,
-                    "rows": c.rows,
-                    "mismatches": c.mismatches,
-                    "mismatch_rate": c.mismatch_rate,
-                    "examples": c.examples,
-                }
-                for c in checks
-            ]
-        )
-        if bad:
-            ctx.exit(1)
-        return
     console = make_console()
     table = Table(box=None)
-    for name in ("service", "feature", "rows", "mismatches", "rate"):
-        table.add_column(name)
+    table.add_column("service", no_wrap=True)
+    table.add_column("feature", no_wrap=True)
+    for name in ("rows", "match", "mismatch", "missing", "extra", "mismatch rate"):
+        table.add_column(name, justify="right")
+    for name in ("smape mean", "p50", "p90", "p99", "max"):
+        table.add_column(name, justify="right")
     for c in checks:
-        style = "green" if c.mismatches == 0 else "red"
+        style = "green" if c.failures == 0 else "red"
+        smape = c.smape
+        figures = ["-"] * 5 if smape is None else [f"{v:.4g}" for v in (smape.mean, smape.p50, smape.p90,
+                                                                          smape.p99, smape.max)]  # fmt: skip
         table.add_row(
-            c.service,
-            c.feature,
+            escape(c.service),
+            escape(c.feature),
             f"{c.rows:,}",
+            f"{c.matches:,}",
             f"[{style}]{c.mismatches:,}[/]",
+            f"[{style}]{c.missing:,}[/]",
+            f"[{style}]{c.extra:,}[/]",
             f"[{style}]{c.mismatch_rate:.4%}[/]",
+            *figures,
         )
     console.print(table)
-    for c in bad:
-        for example in c.examples:
-            console.print(f"  {c.feature} {example}", highlight=False)
-    if bad:
-        ctx.exit(1)
+    for c in checks:
+        for e in c.examples:
+            key = ",".join(f"{k}={v}" for k, v in e["key"].items())
+            text = f"{e['status']} {key} at {e['at']}: served {e['served']!r}, offline {e['offline']!r}"
+            # Values are data: a string feature holding "[red]" must print as itself.
+            console.print(f"  {escape(c.feature)} {escape(text)}", highlight=False, soft_wrap=True)

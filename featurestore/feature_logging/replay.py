@@ -2,8 +2,10 @@
 
 Each logged row becomes an entity row stamped with its request time (its request data as columns);
 the training set for the logged service's features gives what the offline store says was true then.
-A mismatch is a value that differs (a null on one side only counts). Causes: data that landed in the
-source after it was materialized, values pushed online only, a stale materialization, or a bug.
+Each row of each feature is a match, a mismatch (both have a value, they differ), missing (served
+none, offline has one) or extra (served one, offline has none); numbers also get the SMAPE of the two
+(``consistency.py``). Causes: data that landed in the source after it was materialized, values pushed
+online only, a stale materialization, or a bug.
 
 A log is a local Parquet file or folder, or an ``s3://`` prefix (read with the repo's storage settings:
 endpoint, region, credentials). Replay is handed the registry, the engine, the repo root and the storage;
@@ -14,11 +16,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from featurestore.errors import EntityRowsError
+from featurestore.feature_logging.consistency import ConsistencyMetrics, measure
 from featurestore.feature_logging.writer import (
     META_FEATURES,
     META_KEYS,
@@ -36,19 +38,8 @@ if TYPE_CHECKING:
     from featurestore.storage import Storage
 
 
-@dataclass
-class FeatureSkew:
-    """Logged vs recomputed values of one feature of one service."""
-
-    service: str
-    feature: str
-    rows: int = 0
-    mismatches: int = 0
-    examples: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def mismatch_rate(self) -> float:
-        return self.mismatches / self.rows if self.rows else 0.0
+FeatureSkew = ConsistencyMetrics
+"""The name ``verify_log``'s results had before they grew into consistency metrics."""
 
 
 def log_files(path: Path) -> list[Path]:
@@ -118,8 +109,9 @@ def verify_log(
     path: str | Path,
     storage: Storage | None = None,
     code: CodeMode = "registry",
-) -> list[FeatureSkew]:
-    """Recompute every logged row offline; one :class:`FeatureSkew` per (service, feature). ``storage``:
+) -> list[ConsistencyMetrics]:
+    """Recompute every logged row offline; one :class:`ConsistencyMetrics` per (service, feature),
+    each keeping its per-row figures (``table()``). ``storage``:
     the repo's, whose settings read an ``s3://`` log; ``code``: where on-demand functions come from
     (``[registry] on_demand_code``)."""
     from featurestore.retrieve.on_demand import build_on_demand_training_set
@@ -137,17 +129,10 @@ def verify_log(
             *request, **options, as_known_at=False, code=code
         ) or build_training_set(*request, **options)
         offline = training.to_arrow()
-        for ref in meta["features"]:
+        where = table.select([*meta["join_keys"], REQUEST_TS]).rename_columns(
+            [*meta["join_keys"], "request_ts"]
+        )
+        for ref in features:
             name = ref.replace(":", "__")
-            check = FeatureSkew(service=service, feature=ref, rows=table.num_rows)
-            logged = table.column(name).to_pylist()
-            recomputed = offline.column(name).to_pylist()
-            for i, (a, b) in enumerate(zip(logged, recomputed, strict=True)):
-                if a != b:
-                    check.mismatches += 1
-                    if len(check.examples) < 3:
-                        key = {k: table.column(k)[i].as_py() for k in meta["join_keys"]}
-                        at = table.column(REQUEST_TS)[i].as_py()
-                        check.examples.append({"key": key, "at": str(at), "served": a, "offline": b})
-            out.append(check)
+            out.append(measure(service, ref, where, table.column(name), offline.column(name)))
     return out

@@ -18,13 +18,28 @@ May import: ``errors``, ``dsl.dtypes``, ``storage.local`` (lazily, to save a fil
 
 Modules: ``kinds.py`` (what a column is profiled as), ``moments.py`` (exact aggregates, Chan's
 merge), ``profile.py`` (``FeatureProfile``), ``profiler.py`` (``Profiler``), ``profiles.py``
-(``Profiles``: the profiles of one set of rows as one JSON document). To add a statistic: an exact
-one goes into ``Moments`` (with its merge), a sketch into ``profiler._Column`` (update, merge,
-serialize) and ``FeatureProfile``.
+(``Profiles``: the profiles of one set of rows as one JSON document), ``drift.py`` (``compare``:
+PSI, KS, Jensen-Shannon, L-infinity between two ``Profiles``; ``Thresholds``, ``DriftReport``). To
+add a statistic: an exact one goes into ``Moments`` (with its merge), a sketch into
+``profiler._Column`` (update, merge, serialize) and ``FeatureProfile``; a drift metric into
+``drift.py`` (a function, its name in ``METRICS`` and a field of ``Thresholds``).
 """
 
+from featurestore.stats.drift import DEFAULT, DriftReport, FeatureDrift, Thresholds, compare
 from featurestore.stats.profile import PERCENTILES, Bin, Distinct, FeatureProfile
 from featurestore.stats.profiler import Profiler
 from featurestore.stats.profiles import Profiles
 
-__all__ = ["PERCENTILES", "Bin", "Distinct", "FeatureProfile", "Profiler", "Profiles"]
+__all__ = [
+    "DEFAULT",
+    "PERCENTILES",
+    "Bin",
+    "Distinct",
+    "DriftReport",
+    "FeatureDrift",
+    "FeatureProfile",
+    "Profiler",
+    "Profiles",
+    "Thresholds",
+    "compare",
+]

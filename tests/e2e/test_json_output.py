@@ -251,14 +251,21 @@ def test_verify_from_log_json(repo: Path) -> None:
         logger.log("logged", entities, None, served, time.time())
         logger.close()
     result = invoke(repo, "verify", "--from-log", str(repo / ".featurestore" / "feature_log"), "--json")
+    no_difference = {"rows": 2, "mean": 0.0, "p50": 0.0, "p90": 0.0, "p99": 0.0, "max": 0.0}
     assert document(result) == [
         {
             "service": "logged",
             "feature": feature,
             "rows": 2,
+            "matches": 2,
             "mismatches": 0,
+            "missing": 0,
+            "extra": 0,
             "mismatch_rate": 0.0,
+            "missing_rate": 0.0,
+            "extra_rate": 0.0,
+            "smape": smape,
             "examples": [],
         }
-        for feature in ("driver_stats:rate", "driver_stats:last_trip")
+        for feature, smape in (("driver_stats:rate", no_difference), ("driver_stats:last_trip", None))
     ]
