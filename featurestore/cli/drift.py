@@ -3,11 +3,13 @@ scheduler acts on (0 no drift over thresholds, 3 drift, 1 bad input)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import click
 
-from featurestore.cli.app import cli
+from featurestore.cli.app import cli, open_store
+from featurestore.cli.online import WHEN
 from featurestore.cli.output import json_option, print_json
 from featurestore.errors import FeatureStoreError
 
@@ -20,11 +22,19 @@ DRIFTED = 3
 
 @cli.command()
 @click.option(
-    "--reference", required=True, metavar="FILE", help="The reference profiles (a saved profile file)."
+    "--reference",
+    required=True,
+    metavar="PROFILES",
+    help="The reference: a saved profile FILE.json, VIEW[@RUN] or served:SERVICE[:VIEW].",
 )
 @click.option(
-    "--current", required=True, metavar="FILE", help="The current profiles, compared with the reference."
+    "--current",
+    required=True,
+    metavar="PROFILES",
+    help="The current profiles, compared with the reference (same forms).",
 )
+@click.option("--start", type=WHEN, default=None, help="served:...: requests at or after START.")
+@click.option("--end", type=WHEN, default=None, help="served:...: requests before END.")
 @click.option(
     "--threshold",
     "thresholds",
@@ -37,26 +47,41 @@ DRIFTED = 3
 @json_option
 @click.pass_context
 def drift(
-    ctx: click.Context, reference: str, current: str, thresholds: tuple[str, ...], as_json: bool
+    ctx: click.Context,
+    reference: str,
+    current: str,
+    thresholds: tuple[str, ...],
+    start: datetime | None,
+    end: datetime | None,
+    as_json: bool,
 ) -> None:
     """Compare two sets of feature profiles: PSI and Kolmogorov-Smirnov for numbers, Jensen-Shannon
     distance and L-infinity for strings and booleans, and the change of the null fraction.
 
-    A FILE is a profile document (`featurestore training-set --profile FILE`, `featurestore stats VIEW
-    --json > FILE`, `Profiles.save`).
+    PROFILES is a profile document FILE.json (`featurestore training-set --profile FILE`,
+    `featurestore stats VIEW --json > FILE`, `Profiles.save`); VIEW or VIEW@RUN, the statistics of a
+    materialization run (the newest by default; run numbers from `featurestore status --runs 10`);
+    or served:SERVICE[:VIEW], what a feature service served between --start and --end, from its
+    feature log (with VIEW, that view's features under their own names, as a run or a training set
+    names them).
     Exits 0 when no metric is over its threshold, 3 when one is (a scheduler can act on it), 1 on
     bad input.
 
     \b
     Examples:
-      featurestore drift --reference train_profile.json --current served_profile.json
+      featurestore drift --reference train_profile.json --current driver_hourly_stats
+      featurestore drift --reference driver_hourly_stats@3 --current driver_hourly_stats@latest
+      featurestore drift --reference train_profile.json \\
+          --current served:driver_ranking_v1:driver_hourly_stats --start 2026-12-01 --end now
       featurestore drift --reference ref.json --current now.json --threshold psi=0.25 \\
           --threshold conv_rate:ks=none --json
     """
     from featurestore.stats import compare
 
     default, per_feature = parse_thresholds(thresholds)
-    report = compare(_resolve(reference), _resolve(current), per_feature, default)
+    report = compare(
+        _resolve(ctx, reference, start, end), _resolve(ctx, current, start, end), per_feature, default
+    )
     if as_json:
         print_json(report.to_json())
     else:
@@ -65,11 +90,28 @@ def drift(
         ctx.exit(DRIFTED)
 
 
-def _resolve(text: str) -> Profiles:
-    """The profiles an argument of --reference / --current names: today a saved profile file."""
+def _resolve(ctx: click.Context, text: str, start: datetime | None, end: datetime | None) -> Profiles:
+    """The profiles an argument of --reference / --current names: a saved profile file (``*.json``
+    or any file that exists); ``served:SERVICE`` or ``served:SERVICE:VIEW`` (what the service served
+    between --start and --end, from its feature log; with VIEW, that view's features under their own
+    names); else ``VIEW`` (its newest run with statistics) or ``VIEW@N`` (run N)."""
+    from pathlib import Path
+
     from featurestore.stats import Profiles
 
-    return Profiles.load(text)
+    if text.endswith(".json") or Path(text).is_file():
+        return Profiles.load(text)
+    store = open_store(ctx)
+    if text.startswith("served:"):
+        service, _, view = text.removeprefix("served:").partition(":")
+        return store.served_profile(service, start=start, end=end, view=view or None)  # type: ignore[no-any-return]
+    view, _, run = text.partition("@")
+    if run and run != "latest" and not run.isdigit():
+        raise FeatureStoreError(
+            f"{text!r} names run {run!r} of view {view!r}: give a run number (see `featurestore status "
+            "--runs 10`) or 'latest'"
+        )
+    return store.stats(view, int(run) if run.isdigit() else None)  # type: ignore[no-any-return]
 
 
 def parse_thresholds(items: tuple[str, ...]) -> tuple[Thresholds, dict[str, Thresholds]]:

@@ -165,3 +165,37 @@ def test_the_cli_prints_statistics_and_saves_training_profiles(store: FeatureSto
     )
     assert shown_file.exit_code == 0, shown_file.output
     assert "training set of 2 rows" in shown_file.output
+
+
+def test_drift_compares_runs_and_training_profiles_by_name(store: FeatureStore, tmp_path: Path) -> None:
+    store.materialize(end=T)
+    first = store.stats("stats").run
+    shifted = ROWS.set_column(2, "rate", pa.array([0.9, 0.95, None, 0.99, 0.97], pa.float64()))
+    write_data(tmp_path, "data/stats.parquet", shifted)
+    store.materialize(end=T)
+    runner = CliRunner()
+    repo = ["--repo", str(tmp_path)]
+    same = runner.invoke(
+        cli, [*repo, "drift", "--reference", f"stats@{first}", "--current", f"stats@{first}"]
+    )
+    assert same.exit_code == 0, same.output
+    moved = runner.invoke(
+        cli, [*repo, "drift", "--reference", f"stats@{first}", "--current", "stats", "--json"]
+    )
+    assert moved.exit_code == 3, moved.output
+    report = json.loads(moved.output)
+    assert [f["feature"] for f in report["features"] if f["exceeded"]] == ["rate"]
+    bad = runner.invoke(cli, [*repo, "drift", "--reference", "stats@first", "--current", "stats"])
+    assert bad.exit_code == 1
+    assert "give a run number" in bad.output
+
+    entity_rows = pa.table(
+        {"driver_id": [1, 2, 3, 4], "event_timestamp": pa.array([T] * 4, pa.timestamp("us"))}
+    )
+    store.get_training_set(entity_rows, ["stats:rate", "stats:trips"]).profile().save(tmp_path / "train.json")
+    against_run = runner.invoke(
+        cli, [*repo, "drift", "--reference", str(tmp_path / "train.json"), "--current", "stats", "--json"]
+    )
+    assert against_run.exit_code == 0, against_run.output  # the training set read the shifted rows too
+    compared = {f["feature"] for f in json.loads(against_run.output)["features"]}
+    assert {"rate", "trips"} <= compared
