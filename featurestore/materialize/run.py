@@ -24,7 +24,7 @@ from featurestore.materialize.aggregates import Aggregates
 from featurestore.materialize.executors import COUNTS, PROFILE, PartitionWriter, executor_sink
 from featurestore.materialize.latest import LatestValues
 from featurestore.materialize.run_log import log_run
-from featurestore.materialize.statistics import RunStatistics
+from featurestore.materialize.statistics import RunStatistics, drift_from_previous
 from featurestore.materialize.strategy import MaterializeStrategy, Reads, ViewRequest
 from featurestore.materialize.summary import MaterializeSummary, ViewRun
 from featurestore.materialize.time_bounds import Clock, check_not_future, drop_expired, to_naive_utc
@@ -246,7 +246,10 @@ class Materializer:
             updated_at=utcnow(),
             entities_written=run.entities_written,
         )
-        document = None if run.profiles is None else run.profiles.to_json()
+        document = None
+        if run.profiles is not None:
+            document = run.profiles.to_json()
+            document["drift"] = drift_from_previous(self.state, run.view, run.profiles)
         outcome = finish_run(self.state, target, mark, run.rows_read, document)
         run.version = outcome.record.short
         run.run_number = outcome.run

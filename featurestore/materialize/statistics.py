@@ -4,20 +4,23 @@ The run loop passes its stream of batches (after the expired rows are dropped: w
 is profiled) through :meth:`RunStatistics.watch`; nothing is read twice. With an engine that writes from
 its workers, each partition profiles its own rows and the partitions' profiles are merged on the driver
 (:meth:`RunStatistics.merge`). Every feature dtype is profiled; a type added later that is not would
-be listed in ``skipped``. ``[materialize] statistics = false`` turns statistics off.
+be listed in ``skipped``. ``[materialize] statistics = false`` turns statistics off. Each run's
+profiles are also compared with the view's previous run (:func:`drift_from_previous`); the drift is kept
+with the run.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from featurestore.online.base import OnlineView
-    from featurestore.stats import Profiler, Profiles
+    from featurestore.registry.state import StateStore
+    from featurestore.stats import Profiler, Profiles, Thresholds
 
 
 def profiled_columns(view: OnlineView) -> tuple[dict[str, str], list[str]]:
@@ -80,3 +83,29 @@ class RunStatistics:
             view=self.view.name,
             version=version,
         )
+
+
+def drift_from_previous(
+    state: StateStore, view: str, profiles: Profiles, thresholds: Mapping[str, Thresholds] | None = None
+) -> dict[str, Any] | None:
+    """The drift of a run's profiles from the view's previous run that has statistics (any version),
+    as a small document kept with the run (what ``/metrics`` exposes as gauges); None for a first run.
+
+    ``{"reference_run": N, "features": {name: {"metrics": {...}, "exceeded": [...]}}}``
+    """
+    from featurestore.stats import Profiles, compare
+
+    found = state.run_profiles(view)
+    if found is None:
+        return None
+    record, document = found
+    previous = Profiles.from_json(document, where=f"the statistics of run {record.run} of {view!r}")
+    report = compare(previous, profiles, thresholds)
+    return {
+        "reference_run": record.run,
+        "features": {
+            d.feature: {"metrics": dict(d.metrics), "exceeded": list(d.exceeded)}
+            for d in report.features
+            if d.comparable
+        },
+    }
