@@ -135,6 +135,15 @@ def test_training_sets_match_duckdb_row_by_row(template: Repos) -> None:
             want = duckdb.get_training_set(entity, features).to_arrow()
             assert_same_tables(got, want, float_tolerance=1e-9)
             built[str(features)] = got
+        # The training set's statistics, streamed from Spark's batches, equal DuckDB's.
+        profiled = [s.get_training_set(entity, "payment_risk_v1").profile() for s in (spark, duckdb)]
+        assert list(profiled[0]) == list(profiled[1])
+        for name in profiled[0]:
+            a, b = profiled[0][name], profiled[1][name]
+            assert (a.count, a.nulls, a.minimum, a.maximum) == pytest.approx(
+                (b.count, b.nulls, b.minimum, b.maximum)
+            )
+            assert a.mean == pytest.approx(b.mean)
         table = built["ranking_logged"]
         payments = built["payment_risk_v1"]
     assert payments.column("amount_count_1h").null_count == 0  # counts are 0, never null
