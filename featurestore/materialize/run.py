@@ -182,6 +182,9 @@ class Materializer:
             try:
                 stats = job.prepare()
                 run.rows_read, run.rows_skipped = stats.rows_read, stats.rows_skipped
+                if self._validate(rv, target, job.rows_query(), run, (incremental, began)):
+                    job.discard()
+                    return run
                 if self.sink is None:
                     self._write(target, job.batches(self.settings.batch_size), run)
                 else:
@@ -201,6 +204,34 @@ class Materializer:
         run.seconds = time.perf_counter() - began
         log_run(run, "written", incremental, began)
         return run
+
+    def _validate(
+        self, rv: RegisteredView, target: RunTarget, rows_sql: str, run: ViewRun, log: tuple[bool, float]
+    ) -> bool:
+        """Evaluate the view's checks over the rows the run would write, before anything is written
+        (``validation/engine.py``); the report goes in ``run.validation``, warnings in its notes. True when
+        an error-severity check failed: the run is then recorded as failed and deregistered, its watermark
+        unchanged; the caller writes nothing and goes on with the next view."""
+        from featurestore.validation.engine import validate_in_engine
+        from featurestore.validation.rules import rules_of
+
+        rules = rules_of(rv)
+        if not rules:
+            return False
+        report = validate_in_engine(self.reads.engine, rules, rows_sql, rv.view.join_keys, run.end)
+        run.validation = report
+        run.notes.extend(f"validation: {v.line()}" for v in report.violations)
+        if report.ok:
+            return False
+        run.stopped = True
+        run.version = target.record.short
+        abort_run(self.state, target)
+        broken = "; ".join(v.line() for v in report.errors)
+        run.notes.insert(0, f"stopped by validation, nothing written (watermark unchanged): {broken}")
+        incremental, began = log
+        run.seconds = time.perf_counter() - began
+        log_run(run, "failed", incremental, began, reason=f"validation: {broken}")
+        return True
 
     def _write(self, target: RunTarget, batches: Iterable[pa.RecordBatch], run: ViewRun) -> None:
         """Write a stream of values to the run's version, counting what is written and expired."""

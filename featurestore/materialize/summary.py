@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from featurestore.validation.report import ValidationReport
 
 
 @dataclass
@@ -25,6 +29,10 @@ class ViewRun:
     pending: bool = False
     """The version written is pending: it serves once materialized up to the active version's watermark."""
     notes: list[str] = field(default_factory=list)
+    validation: ValidationReport | None = None
+    """What the view's checks found in the rows to write (None: the view declares no checks)."""
+    stopped: bool = False
+    """An error-severity check failed: nothing of the view was written, its watermark is unchanged."""
 
 
 @dataclass
@@ -43,6 +51,11 @@ class MaterializeSummary:
     """Keys the Redis server evicted while the run wrote (None: not known)."""
     values_deleted: int = 0
     """Values of retired versions deleted after the run."""
+
+    @property
+    def stopped(self) -> list[str]:
+        """The views whose write a failed check stopped (the other views were written)."""
+        return [r.view for r in self.runs if r.stopped]
 
     @property
     def entities_written(self) -> int:
