@@ -133,9 +133,13 @@ def check_pushed(rv: RegisteredView, table: pa.Table) -> ValidationReport | None
     rules = rules_of(rv, view_checks=False)
     if not rules:
         return None
-    report = validate_table(table, rules, rv.view.join_keys, None, event_column=rv.view.source.timestamp_field)
+    report = validate_table(
+        table, rules, rv.view.join_keys, None, event_column=rv.view.source.timestamp_field
+    )
     if not report.ok:
-        broken = "; ".join(f"{v.rule} on {v.feature}: {v.observed}" + _keys(v.keys_text()) for v in report.errors)
+        broken = "; ".join(
+            f"{v.rule} on {v.feature}: {v.observed}" + _keys(v.keys_text()) for v in report.errors
+        )
         raise ValidationError(
             f"rows pushed to feature view {rv.name!r}{rv.view.where()} break its checks, nothing was "
             f"written: {broken}. Fix the rows, or relax the check in the definitions",

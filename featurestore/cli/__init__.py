@@ -6,7 +6,7 @@ To add a command: a function in the module of its topic, decorated with ``@cli.c
 ``Example:`` in its docstring.
 """
 
-from featurestore.cli import lifecycle, online, repo, serve, training  # noqa: F401  (registers the commands)
+from featurestore.cli import lifecycle, online, repo, serve, training, validate  # noqa: F401  (registers the commands)
 from featurestore.cli.app import cli, main
 
 __all__ = ["cli", "main"]

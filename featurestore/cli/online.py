@@ -77,6 +77,7 @@ def _run(
         for warning in summary.warnings:
             warn(warning)
         print_json(_summary_json(summary, end))
+        _exit_if_stopped(summary)
         return
     table = Table(box=None)
     heads = ("view", "version", "rows read", "skipped (null key/ts)", "expired (ttl)", "entities written")
@@ -110,6 +111,16 @@ def _run(
         f"{summary.rows_skipped:,} skipped, {summary.rows_expired:,} already expired{deleted}, "
         f"{summary.seconds:.2f}s"
     )
+    _exit_if_stopped(summary)
+
+
+def _exit_if_stopped(summary: Any) -> None:
+    """Exit 3 when a view's checks stopped its write (the other views were written)."""
+    if summary.stopped:
+        from featurestore.cli.app import fail
+
+        stopped = ", ".join(summary.stopped)
+        fail(f"validation stopped {stopped}: nothing of it was written (see the notes above)", code=3)
 
 
 def _summary_json(summary: Any, end: datetime) -> dict[str, Any]:
@@ -127,6 +138,8 @@ def _summary_json(summary: Any, end: datetime) -> dict[str, Any]:
                 "entities_written": r.entities_written,
                 "seconds": round(r.seconds, 3),
                 "notes": r.notes,
+                "stopped": r.stopped,
+                "validation": None if r.validation is None else r.validation.as_dict(),
             }
             for r in summary.runs
         ],
@@ -162,7 +175,11 @@ def materialize(
     with an older one. Each view's watermark advances only once it is fully written. A view whose
     definition changed is written to its pending version, which starts serving once it has caught
     up with the active one. END may not be later than now plus [materialize] clock_skew. Rows whose
-    ttl has already run out by now are counted as expired and not written.
+    ttl has already run out by now are counted as expired and not written. A view whose checks
+    (validation rules) find an error-severity violation is not written at all; the others are.
+
+    Exit codes: 0 = written (warnings printed), 3 = a view was stopped by its checks, 1 = any other
+    failure.
 
     \b
     Examples:
@@ -183,7 +200,10 @@ def materialize_incremental(ctx: click.Context, end: datetime, views: tuple[str,
     Rows that arrive late (event time before the watermark) are picked up through the source's
     created timestamp, or a look-back window ([materialize] lookback) when it has none. A version
     the online store does not hold (a new, flushed or switched store) is written in full, and the
-    summary says so.
+    summary says so. A view whose checks find an error-severity violation is not written.
+
+    Exit codes: 0 = written (warnings printed), 3 = a view was stopped by its checks, 1 = any other
+    failure.
 
     \b
     Example (from a scheduler, every 15 minutes):

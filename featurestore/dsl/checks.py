@@ -59,6 +59,19 @@ class Check(BaseModel):
         return None
 
 
+def _duration(delta: timedelta) -> str:
+    """A duration in its largest whole unit (as the CLI's durations are written).
+
+    >>> _duration(timedelta(days=2)), _duration(timedelta(minutes=90)), _duration(timedelta(seconds=1.5))
+    ('2d', '90m', '1500ms')
+    """
+    micros = delta // timedelta(microseconds=1)
+    for unit, size in (("d", 86_400_000_000), ("h", 3_600_000_000), ("m", 60_000_000), ("s", 1_000_000)):
+        if micros % size == 0:
+            return f"{micros // size}{unit}"
+    return f"{micros // 1000}ms" if micros % 1000 == 0 else f"{micros}us"
+
+
 def _number(value: float | None) -> str:
     return "None" if value is None else repr(value)
 
@@ -227,9 +240,7 @@ class Freshness(Check):
 
     @property
     def text(self) -> str:
-        from featurestore.dsl.aggregation import window_label
-
-        return f"Freshness(max_age={window_label(self.max_age)})"
+        return f"Freshness(max_age={_duration(self.max_age)})"
 
 
 class RowCount(Check):

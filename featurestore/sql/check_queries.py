@@ -5,7 +5,7 @@ Both read the rows query of a materialization (join keys, ``__event_ts``, featur
 tree in the dialect it was written in. A float value that is NaN counts as null, as the statistics do.
 A dialect passes its ``CheckDialect``.
 
->>> pieces = CheckDialect("duckdb")
+>>> pieces = CheckDialect("duckdb", lambda scan, features: exp.select("*"))
 >>> measures = (Measure("n", "rows"), Measure("m0", "nulls", "rate"))
 >>> print(render_check_counts(pieces, "SELECT k, rate FROM t", measures))
 SELECT
@@ -21,44 +21,25 @@ FROM (
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 from sqlglot import exp, parse_one
 from sqlglot.dialects.dialect import Dialect
 
+from featurestore.plan.nodes import SourceScan
+from featurestore.sql.measures import EVENT_TS, Measure
+from featurestore.sql.renderer import TS
 from featurestore.sql.trees import col, ident
-
-MeasureKind = Literal["rows", "newest", "nulls", "outside", "not_allowed", "min", "max"]
-EVENT_TS = "__event_ts"  # the rows' event time (online/base.py's EVENT_TS)
-
-
-@dataclass(frozen=True)
-class Measure:
-    """One number a check needs from the rows, named ``name`` in the result.
-
-    ``rows``: the row count; ``newest``: the greatest ``__event_ts``; ``nulls``: values of ``column`` that
-    are null (or NaN); ``outside``: non-null values below ``low`` or above ``high``; ``not_allowed``:
-    non-null values not in ``values``; ``min`` / ``max``: of the non-null values. ``is_float``: the column
-    holds floats (NaN is tested). As a filter (offending rows), ``nulls``, ``outside`` and
-    ``not_allowed`` select the rows they count.
-    """
-
-    name: str
-    kind: MeasureKind
-    column: str | None = None
-    is_float: bool = False
-    low: float | None = None
-    high: float | None = None
-    values: tuple[str | int | bool, ...] = ()
 
 
 @dataclass(frozen=True)
 class CheckDialect:
     """What validation's queries take from a dialect: the sqlglot dialect its rows queries are written
-    (and read back) in."""
+    (and read back) in, and its scan of a source (keys, ``TS``, created, features; filtered, bounded)."""
 
     dialect: str | type[Dialect]
+    scan_select: Callable[[SourceScan, list[str]], exp.Select]
 
 
 def _value(m: Measure) -> exp.Expr:
@@ -140,3 +121,14 @@ def render_check_offenders(
     query = exp.select(*[col(c) for c in columns]).from_(_rows(pieces, rows_query)).where(predicate(measure))
     order = [exp.Ordered(this=col(k), nulls_first=False) for k in keys]
     return query.order_by(*order).limit(limit).sql(dialect=pieces.dialect, pretty=True)
+
+
+def render_source_rows(pieces: CheckDialect, scan: SourceScan, features: tuple[str, ...]) -> str:
+    """Every row of the scan (within its bounds, keys and time not null) as validation reads rows: keys,
+    ``__event_ts``, ``features`` (``validate --all-rows``)."""
+    rows = pieces.scan_select(scan, list(features))
+    out: list[exp.Expr] = [col(k, "s") for k in scan.key_columns]
+    out.append(exp.alias_(col(TS, "s"), EVENT_TS, quoted=True))
+    out.extend(col(f, "s") for f in features)
+    query = exp.select(*out).from_(exp.Subquery(this=rows, alias=exp.TableAlias(this=ident("s"))))
+    return query.sql(dialect=pieces.dialect, pretty=True)

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from featurestore.plan.nodes import LatestPerKey, SourceScan, TrainingSetPlan
     from featurestore.plan.window import AggregatesAt
-    from featurestore.sql.check_queries import Measure
+    from featurestore.sql.measures import Measure
 
 ROW_ID = "__row_id"
 """Entity rows' input order (int64), in every registered entity table."""
@@ -111,4 +111,9 @@ class Renderer(Protocol):
     ) -> str:
         """The ``keys`` and checked column of the first ``limit`` rows of ``rows_query`` that ``measure``
         counts, in key order (nulls last)."""
+        ...
+
+    def render_source_rows(self, scan: SourceScan, features: tuple[str, ...]) -> str:
+        """Every row of the scan within its bounds (keys and time not null): keys, ``__event_ts``,
+        ``features``; what ``validate --all-rows`` checks."""
         ...

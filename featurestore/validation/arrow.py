@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from featurestore.sql.check_queries import EVENT_TS, Measure
+from featurestore.sql.measures import EVENT_TS, Measure
 from featurestore.validation.report import MAX_KEYS, ValidationReport
 from featurestore.validation.rules import Rule, finish, judge, measure_plan, report_of
 

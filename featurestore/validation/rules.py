@@ -25,7 +25,7 @@ from typing import Any
 
 from featurestore.dsl.checks import AllowedValues, Between, Check, Freshness, MaxDrift, NotNull, RowCount
 from featurestore.registry.model import RegisteredView
-from featurestore.sql.check_queries import Measure
+from featurestore.sql.measures import Measure
 from featurestore.validation.report import MAX_KEYS, ValidationReport, Violation
 
 _FLOATS = frozenset({"float32", "float64"})

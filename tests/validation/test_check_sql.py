@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from featurestore.sql.check_queries import Measure
 from featurestore.sql.duckdb_renderer import DuckDBRenderer
+from featurestore.sql.measures import Measure
 from featurestore.sql.spark_renderer import SparkRenderer
 from tests.golden import check_golden
 

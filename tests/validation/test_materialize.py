@@ -56,7 +56,11 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def repo(tmp_path: Path, kind: str, request: pytest.FixtureRequest, severity: str) -> FeatureStore:
     project = "c_" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:10]
-    online = 'type = "sqlite"' if kind == "sqlite" else f'type = "redis"\nurl = "{request.getfixturevalue("redis_url")}"'
+    online = (
+        'type = "sqlite"'
+        if kind == "sqlite"
+        else f'type = "redis"\nurl = "{request.getfixturevalue("redis_url")}"'
+    )
     tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "featurestore.toml").write_text(f'project = "{project}"\n\n[online]\n{online}\n')
     return make_repo(tmp_path, DEFS.replace("{severity}", severity), DATA)
@@ -70,17 +74,19 @@ def test_an_error_stops_the_view_and_the_others_are_written(
     summary = store.materialize(end=T)
     stats, trips = summary.runs
     assert summary.stopped == ["stats"]
-    assert stats.stopped and stats.entities_written == 0
+    assert stats.stopped
+    assert stats.entities_written == 0
     assert stats.validation is not None
     assert [v.line() for v in stats.validation.violations] == [
-        "warn stats Freshness(max_age=1h): newest event "
-        f"{T - 2 * H:%Y-%m-%d %H:%M} (2 h before end)",
+        f"warn stats Freshness(max_age=1h): newest event {T - 2 * H:%Y-%m-%d %H:%M} (2 h before end)",
         "error stats:rate Between(0, 1): max 1.7 (2 rows; driver_id=1; driver_id=3)",
     ]
     assert "stopped by validation" in stats.notes[0]
     assert store.state.active("stats") is None or store.state.active("stats").watermark is None  # type: ignore[union-attr]
-    assert not trips.stopped and trips.entities_written == 2
-    assert trips.validation is not None and trips.validation.ok
+    assert not trips.stopped
+    assert trips.entities_written == 2
+    assert trips.validation is not None
+    assert trips.validation.ok
     online = store.get_online_features(["stats:rate", "trips:trips"], {"driver_id": [1, 2, 3]})
     assert online.to_dict()["trips"] == [4, 5, None]
     assert online.to_dict()["rate"] == [None, None, None]
@@ -102,7 +108,8 @@ def test_a_warning_writes_and_reports(tmp_path: Path, kind: str, request: pytest
     assert [v.rule for v in stats.validation.warnings] == ["Freshness(max_age=1h)", "Between(0, 1)"]
     assert any("validation: warn stats:rate Between(0, 1): max 1.7" in n for n in stats.notes)
     record = store.state.active("stats")
-    assert record is not None and record.watermark is not None
+    assert record is not None
+    assert record.watermark is not None
     assert record.watermark.event_time == T
     online = store.get_online_features(["stats:rate"], {"driver_id": [1, 2, 3]})
     assert online.to_dict()["rate"] == [1.7, 0.5, 1.2]
@@ -114,10 +121,12 @@ def test_a_stopped_view_keeps_its_watermark(tmp_path: Path, request: pytest.Fixt
     make_repo(tmp_path, DEFS.replace("{severity}", "error"), {"data/stats.parquet": good}, apply=False)
     assert store.materialize(end=T - H).stopped == []
     before = store.state.active("stats")
-    assert before is not None and before.watermark is not None
+    assert before is not None
+    assert before.watermark is not None
     make_repo(tmp_path, DEFS.replace("{severity}", "error"), DATA, apply=False)  # a bad batch lands
     summary = store.materialize_incremental(end=T)
     assert summary.stopped == ["stats"]
     after = store.state.active("stats")
-    assert after is not None and after.watermark == before.watermark
+    assert after is not None
+    assert after.watermark == before.watermark
     assert store.get_online_features(["stats:rate"], {"driver_id": [1]}).to_dict()["rate"] == [0.7]

@@ -66,8 +66,14 @@ def test_an_error_writes_nothing_and_names_rule_value_and_keys(store: FeatureSto
     message = str(caught.value)
     assert "feature view 'stats' (" in message
     assert "Between(0, 1) on rate: max 3 (for example driver_id=2; driver_id=3)" in message
-    assert "AllowedValues(['gold', 'silver']) on tier: 1 value not allowed: 'XX' (for example driver_id=2)" in message
-    assert [v.rule for v in caught.value.report.errors] == ["Between(0, 1)", "AllowedValues(['gold', 'silver'])"]
+    assert (
+        "AllowedValues(['gold', 'silver']) on tier: 1 value not allowed: 'XX' (for example driver_id=2)"
+        in message
+    )
+    assert [v.rule for v in caught.value.report.errors] == [
+        "Between(0, 1)",
+        "AllowedValues(['gold', 'silver'])",
+    ]
     assert log_files(store) == []
     online = store.get_online_features(["stats:rate"], {"driver_id": [1, 2, 3]}).to_dict()
     assert online["rate"] == [None, None, None]  # nothing materialized, nothing pushed
