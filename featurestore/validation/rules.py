@@ -161,7 +161,8 @@ def finish(judged: Judged, rows: list[dict[str, Any]], keys: Sequence[str]) -> V
     if isinstance(rule.check, AllowedValues) and rows and rule.feature is not None:
         seen = list(dict.fromkeys(row[rule.feature] for row in rows))
         observed += ": " + ", ".join(repr(v) for v in seen)
-    offending = tuple({k: row[k] for k in keys} for row in rows[:MAX_KEYS])
+    distinct = {tuple(row[k] for k in keys): None for row in rows[:MAX_KEYS]}  # rows may share keys
+    offending = tuple(dict(zip(keys, key, strict=True)) for key in distinct)
     return Violation(
         rule.check.text, rule.check.severity, rule.view, rule.feature, observed, judged.rows, offending
     )
