@@ -24,7 +24,7 @@ from featurestore.materialize.aggregates import Aggregates
 from featurestore.materialize.executors import COUNTS, PartitionWriter, executor_sink
 from featurestore.materialize.latest import LatestValues
 from featurestore.materialize.run_log import log_run
-from featurestore.materialize.strategy import MaterializeStrategy, Reads, ViewRequest
+from featurestore.materialize.strategy import MaterializeStrategy, Reads, ViewJob, ViewRequest
 from featurestore.materialize.summary import MaterializeSummary, ViewRun
 from featurestore.materialize.time_bounds import Clock, check_not_future, drop_expired, to_naive_utc
 from featurestore.registry.backend import RegistryBackend
@@ -182,7 +182,7 @@ class Materializer:
             try:
                 stats = job.prepare()
                 run.rows_read, run.rows_skipped = stats.rows_read, stats.rows_skipped
-                if self._validate(rv, target, job.rows_query(), run, (incremental, began)):
+                if self._validate(rv, target, job, run, (incremental, began)):
                     job.discard()
                     return run
                 if self.sink is None:
@@ -206,7 +206,7 @@ class Materializer:
         return run
 
     def _validate(
-        self, rv: RegisteredView, target: RunTarget, rows_sql: str, run: ViewRun, log: tuple[bool, float]
+        self, rv: RegisteredView, target: RunTarget, job: ViewJob, run: ViewRun, log: tuple[bool, float]
     ) -> bool:
         """Evaluate the view's checks over the rows the run would write, before anything is written
         (``validation/engine.py``); the report goes in ``run.validation``, warnings in its notes. True when
@@ -218,7 +218,7 @@ class Materializer:
         rules = rules_of(rv)
         if not rules:
             return False
-        report = validate_in_engine(self.reads.engine, rules, rows_sql, rv.view.join_keys, run.end)
+        report = validate_in_engine(self.reads.engine, rules, job.rows_query(), rv.view.join_keys, run.end)
         run.validation = report
         run.notes.extend(f"validation: {v.line()}" for v in report.violations)
         if report.ok:
