@@ -19,6 +19,7 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	$(PY) definitions/_generate.py --root .
 	$(FS) apply
+	$(FS) validate
 	$(FS) training-set --entities data/entity_rows.parquet --features driver_ranking_v1
 	$(FS) training-set --entities data/entity_rows.parquet --features driver_ranking_v1 --out data/training_set.parquet
 	$(FS) training-set --entities data/entity_rows.parquet --features payment_risk_v1

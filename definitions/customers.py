@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from definitions.entities import customer, driver
-from featurestore import Feature, FeatureView, FileSource, SqlSource
+from featurestore import AllowedValues, Between, Feature, FeatureView, FileSource, SqlSource
 
 customer_profile = FeatureView(
     name="customer_profile",
@@ -17,10 +17,11 @@ customer_profile = FeatureView(
     ),
     ttl=timedelta(days=30),
     features=[
-        Feature("current_balance", "float64"),
-        Feature("avg_passenger_count", "float64"),
+        # A negative balance is possible (refunds owed) but worth a look: a warning, not a stop.
+        Feature("current_balance", "float64", checks=[Between(min=0, severity="warn")]),
+        Feature("avg_passenger_count", "float64", checks=[Between(1, 8)]),
         Feature("lifetime_trip_count", "int64"),
-        Feature("tier", "string"),
+        Feature("tier", "string", checks=[AllowedValues(["bronze", "silver", "gold"], severity="warn")]),
     ],
     owner="growth@rides.example",
 )

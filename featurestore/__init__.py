@@ -2,6 +2,7 @@
 
 >>> from featurestore import Entity, FileSource, FeatureView, Feature, FeatureService, FeatureStore
 >>> from featurestore import Aggregation
+>>> from featurestore import AllowedValues, Between, Freshness, MaxDrift, NotNull, RowCount
 """
 
 from __future__ import annotations
@@ -10,14 +11,20 @@ from typing import TYPE_CHECKING, Any
 
 from featurestore.dsl import (
     Aggregation,
+    AllowedValues,
+    Between,
     Entity,
     Feature,
     FeatureLogging,
     FeatureService,
     FeatureView,
     FileSource,
+    Freshness,
+    MaxDrift,
+    NotNull,
     OnDemandFeatureView,
     RequestSource,
+    RowCount,
     SparkSource,
     SqlSource,
     on_demand_feature_view,
@@ -30,6 +37,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Aggregation",
+    "AllowedValues",
+    "Between",
     "Entity",
     "Feature",
     "FeatureLogging",
@@ -37,8 +46,12 @@ __all__ = [
     "FeatureStore",
     "FeatureView",
     "FileSource",
+    "Freshness",
+    "MaxDrift",
+    "NotNull",
     "OnDemandFeatureView",
     "RequestSource",
+    "RowCount",
     "SparkSource",
     "SqlSource",
     "on_demand_feature_view",

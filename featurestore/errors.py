@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 
 class FeatureStoreError(Exception):
@@ -111,6 +112,15 @@ class FutureTimeError(FeatureStoreError):
 
 class OnDemandFeatureError(FeatureStoreError):
     """A request-time (on-demand) feature function raised, or returned something unusable."""
+
+
+class ValidationError(FeatureStoreError):
+    """Rows broke an error-severity check declared with the definitions (``dsl/checks.py``); nothing was
+    written. ``report`` (a ``validation.ValidationReport``) holds every violation."""
+
+    def __init__(self, message: str, report: Any) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:

@@ -25,8 +25,15 @@ import pyarrow.compute as pc
 
 from featurestore.config import parse_time
 from featurestore.dsl.dtypes import arrow_type, is_date, is_zoned
-from featurestore.errors import FeatureStoreError, FutureTimeError, SchemaMismatchError, did_you_mean
+from featurestore.errors import (
+    FeatureStoreError,
+    FutureTimeError,
+    SchemaMismatchError,
+    ValidationError,
+    did_you_mean,
+)
 from featurestore.registry.model import RegisteredView
+from featurestore.validation.report import ValidationReport
 
 if TYPE_CHECKING:
     from featurestore.online.base import OnlineStore, OnlineView
@@ -46,12 +53,18 @@ class PushResult:
     """Values stored online (not rows older than the stored value, nor expired ones); None: not online."""
     offline_file: str | None = None
     """The push-log file written (a local path or an ``s3://`` URL); None: not offline."""
+    validation: ValidationReport | None = None
+    """What the view's feature checks found in the rows (warnings only: an error writes nothing and
+    raises ``ValidationError``); None: the view's features declare no checks."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "online_written": self.online_written,
             "offline_file": None if self.offline_file is None else self.offline_file.rsplit("/", 1)[-1],
         }
+        if self.validation is not None and self.validation.warnings:
+            out["warnings"] = [v.as_dict() for v in self.validation.warnings]
+        return out
 
 
 def push_rows(
@@ -86,9 +99,12 @@ def push_rows(
         )
     table = normalize(rv, rows)
     refuse_future(rv, table, clock_skew)
-    result = PushResult(rows=table.num_rows)
+    report = check_pushed(rv, table)
+    result = PushResult(rows=table.num_rows, validation=report)
     if to in ("offline", "both"):
-        result = PushResult(rows=table.num_rows, offline_file=append_push_log(rv, table, root, storage))
+        result = PushResult(
+            rows=table.num_rows, offline_file=append_push_log(rv, table, root, storage), validation=report
+        )
     if to in ("online", "both"):
         from featurestore.online.base import EVENT_TS
 
@@ -103,8 +119,37 @@ def push_rows(
                 continue  # an older version with other features: it gets the values when it is replaced
             stored = online.write(target, batch)
             written = stored if i == 0 else written
-        result = PushResult(rows=table.num_rows, online_written=written, offline_file=result.offline_file)
+        result = PushResult(table.num_rows, written, result.offline_file, report)
     return result
+
+
+def check_pushed(rv: RegisteredView, table: pa.Table) -> ValidationReport | None:
+    """The view's feature checks over the pushed rows (its view checks, Freshness and RowCount, are about
+    a materialization's batch and do not apply); raises ``ValidationError`` on an error-severity
+    violation, before anything is written."""
+    from featurestore.validation.arrow import validate_table
+    from featurestore.validation.rules import rules_of
+
+    rules = rules_of(rv, view_checks=False)
+    if not rules:
+        return None
+    report = validate_table(
+        table, rules, rv.view.join_keys, None, event_column=rv.view.source.timestamp_field
+    )
+    if not report.ok:
+        broken = "; ".join(
+            f"{v.rule} on {v.feature}: {v.observed}" + _keys(v.keys_text()) for v in report.errors
+        )
+        raise ValidationError(
+            f"rows pushed to feature view {rv.name!r}{rv.view.where()} break its checks, nothing was "
+            f"written: {broken}. Fix the rows, or relax the check in the definitions",
+            report,
+        )
+    return report
+
+
+def _keys(text: str) -> str:
+    return f" (for example {text})" if text else ""
 
 
 def refuse_future(rv: RegisteredView, table: pa.Table, clock_skew: timedelta) -> None:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from featurestore.stats import Profiles
     from featurestore.status import VersionStatus
     from featurestore.storage import Storage
+    from featurestore.validation import ValidationReport
     from featurestore.verify import ViewCheck
     from featurestore.versions import ServedView
 
@@ -606,6 +607,29 @@ class FeatureStore:
             clock_skew=self.config.materialize.clock_skew,
         )
         return verify(collaborators, sample, views)
+
+    def validate(
+        self, views: Iterable[str] | None = None, *, end: datetime | None = None, all_rows: bool = False
+    ) -> ValidationReport:
+        """The views' checks (every view with checks by default) over the rows a full materialization up
+        to ``end`` (default: now) would write; ``all_rows=True``: over every source row up to ``end``.
+        Nothing is written."""
+        from featurestore import arguments
+        from featurestore.materialize import Reads, ViewRequest, strategy_for, to_naive_utc
+        from featurestore.validation.views import validate_views
+
+        registry, reads = self.registry, Reads(self.engine, self.root, self.config.materialize.lookback)
+        chosen = arguments.names("views", views, arguments.example_view(registry))
+        rvs = list(registry.views.values()) if chosen is None else [registry.view(n) for n in chosen]
+        at = to_naive_utc(arguments.times("end", end) or datetime.now(UTC))
+        return validate_views(
+            rvs,
+            self.engine,
+            self.root,
+            at,
+            all_rows=all_rows,
+            plan_run=lambda rv, t: strategy_for(rv, reads).plan(ViewRequest(rv, None, t, False, None)),
+        )
 
     def verify_log(self, path: str | Path) -> list[FeatureSkew]:
         """Served values logged by feature logging vs the same rows recomputed offline, per feature."""

@@ -14,6 +14,7 @@ from featurestore.cli import (  # noqa: F401  (registers the commands)
     serve,
     stats,
     training,
+    validate,
 )
 from featurestore.cli.app import cli, main
 

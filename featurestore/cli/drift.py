@@ -58,7 +58,8 @@ def drift(
     """Compare two sets of feature profiles: PSI and Kolmogorov-Smirnov for numbers, Jensen-Shannon
     distance and L-infinity for strings and booleans, and the change of the null fraction.
 
-    PROFILES is a profile document FILE.json (`featurestore training-set --profile FILE`,
+    A feature's `MaxDrift(...)` check sets its thresholds when a side is of its view; --threshold
+    replaces them. PROFILES is a profile document FILE.json (`featurestore training-set --profile FILE`,
     `featurestore stats VIEW --json > FILE`, `Profiles.save`); VIEW or VIEW@RUN, the statistics of a
     materialization run (the newest by default; run numbers from `featurestore status --runs 10`);
     or served:SERVICE[:VIEW], what a feature service served between --start and --end, from its
@@ -79,9 +80,9 @@ def drift(
     from featurestore.stats import compare
 
     default, per_feature = parse_thresholds(thresholds)
-    report = compare(
-        _resolve(ctx, reference, start, end), _resolve(ctx, current, start, end), per_feature, default
-    )
+    before, after = _resolve(ctx, reference, start, end), _resolve(ctx, current, start, end)
+    declared = _declared(ctx, before.view or after.view)
+    report = compare(before, after, {**declared, **per_feature}, default)
     if as_json:
         print_json(report.to_json())
     else:
@@ -112,6 +113,19 @@ def _resolve(ctx: click.Context, text: str, start: datetime | None, end: datetim
             "--runs 10`) or 'latest'"
         )
     return store.stats(view, int(run) if run.isdigit() else None)  # type: ignore[no-any-return]
+
+
+def _declared(ctx: click.Context, view: str | None) -> dict[str, Thresholds]:
+    """The thresholds the view's features declare (``MaxDrift``), when a side is of a view that is
+    still registered; --threshold for a feature replaces them."""
+    if view is None:
+        return {}
+    from featurestore.materialize.statistics import declared_thresholds
+
+    registry = open_store(ctx).registry
+    if view not in registry.views:
+        return {}
+    return declared_thresholds(registry.view(view))
 
 
 def parse_thresholds(items: tuple[str, ...]) -> tuple[Thresholds, dict[str, Thresholds]]:

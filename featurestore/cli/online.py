@@ -80,6 +80,7 @@ def _run(
         for warning in summary.warnings:
             warn(warning)
         print_json(_summary_json(summary, end))
+        _exit_if_stopped(summary)
         return
     table = Table(box=None)
     heads = (
@@ -129,6 +130,16 @@ def _run(
         f"{summary.rows_skipped:,} skipped, {summary.rows_expired:,} already expired{deleted}, "
         f"{summary.seconds:.2f}s"
     )
+    _exit_if_stopped(summary)
+
+
+def _exit_if_stopped(summary: Any) -> None:
+    """Exit 3 when a view's checks stopped its write (the other views were written)."""
+    if summary.stopped:
+        from featurestore.cli.app import fail
+
+        stopped = ", ".join(summary.stopped)
+        fail(f"validation stopped {stopped}: nothing of it was written (see the notes above)", code=3)
 
 
 def _summary_json(summary: Any, end: datetime) -> dict[str, Any]:
@@ -148,6 +159,8 @@ def _summary_json(summary: Any, end: datetime) -> dict[str, Any]:
                 "run": r.run_number,
                 "statistics_seconds": None if r.profiles is None else round(r.profile_seconds, 3),
                 "notes": r.notes,
+                "stopped": r.stopped,
+                "validation": None if r.validation is None else r.validation.as_dict(),
             }
             for r in summary.runs
         ],
@@ -183,7 +196,11 @@ def materialize(
     with an older one. Each view's watermark advances only once it is fully written. A view whose
     definition changed is written to its pending version, which starts serving once it has caught
     up with the active one. END may not be later than now plus [materialize] clock_skew. Rows whose
-    ttl has already run out by now are counted as expired and not written.
+    ttl has already run out by now are counted as expired and not written. A view whose checks
+    (validation rules) find an error-severity violation is not written at all; the others are.
+
+    Exit codes: 0 = written (warnings printed), 3 = a view was stopped by its checks, 1 = any other
+    failure.
 
     \b
     Examples:
@@ -204,7 +221,10 @@ def materialize_incremental(ctx: click.Context, end: datetime, views: tuple[str,
     Rows that arrive late (event time before the watermark) are picked up through the source's
     created timestamp, or a look-back window ([materialize] lookback) when it has none. A version
     the online store does not hold (a new, flushed or switched store) is written in full, and the
-    summary says so.
+    summary says so. A view whose checks find an error-severity violation is not written.
+
+    Exit codes: 0 = written (warnings printed), 3 = a view was stopped by its checks, 1 = any other
+    failure.
 
     \b
     Example (from a scheduler, every 15 minutes):

@@ -7,6 +7,7 @@ To add a definition kind: a new frozen model deriving from ``Definition``, expor
 
 from featurestore.dsl.aggregation import Aggregation
 from featurestore.dsl.base import Definition
+from featurestore.dsl.checks import AllowedValues, Between, Freshness, MaxDrift, NotNull, RowCount
 from featurestore.dsl.dtypes import DTYPES, DType
 from featurestore.dsl.entity import Entity
 from featurestore.dsl.feature import Feature
@@ -24,6 +25,8 @@ from featurestore.dsl.view import FeatureView, FeatureViewProjection
 __all__ = [
     "DTYPES",
     "Aggregation",
+    "AllowedValues",
+    "Between",
     "DType",
     "Definition",
     "Entity",
@@ -33,9 +36,13 @@ __all__ = [
     "FeatureView",
     "FeatureViewProjection",
     "FileSource",
+    "Freshness",
+    "MaxDrift",
+    "NotNull",
     "OnDemandFeatureView",
     "OnDemandProjection",
     "RequestSource",
+    "RowCount",
     "Source",
     "SparkSource",
     "SqlSource",

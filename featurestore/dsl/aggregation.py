@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 
 from featurestore.aggregates import function, unknown_function
 from featurestore.dsl.base import caller_location, check_identifier
+from featurestore.dsl.checks import FEATURE_CHECKS, FeatureCheck, only
 from featurestore.dsl.dtypes import DTYPES, DType, decimal_scale, is_date, is_time_type, type_name
 from featurestore.errors import DefinitionError
 
@@ -146,6 +147,7 @@ class Aggregation(BaseModel):
     name: str
     dtype: str | None = None  # the output dtype; None until apply settles a column-dependent type
     description: str = ""
+    checks: tuple[FeatureCheck, ...] = ()  # the derived feature's validation rules (dsl/checks.py)
 
     def __init__(
         self,
@@ -175,6 +177,11 @@ class Aggregation(BaseModel):
         if value not in FUNCTIONS:
             raise ValueError(unknown_function(value))
         return value
+
+    @field_validator("checks", mode="before")
+    @classmethod
+    def _checks(cls, value: Any) -> Any:
+        return only(value, FEATURE_CHECKS, "an aggregation", "FeatureView(..., checks=[...])")
 
     @field_validator("window")
     @classmethod
@@ -239,7 +246,7 @@ def prepare_aggregation_view(data: Any) -> Any:
         )
     from featurestore.dsl.feature import Feature
 
-    derived = [Feature(a.name, a.feature_dtype, a.description) for a in aggregations]
+    derived = [Feature(a.name, a.feature_dtype, a.description, checks=a.checks) for a in aggregations]
     given = data.get("features") or ()
     if given and [_name_dtype(f) for f in given] != [(f.name, f.dtype) for f in derived]:
         raise ValueError(

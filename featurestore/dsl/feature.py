@@ -7,12 +7,14 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from featurestore.dsl.base import caller_location, check_identifier
+from featurestore.dsl.checks import FEATURE_CHECKS, FeatureCheck, only
 from featurestore.dsl.dtypes import DTYPES
 from featurestore.errors import DefinitionError
 
 
 class Feature(BaseModel):
-    """A feature column: ``Feature("conv_rate", "float64")``.
+    """A feature column: ``Feature("conv_rate", "float64")``; ``checks=[Between(0, 1), NotNull()]``
+    declares its validation rules (``dsl/checks.py``).
 
     >>> Feature("trips_today", "int64").dtype
     'int64'
@@ -24,6 +26,7 @@ class Feature(BaseModel):
     name: str
     dtype: str
     description: str = ""
+    checks: tuple[FeatureCheck, ...] = ()
 
     def __init__(self, name: str, dtype: str, description: str = "", **extra: Any) -> None:
         try:
@@ -38,6 +41,11 @@ class Feature(BaseModel):
     @classmethod
     def _name(cls, value: str) -> str:
         return check_identifier("feature", value)
+
+    @field_validator("checks", mode="before")
+    @classmethod
+    def _checks(cls, value: Any) -> Any:
+        return only(value, FEATURE_CHECKS, "a feature", "FeatureView(..., checks=[...])")
 
     @field_validator("dtype")
     @classmethod

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from featurestore.dsl.aggregation import Aggregation, prepare_aggregation_view
 from featurestore.dsl.base import Definition, check_identifier
+from featurestore.dsl.checks import VIEW_CHECKS, ViewCheck, checks_text, only
 from featurestore.dsl.entity import Entity
 from featurestore.dsl.feature import Feature
 from featurestore.dsl.source import Source
@@ -40,6 +41,8 @@ class FeatureView(Definition):
     online: bool = True
     # Windowed aggregations over an event source; when given, ``features`` are derived from them.
     aggregations: tuple[Aggregation, ...] = ()
+    # Validation rules of the rows a run writes (Freshness, RowCount); features hold their own.
+    checks: tuple[ViewCheck, ...] = ()
 
     @model_validator(mode="before")
     @classmethod
@@ -50,6 +53,11 @@ class FeatureView(Definition):
     @classmethod
     def _name(cls, value: str) -> str:
         return check_identifier("feature view", value, allow_double_underscore=False)
+
+    @field_validator("checks", mode="before")
+    @classmethod
+    def _checks(cls, value: Any) -> Any:
+        return only(value, VIEW_CHECKS, "a feature view", "Feature(..., checks=[...]) of the feature")
 
     @field_validator("ttl")
     @classmethod
@@ -80,6 +88,12 @@ class FeatureView(Definition):
         for n in names:
             if n.startswith("__"):
                 raise ValueError(f"feature {n!r} starts with '__', which is reserved")
+        unsettled = {a.name for a in self.aggregations if a.dtype is None}  # apply settles these
+        for f in self.features:
+            for check in () if f.name in unsettled else f.checks:
+                problem = check.fits(f.dtype)
+                if problem:
+                    raise ValueError(f"feature {f.name!r} ({f.dtype}): {problem}")
         return self
 
     @property
@@ -140,13 +154,30 @@ class FeatureView(Definition):
         objects were defined (``defined_at``, a path relative to the working folder) is left out: two
         checkouts of one repo sharing a registry must agree."""
         excluded: dict[str, Any] = dict.fromkeys(
-            ("defined_at", "source", "features", "ttl", "aggregations"), True
+            ("defined_at", "source", "features", "ttl", "aggregations", "checks"), True
         )
         excluded["entities"] = {"__all__": {"defined_at"}}
-        return _hash(
-            self.model_dump(mode="json", exclude=excluded)
-            | {"feature_docs": [f.description for f in self.features]}
-        )
+        identity = self.model_dump(mode="json", exclude=excluded) | {
+            "feature_docs": [f.description for f in self.features]
+        }
+        checks = self.checks_by_feature()
+        if checks:  # only when declared: views without checks keep the fingerprint they had before
+            identity["checks"] = checks
+        return _hash(identity)
+
+    def checks_by_feature(self) -> dict[str, str]:
+        """The declared checks as text: the view's under ``""``, each checked feature's by its name.
+
+        >>> from featurestore.dsl import Entity, FileSource
+        >>> from featurestore.dsl.checks import Between, RowCount
+        >>> FeatureView(name="v", entities=[Entity(name="e", join_keys=["k"])], ttl=None,
+        ...             source=FileSource(name="s", path="s.parquet"), checks=[RowCount(min=5)],
+        ...             features=[Feature("a", "int64", checks=[Between(0, 9)])]).checks_by_feature()
+        {'': 'RowCount(min=5)', 'a': 'Between(0, 9)'}
+        """
+        out = {"": checks_text(self.checks)} if self.checks else {}
+        out.update({f.name: checks_text(f.checks) for f in self.features if f.checks})
+        return out
 
 
 class FeatureViewProjection(BaseModel):

@@ -13,7 +13,7 @@ no view kind and no facade.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,8 +24,8 @@ from featurestore.materialize.aggregates import Aggregates
 from featurestore.materialize.executors import COUNTS, PROFILE, PartitionWriter, executor_sink
 from featurestore.materialize.latest import LatestValues
 from featurestore.materialize.run_log import log_run
-from featurestore.materialize.statistics import RunStatistics, drift_from_previous
-from featurestore.materialize.strategy import MaterializeStrategy, Reads, ViewRequest
+from featurestore.materialize.statistics import RunStatistics, declared_thresholds, drift_from_previous
+from featurestore.materialize.strategy import MaterializeStrategy, Reads, ViewJob, ViewRequest
 from featurestore.materialize.summary import MaterializeSummary, ViewRun
 from featurestore.materialize.time_bounds import Clock, check_not_future, drop_expired, to_naive_utc
 from featurestore.registry.backend import RegistryBackend
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
     from featurestore.engines.base import Engine, PartitionWriting
     from featurestore.online.base import OnlineStore, SinkSpec
+    from featurestore.stats import Thresholds
 
 Progress = Callable[[str, int], None]
 """Called with (view name, entities written so far in this view)."""
@@ -183,6 +184,9 @@ class Materializer:
             try:
                 stats = job.prepare()
                 run.rows_read, run.rows_skipped = stats.rows_read, stats.rows_skipped
+                if self._validate(rv, target, job, run, (incremental, began)):
+                    job.discard()
+                    return run
                 if self.sink is None:
                     self._write(target, job.batches(self.settings.batch_size), run)
                 else:
@@ -190,7 +194,7 @@ class Materializer:
             except BaseException:
                 job.discard()
                 raise
-            self._finish(target, run, end, stats.max_created)
+            self._finish(target, run, end, stats.max_created, declared_thresholds(rv))
             job.commit()
         except BaseException as exc:
             abort_run(self.state, target)
@@ -202,6 +206,34 @@ class Materializer:
         run.seconds = time.perf_counter() - began
         log_run(run, "written", incremental, began)
         return run
+
+    def _validate(
+        self, rv: RegisteredView, target: RunTarget, job: ViewJob, run: ViewRun, log: tuple[bool, float]
+    ) -> bool:
+        """Evaluate the view's checks over the rows the run would write, before anything is written
+        (``validation/engine.py``); the report goes in ``run.validation``, warnings in its notes. True when
+        an error-severity check failed: the run is then recorded as failed and deregistered, its watermark
+        unchanged; the caller writes nothing and goes on with the next view."""
+        from featurestore.validation.engine import validate_in_engine
+        from featurestore.validation.rules import rules_of
+
+        rules = rules_of(rv)
+        if not rules:
+            return False
+        report = validate_in_engine(self.reads.engine, rules, job.rows_query(), rv.view.join_keys, run.end)
+        run.validation = report
+        run.notes.extend(f"validation: {v.line()}" for v in report.violations)
+        if report.ok:
+            return False
+        run.stopped = True
+        run.version = target.record.short
+        abort_run(self.state, target)
+        broken = "; ".join(v.line() for v in report.errors)
+        run.notes.insert(0, f"stopped by validation, nothing written (watermark unchanged): {broken}")
+        incremental, began = log
+        run.seconds = time.perf_counter() - began
+        log_run(run, "failed", incremental, began, reason=f"validation: {broken}")
+        return True
 
     def _write(self, target: RunTarget, batches: Iterable[pa.RecordBatch], run: ViewRun) -> None:
         """Write a stream of values to the run's version, counting what is written and expired, and
@@ -237,7 +269,14 @@ class Materializer:
             self.progress(run.view, run.entities_written)
         _note_expired(target, run)
 
-    def _finish(self, target: RunTarget, run: ViewRun, end: datetime, max_created: datetime | None) -> None:
+    def _finish(
+        self,
+        target: RunTarget,
+        run: ViewRun,
+        end: datetime,
+        max_created: datetime | None,
+        limits: Mapping[str, Thresholds] | None = None,
+    ) -> None:
         """Record the completed run: the watermark, the store's marker, and a promotion if it is due."""
         mark = Watermark(
             version=target.record.version,
@@ -249,7 +288,7 @@ class Materializer:
         document = None
         if run.profiles is not None:
             document = run.profiles.to_json()
-            document["drift"] = drift_from_previous(self.state, run.view, run.profiles)
+            document["drift"] = drift_from_previous(self.state, run.view, run.profiles, limits)
         outcome = finish_run(self.state, target, mark, run.rows_read, document)
         run.version = outcome.record.short
         run.run_number = outcome.run

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from featurestore.online.base import OnlineView
+    from featurestore.registry.model import RegisteredView
     from featurestore.registry.state import StateStore
     from featurestore.stats import Profiler, Profiles, Thresholds
 
@@ -109,3 +110,20 @@ def drift_from_previous(
             if d.comparable
         },
     }
+
+
+def declared_thresholds(rv: RegisteredView) -> dict[str, Thresholds]:
+    """The drift thresholds a view's features declare (``MaxDrift`` checks), by feature name: the given
+    metrics replace the defaults, the others keep them."""
+    from featurestore.dsl.checks import MaxDrift
+    from featurestore.stats import DEFAULT
+
+    out: dict[str, Thresholds] = {}
+    for feature in rv.view.features:
+        for check in feature.checks:
+            if isinstance(check, MaxDrift):
+                given = {
+                    m: getattr(check, m) for m in ("psi", "ks", "js", "linf") if getattr(check, m) is not None
+                }
+                out[feature.name] = out.get(feature.name, DEFAULT).with_values(given)
+    return out

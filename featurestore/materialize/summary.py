@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from featurestore.stats import Profiles
+    from featurestore.validation.report import ValidationReport
 
 
 @dataclass
@@ -35,6 +36,10 @@ class ViewRun:
     """Time spent computing them."""
     run_number: int | None = None
     """The run's number in the run history (``featurestore stats VIEW --run N``)."""
+    validation: ValidationReport | None = None
+    """What the view's checks found in the rows to write (None: the view declares no checks)."""
+    stopped: bool = False
+    """An error-severity check failed: nothing of the view was written, its watermark is unchanged."""
 
 
 @dataclass
@@ -53,6 +58,11 @@ class MaterializeSummary:
     """Keys the Redis server evicted while the run wrote (None: not known)."""
     values_deleted: int = 0
     """Values of retired versions deleted after the run."""
+
+    @property
+    def stopped(self) -> list[str]:
+        """The views whose write a failed check stopped (the other views were written)."""
+        return [r.view for r in self.runs if r.stopped]
 
     @property
     def entities_written(self) -> int:

@@ -172,6 +172,7 @@ def _view_fields(view: FeatureView) -> dict[str, Any]:
     """A view's properties as people name them: features as ``name dtype``, entities by name."""
     data = view.model_dump(exclude={"defined_at"})
     data["features"] = [f"{f.name} {f.dtype}" for f in view.features]
+    data["checks"] = {name or "view": text for name, text in view.checks_by_feature().items()}
     data["entities"] = [f"{e.name}({', '.join(e.join_keys)})" for e in view.entities]
     source = data.get("source")
     if isinstance(source, dict):

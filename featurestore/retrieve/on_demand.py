@@ -372,6 +372,7 @@ class OnDemandTrainingSet(TrainingSet):
         self._entity_columns = tuple(entity_columns)
         self.plan = inner.plan
         self.sql = inner.sql
+        self._views = inner._views  # the base views' feature checks (``validate``)
 
     def __del__(self) -> None:
         pass

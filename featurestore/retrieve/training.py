@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from featurestore.engines.base import Engine
     from featurestore.sql.renderer import Renderer
     from featurestore.stats import Profiler, Profiles
+    from featurestore.validation.report import ValidationReport
 
 _counter = itertools.count()
 
@@ -114,6 +115,15 @@ class TrainingSet:
                 pass
             self._profiles = self._finish_profile(profiler)
         return table
+
+    def validate(self) -> ValidationReport:
+        """The checks of the training set's features (``dsl/checks.py``) over its feature columns; view
+        checks (Freshness, RowCount) do not apply. Builds the training set to read it."""
+        from featurestore.validation.views import validate_training_table
+
+        by_view = {rv.name: rv for rv in self._views}
+        groups = [(by_view[j.view], j.features) for j in self.plan.joins if j.view in by_view]
+        return validate_training_table(self.to_arrow(), groups)
 
     def to_polars(self) -> pl.DataFrame:
         import polars as pl

@@ -51,6 +51,7 @@ from featurestore.errors import (
     RegistryError,
     SchemaMismatchError,
     UnknownObjectError,
+    ValidationError,
 )
 from featurestore.retrieve.online import OnlineRequest, OnlineResponse, entity_columns
 from featurestore.server.collectors import register_collectors
@@ -110,7 +111,12 @@ def error_status(exc: FeatureStoreError) -> int:
         return 404
     if isinstance(
         exc,
-        EntityRowsError | FeatureNameCollisionError | SchemaMismatchError | DefinitionError | FutureTimeError,
+        EntityRowsError
+        | FeatureNameCollisionError
+        | SchemaMismatchError
+        | DefinitionError
+        | FutureTimeError
+        | ValidationError,
     ):
         return 422
     if isinstance(exc, OnlineStoreTimeoutError):
@@ -377,7 +383,12 @@ class FeatureServer:
             await read_body(scope, receive, self.settings.max_body_bytes),
             max_rows=self.settings.max_push_rows,
         )
-        result = await asyncio.to_thread(self.store.push, query.view, query.rows, to=query.to)
+        try:
+            result = await asyncio.to_thread(self.store.push, query.view, query.rows, to=query.to)
+        except ValidationError as exc:  # the rows broke a check: the report says which and where
+            self.metrics.error("/push", "ValidationError")
+            error = {"type": "ValidationError", "message": str(exc), "status": 422}
+            return 422, dumps({"error": error, "report": exc.report.as_dict()})
         self.metrics.count("featurestore_pushed_rows_total", query.count, "Rows accepted by POST /push")
         return 200, dumps({"view": query.view, "to": query.to, "rows": query.count, **result.as_dict()})
 

@@ -15,8 +15,9 @@ from sqlglot import exp
 from featurestore.dsl.dtypes import is_integer
 from featurestore.plan.nodes import LatestPerKey, PointInTimeJoin, SourceScan, TrainingSetPlan
 from featurestore.plan.window import AggregatesAt, WindowAggregate
-from featurestore.sql import duckdb, window_latest
+from featurestore.sql import check_queries, duckdb, window_latest
 from featurestore.sql.duckdb import DIALECT, ROW_ID, asof_join, col, ident, ranked_join
+from featurestore.sql.measures import Measure
 from featurestore.sql.window import render_window_aggregate
 
 
@@ -127,3 +128,17 @@ class DuckDBRenderer:
 
     def render_aggregate_stats(self, plan: AggregatesAt) -> str:
         return window_latest.render_aggregate_stats(plan)
+
+    def render_check_counts(self, rows_query: str, measures: tuple[Measure, ...]) -> str:
+        return check_queries.render_check_counts(_CHECKS, rows_query, measures)
+
+    def render_check_offenders(
+        self, rows_query: str, measure: Measure, keys: tuple[str, ...], limit: int
+    ) -> str:
+        return check_queries.render_check_offenders(_CHECKS, rows_query, measure, keys, limit)
+
+    def render_source_rows(self, scan: SourceScan, features: tuple[str, ...]) -> str:
+        return check_queries.render_source_rows(_CHECKS, scan, features)
+
+
+_CHECKS = check_queries.CheckDialect(DIALECT, duckdb.scan_select)

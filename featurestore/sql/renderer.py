@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from featurestore.plan.nodes import LatestPerKey, SourceScan, TrainingSetPlan
     from featurestore.plan.window import AggregatesAt
+    from featurestore.sql.measures import Measure
 
 ROW_ID = "__row_id"
 """Entity rows' input order (int64), in every registered entity table."""
@@ -98,4 +99,21 @@ class Renderer(Protocol):
 
     def render_aggregate_stats(self, plan: AggregatesAt) -> str:
         """One row of counts about an aggregation run (rows read, rows skipped, greatest created)."""
+        ...
+
+    def render_check_counts(self, rows_query: str, measures: tuple[Measure, ...]) -> str:
+        """One row: each of validation's ``measures`` over the rows of ``rows_query`` (a statement this
+        renderer produced: keys, ``__event_ts``, features), named by its name."""
+        ...
+
+    def render_check_offenders(
+        self, rows_query: str, measure: Measure, keys: tuple[str, ...], limit: int
+    ) -> str:
+        """The ``keys`` and checked column of the first ``limit`` rows of ``rows_query`` that ``measure``
+        counts, in key order (nulls last)."""
+        ...
+
+    def render_source_rows(self, scan: SourceScan, features: tuple[str, ...]) -> str:
+        """Every row of the scan within its bounds (keys and time not null): keys, ``__event_ts``,
+        ``features``; what ``validate --all-rows`` checks."""
         ...

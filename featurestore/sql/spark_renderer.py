@@ -16,7 +16,8 @@ from sqlglot import exp
 from featurestore.dsl.dtypes import is_integer
 from featurestore.plan.nodes import LatestPerKey, SourceScan, TrainingSetPlan
 from featurestore.plan.window import AggregatesAt
-from featurestore.sql import spark, spark_window, spark_window_latest, verify_queries
+from featurestore.sql import check_queries, spark, spark_window, spark_window_latest, verify_queries
+from featurestore.sql.measures import Measure
 from featurestore.sql.spark import SparkDialect, col, ntz, scan_select, source_table
 
 
@@ -151,3 +152,17 @@ class SparkRenderer:
 
     def render_aggregate_stats(self, plan: AggregatesAt) -> str:
         return spark_window_latest.render_aggregate_stats(plan)
+
+    def render_check_counts(self, rows_query: str, measures: tuple[Measure, ...]) -> str:
+        return check_queries.render_check_counts(_CHECKS, rows_query, measures)
+
+    def render_check_offenders(
+        self, rows_query: str, measure: Measure, keys: tuple[str, ...], limit: int
+    ) -> str:
+        return check_queries.render_check_offenders(_CHECKS, rows_query, measure, keys, limit)
+
+    def render_source_rows(self, scan: SourceScan, features: tuple[str, ...]) -> str:
+        return check_queries.render_source_rows(_CHECKS, scan, features)
+
+
+_CHECKS = check_queries.CheckDialect(SparkDialect, scan_select)

@@ -199,3 +199,38 @@ def test_drift_compares_runs_and_training_profiles_by_name(store: FeatureStore, 
     assert against_run.exit_code == 0, against_run.output  # the training set read the shifted rows too
     compared = {f["feature"] for f in json.loads(against_run.output)["features"]}
     assert {"rate", "trips"} <= compared
+
+
+def test_a_feature_s_max_drift_check_sets_its_thresholds(tmp_path: Path) -> None:
+    lenient = DEFS.replace(
+        'Feature("rate", "float64")', 'Feature("rate", "float64", checks=[MaxDrift(psi=50, ks=1.0)])'
+    )
+    store = make_repo(tmp_path, "from featurestore import MaxDrift\n" + lenient, {"data/stats.parquet": ROWS})
+    store.materialize(end=T)
+    first = store.stats("stats").run
+    shifted = ROWS.set_column(2, "rate", pa.array([0.9, 0.95, None, 0.99, 0.97], pa.float64()))
+    write_data(tmp_path, "data/stats.parquet", shifted)
+    store.materialize(end=T)
+    document = store.state.run_profiles("stats")
+    assert document is not None
+    assert document[1]["drift"]["reference_run"] == first
+    assert document[1]["drift"]["features"]["rate"]["exceeded"] == []  # within the declared thresholds
+    assert document[1]["drift"]["features"]["rate"]["metrics"]["psi"] > 0.2  # over the default
+    runner = CliRunner()
+    repo = ["--repo", str(tmp_path)]
+    lenient_run = runner.invoke(cli, [*repo, "drift", "--reference", f"stats@{first}", "--current", "stats"])
+    assert lenient_run.exit_code == 0, lenient_run.output
+    strict = runner.invoke(
+        cli,
+        [
+            *repo,
+            "drift",
+            "--reference",
+            f"stats@{first}",
+            "--current",
+            "stats",
+            "--threshold",
+            "rate:psi=0.2",
+        ],
+    )
+    assert strict.exit_code == 3, strict.output
