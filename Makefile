@@ -21,9 +21,11 @@ demo: install
 	$(FS) apply
 	$(FS) validate
 	$(FS) training-set --entities data/entity_rows.parquet --features driver_ranking_v1
-	$(FS) training-set --entities data/entity_rows.parquet --features driver_ranking_v1 --out data/training_set.parquet
+	$(FS) training-set --entities data/entity_rows.parquet --features driver_ranking_v1 --out data/training_set.parquet --profile data/training_profile.json
 	$(FS) training-set --entities data/entity_rows.parquet --features payment_risk_v1
 	$(FS) materialize --end now
+	$(FS) stats driver_hourly_stats
+	$(FS) drift --reference data/training_profile.json --current driver_hourly_stats --threshold ks=0.15
 	$(FS) get-online --features driver_ranking_v1 --entity driver_id=1001,customer_id=5001 --entity driver_id=1002,customer_id=5002
 	$(FS) get-online --features payment_risk_v1 --entity customer_id=5001 --entity customer_id=5002
 	$(FS) verify --sample 0

@@ -190,7 +190,7 @@ class TrainingSet:
         return Profiles.of(
             profiler[0] if profiler else Profiler({}),
             rows=self._profiled_rows if profiler else 0,
-            label=f"training set of {len(self):,} rows",
+            label="training set",
         )
 
     def to_parquet(self, path: str | Path, *, profile: bool = False) -> Path:

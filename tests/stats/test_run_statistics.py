@@ -164,7 +164,7 @@ def test_the_cli_prints_statistics_and_saves_training_profiles(store: FeatureSto
         cli, ["--repo", str(tmp_path), "stats", "--profile", str(tmp_path / "profile.json")]
     )
     assert shown_file.exit_code == 0, shown_file.output
-    assert "training set of 2 rows" in shown_file.output
+    assert "training set: 2 rows" in shown_file.output
 
 
 def test_drift_compares_runs_and_training_profiles_by_name(store: FeatureStore, tmp_path: Path) -> None:
