@@ -164,7 +164,14 @@ class FeatureStore:
             if expect_version is not None or now != new:
                 raise
             result = backend.write(None, version, lambda edit: sync_versions(new, edit))
-        diff = replace(diff, base_version=version, warnings=(*diff.warnings, *result.warnings))
+        from featurestore.registry.next_steps import next_steps
+
+        diff = replace(
+            diff,
+            base_version=version,
+            warnings=(*diff.warnings, *result.warnings),
+            next_steps=next_steps(new),
+        )
         self._next_poll = 0.0
         try:
             self.delete_retired()
