@@ -15,6 +15,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
+import featurestore
 from tests.conftest import copy_example_repo
 
 NOTEBOOK = Path(__file__).with_name("quickstart.ipynb")
@@ -47,10 +48,17 @@ def _cell(cells: list[Any], source_start: str) -> Any:
     return found[0]
 
 
-def test_quickstart_notebook_runs_over_the_example_repo(tmp_path: Path) -> None:
+def test_quickstart_notebook_runs_over_the_example_repo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     nbformat = _require("nbformat")
     nbclient = _require("nbclient")
     _require("ipykernel")
+    # The kernel imports the featurestore under test, whatever its working directory.
+    package_root = str(Path(featurestore.__file__).resolve().parents[1])
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+    )
     repo = copy_example_repo(tmp_path / "repo", days=3, drivers=20, customers=50, rows=500)
     folder = repo / "tests" / "notebooks"  # the notebook finds the repo at ../.. as in a checkout
     folder.mkdir(parents=True)
