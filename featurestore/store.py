@@ -46,6 +46,8 @@ class FeatureStore:
     >>> store = FeatureStore(".")                       # doctest: +SKIP
     >>> store.apply()                                   # doctest: +SKIP
     >>> store.get_training_set(entity_df, ["driver_stats:conv_rate"]).to_polars()  # doctest: +SKIP
+
+    README: "Quickstart" (SDK and command line), "In a notebook".
     """
 
     def __init__(
@@ -87,10 +89,12 @@ class FeatureStore:
 
     @property
     def project(self) -> str:
+        """The project name (``featurestore.toml``; default: the repo folder's name)."""
         return self.config.project
 
     @property
     def engine(self) -> Engine:
+        """The offline engine (``[offline]``: DuckDB by default), opened at first use."""
         if self._engine is None:
             from featurestore.engines import open_engine
 
@@ -107,13 +111,17 @@ class FeatureStore:
     # -- definitions and the registry ---------------------------------------------------------
 
     def load_definitions(self) -> Definitions:
+        """The objects declared in ``definitions/*.py`` (errors name the file and line)."""
         from featurestore.registry import load_definitions
 
         return load_definitions(self.root)
 
     def plan(self) -> RegistryDiff:
         """What ``apply`` would change, without writing anything; ``base_version`` is the registry
-        version it was computed against (pass it to ``apply(expect_version=...)``)."""
+        version it was computed against (pass it to ``apply(expect_version=...)``).
+
+        >>> FeatureStore(".").plan()                        # doctest: +SKIP
+        """
         from featurestore.apply import build_registry
         from featurestore.registry import diff_registries
 
@@ -138,6 +146,10 @@ class FeatureStore:
         The write is a compare-and-set on the registry version read first (no lock is held while the
         definitions load and the sources are probed): if another apply wrote in between, or the version
         is no longer ``expect_version`` (``plan().base_version``), ``RegistryConflictError``.
+        The result's ``next_steps`` are the calls that come next (materialize, then read online).
+
+        >>> store.apply().next_steps[0]                     # doctest: +SKIP
+        'store.materialize(end=datetime.now(UTC))  # write the latest values online'
         """
         from featurestore.apply import build_registry
         from featurestore.registry import diff_registries
@@ -164,7 +176,14 @@ class FeatureStore:
             if expect_version is not None or now != new:
                 raise
             result = backend.write(None, version, lambda edit: sync_versions(new, edit))
-        diff = replace(diff, base_version=version, warnings=(*diff.warnings, *result.warnings))
+        from featurestore.registry.next_steps import next_steps
+
+        diff = replace(
+            diff,
+            base_version=version,
+            warnings=(*diff.warnings, *result.warnings),
+            next_steps=next_steps(new),
+        )
         self._next_poll = 0.0
         try:
             self.delete_retired()
@@ -194,7 +213,13 @@ class FeatureStore:
 
     def stats(self, view: str, run: int | None = None) -> Profiles:
         """The feature statistics of a materialization run of ``view``: run number ``run`` (see
-        ``runs()`` / ``featurestore status --runs``), or the newest run that has statistics."""
+        ``runs()`` / ``featurestore status --runs``), or the newest run that has statistics.
+
+        >>> store.stats("driver_stats")["conv_rate"].mean  # doctest: +SKIP
+        0.62
+
+        README: "Statistics".
+        """
         from featurestore.stats import Profiles
 
         found = self.backend.run_profiles(view, run)
@@ -316,11 +341,13 @@ class FeatureStore:
         timestamp_column: str = "event_timestamp",
         as_known_at: bool = False,
     ) -> TrainingSet:
-        """Point-in-time-correct features for each entity row (see DESIGN's semantics).
+        """Point-in-time-correct features for each entity row (README: "Point-in-time semantics").
 
         ``features``: ``["view:feature", ...]``, ``["view:*"]``, a FeatureService or its name.
         ``as_known_at=True`` also requires ``created <= t`` so back-filled values cannot leak.
         On-demand features read their request data from the entity rows' columns.
+
+        >>> training = store.get_training_set("data/entity_rows.parquet", "model_v1")  # doctest: +SKIP
         """
         from featurestore import arguments
         from featurestore.retrieve.on_demand import build_on_demand_training_set
@@ -355,6 +382,7 @@ class FeatureStore:
 
     @property
     def online_store(self) -> OnlineStore:
+        """The online store (``[online_store]``: SQLite under ``.featurestore/`` by default), opened once."""
         if self._online is None:
             from featurestore.online.factory import open_online_store
 
@@ -375,6 +403,9 @@ class FeatureStore:
         ``overwrite=True`` rewrites each view as of ``end`` into a fresh version that replaces the served
         one when complete (values newer than ``end`` are dropped, the watermark may move back): for
         backfills and reproductions. Reads never see a half-rewritten view.
+
+        >>> store.materialize(end=datetime.now(UTC)).runs[0].entities_written  # doctest: +SKIP
+        2
         """
         return self._materialize(start, end, views, incremental=False, progress=progress, overwrite=overwrite)
 
@@ -444,6 +475,9 @@ class FeatureStore:
         One round trip to the online store per call; the request plan is compiled once per feature
         list. ``now`` is the time the ttl is measured against (default: the current time).
         ``request_data`` holds the inputs of on-demand features, one column per request field.
+
+        >>> store.get_online_features("model_v1", [{"driver_id": 1001}]).to_dict()  # doctest: +SKIP
+        {'driver_id': [1001], 'conv_rate': [0.55], 'trips_today': [6]}
         """
         from featurestore.retrieve.online import OnlineRequest, read_online
 
@@ -645,6 +679,7 @@ class FeatureStore:
         )
 
     def close(self) -> None:
+        """Close the engine and the online store (``with FeatureStore(".") as store:`` does it)."""
         if self._engine is not None:
             self._engine.close()
             self._engine = None

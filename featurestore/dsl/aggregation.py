@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast, get_args
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from featurestore.aggregates import function, unknown_function
-from featurestore.dsl.base import caller_location, check_identifier
+from featurestore.dsl.base import ModelType, caller_location, check_identifier
 from featurestore.dsl.checks import FEATURE_CHECKS, FeatureCheck, only
 from featurestore.dsl.dtypes import DTYPES, DType, decimal_scale, is_date, is_time_type, type_name
 from featurestore.errors import DefinitionError
@@ -128,7 +128,7 @@ def accepted_kinds(function_name: str) -> str:
     return function(function_name).accepted_kinds()
 
 
-class Aggregation(BaseModel):
+class Aggregation(BaseModel, metaclass=ModelType):
     """``Aggregation(column, function, window, name=None)``: one windowed aggregate feature.
 
     ``window=None`` aggregates over the entity's whole history. ``name`` defaults to
@@ -136,6 +136,8 @@ class Aggregation(BaseModel):
 
     >>> Aggregation("amount", "count", timedelta(hours=1)).dtype
     'int64'
+
+    README: "Windowed aggregations".
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -8,6 +8,7 @@ import sys
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic._internal._model_construction import ModelMetaclass
 
 from featurestore.errors import DefinitionError
 
@@ -58,7 +59,26 @@ def check_identifier(kind: str, name: str, *, allow_double_underscore: bool = Tr
     return name
 
 
-class Definition(BaseModel):
+# What every pydantic model has (validation, serialization, deprecated v1 methods): not listed by dir().
+_PYDANTIC_NAMES = frozenset(dir(BaseModel)) | {"model_config", "kind_label"}
+
+
+class ModelType(ModelMetaclass):
+    """The type of the definition classes: pydantic's, with ``dir()`` listing the class's own public names.
+
+    ``help(FileSource)`` (pydoc lists what ``dir()`` gives) then shows the definition's docstring, its
+    signature and its own methods instead of some 500 lines of pydantic machinery, which stays usable.
+
+    >>> from featurestore import FileSource
+    >>> "model_dump" in dir(FileSource), hasattr(FileSource, "model_dump")
+    (False, True)
+    """
+
+    def __dir__(cls) -> list[str]:
+        return sorted(n for n in super().__dir__() if not n.startswith("_") and n not in _PYDANTIC_NAMES)
+
+
+class Definition(BaseModel, metaclass=ModelType):
     """A frozen definition object. Errors name the object and the file:line that declared it."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=False)

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from featurestore.dsl.base import ModelType
 from featurestore.errors import DefinitionError
 
 Severity = Literal["error", "warn"]
@@ -28,8 +29,11 @@ _NUMBER_DTYPES = frozenset({"int32", "int64", "float32", "float64"})
 _INTEGER_DTYPES = frozenset({"int32", "int64"})
 
 
-class Check(BaseModel):
-    """The base of every check: frozen, with a severity; ``kind`` tells them apart in the registry."""
+class Check(BaseModel, metaclass=ModelType):
+    """The base of every check: frozen, with a severity; ``kind`` tells them apart in the registry.
+
+    README: "Validation rules" (``MaxDrift``: "Drift").
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     severity: Severity = "error"
@@ -81,6 +85,8 @@ class Between(Check):
 
     >>> Between(max=1).text
     'Between(max=1)'
+
+    README: "Validation rules".
     """
 
     kind: Literal["between"] = "between"
@@ -127,6 +133,8 @@ class NotNull(Check):
 
     >>> NotNull().text
     'NotNull()'
+
+    README: "Validation rules".
     """
 
     kind: Literal["not_null"] = "not_null"
@@ -148,6 +156,8 @@ class AllowedValues(Check):
 
     >>> AllowedValues([True]).text
     'AllowedValues([True])'
+
+    README: "Validation rules".
     """
 
     kind: Literal["allowed_values"] = "allowed_values"
@@ -194,6 +204,8 @@ class MaxDrift(Check):
 
     >>> MaxDrift(psi=0.2).text
     'MaxDrift(psi=0.2)'
+
+    README: "Drift".
     """
 
     kind: Literal["max_drift"] = "max_drift"
@@ -222,7 +234,13 @@ class MaxDrift(Check):
 
 
 class Freshness(Check):
-    """The newest event of the rows checked is at most ``max_age`` before the run's end time."""
+    """The newest event of the rows checked is at most ``max_age`` before the run's end time.
+
+    >>> Freshness(timedelta(hours=3), severity="warn").text
+    'Freshness(max_age=3h)'
+
+    README: "Validation rules".
+    """
 
     kind: Literal["freshness"] = "freshness"
     max_age: timedelta
@@ -248,6 +266,8 @@ class RowCount(Check):
 
     >>> RowCount(min=10, max=100).text
     'RowCount(min=10, max=100)'
+
+    README: "Validation rules".
     """
 
     kind: Literal["row_count"] = "row_count"

@@ -14,6 +14,8 @@ class Entity(Definition):
 
     >>> Entity(name="driver", join_keys=["driver_id"]).join_keys
     ('driver_id',)
+
+    README: "Quickstart".
     """
 
     kind_label: ClassVar[str] = "Entity"

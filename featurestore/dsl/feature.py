@@ -6,18 +6,20 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from featurestore.dsl.base import caller_location, check_identifier
+from featurestore.dsl.base import ModelType, caller_location, check_identifier
 from featurestore.dsl.checks import FEATURE_CHECKS, FeatureCheck, only
 from featurestore.dsl.dtypes import DTYPES
 from featurestore.errors import DefinitionError
 
 
-class Feature(BaseModel):
+class Feature(BaseModel, metaclass=ModelType):
     """A feature column: ``Feature("conv_rate", "float64")``; ``checks=[Between(0, 1), NotNull()]``
     declares its validation rules (``dsl/checks.py``).
 
     >>> Feature("trips_today", "int64").dtype
     'int64'
+
+    README: "Quickstart"; the checks: "Validation rules".
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from featurestore.dsl.base import ModelType
 
-class FeatureLogging(BaseModel):
+
+class FeatureLogging(BaseModel, metaclass=ModelType):
     """Log served feature vectors of a feature service to Parquet.
 
     ``sample_rate`` is the share of requests logged (1.0: all); ``path`` the folder (relative to the repo
@@ -15,6 +17,8 @@ class FeatureLogging(BaseModel):
 
     >>> FeatureLogging(sample_rate=0.1).sample_rate
     0.1
+
+    README: "Serving: HTTP, request-time features, push, feature logging".
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -40,7 +40,13 @@ Udf = Callable[[Any], Any]
 
 
 class RequestSource(Definition):
-    """Typed fields sent with each request (online: ``request_data``; offline: entity-row columns)."""
+    """Typed fields sent with each request (online: ``request_data``; offline: entity-row columns).
+
+    >>> RequestSource(name="trip", fields=[Feature("distance_km", "float64")]).fields[0].name
+    'distance_km'
+
+    README: "Serving: HTTP, request-time features, push, feature logging".
+    """
 
     kind_label: ClassVar[str] = "RequestSource"
     kind: Literal["request"] = "request"
@@ -79,7 +85,18 @@ class OnDemandFeatureView(Definition):
     """Features computed at request time by ``udf`` from ``sources``. Made with
     :func:`on_demand_feature_view`; ``udf`` is not stored in this object's JSON (its source text is): a
     view read from the registry gets it from where apply recorded it (``registry/code.py``: an installed
-    package, or the definitions' sources kept in the registry), checked against ``function_source``."""
+    package, or the definitions' sources kept in the registry), checked against ``function_source``.
+
+    >>> import polars as pl
+    >>> trip = RequestSource(name="trip", fields=[Feature("distance_km", "float64")])
+    >>> @on_demand_feature_view(sources=[trip], features=[Feature("distance_m", "float64")])
+    ... def trip_metres(inputs: pl.DataFrame) -> pl.DataFrame:
+    ...     return inputs.select(distance_m=pl.col("distance_km") * 1000)
+    >>> [field.name for field in trip_metres.request_fields]
+    ['distance_km']
+
+    README: "Serving: HTTP, request-time features, push, feature logging" (request-time features).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
     kind_label: ClassVar[str] = "OnDemandFeatureView"
@@ -223,6 +240,16 @@ def on_demand_feature_view(
 
     The decorated name becomes the :class:`OnDemandFeatureView` (named after the function unless
     ``name=`` says otherwise).
+
+    >>> import polars as pl
+    >>> trip = RequestSource(name="trip", fields=[Feature("distance_km", "float64")])
+    >>> @on_demand_feature_view(sources=[trip], features=[Feature("distance_m", "float64")])
+    ... def trip_metres(inputs: pl.DataFrame) -> pl.DataFrame:
+    ...     return inputs.select(distance_m=pl.col("distance_km") * 1000)
+    >>> trip_metres.name, trip_metres.feature_names
+    ('trip_metres', ('distance_m',))
+
+    README: "Serving: HTTP, request-time features, push, feature logging" (request-time features).
     """
 
     def wrap(func: Udf) -> OnDemandFeatureView:

@@ -21,6 +21,8 @@ class FeatureService(Definition):
     ...                 source=FileSource(name="s", path="s.parquet"), features=[Feature("a", "int64")])
     >>> FeatureService(name="model_v1", features=[v]).feature_refs()
     ['v:a']
+
+    README: "Quickstart".
     """
 
     kind_label: ClassVar[str] = "FeatureService"

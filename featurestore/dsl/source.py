@@ -42,10 +42,10 @@ class _SourceBase(Definition):
 class FileSource(_SourceBase):
     """Rows from Parquet (one file, a glob, or a hive-partitioned folder) or CSV.
 
-    Relative paths are relative to the repo root.
-
-    >>> FileSource(name="trips", path="data/trips.parquet").format
+    >>> FileSource(name="trips", path="data/trips.parquet", timestamp_field="pickup_at").format
     'parquet'
+
+    Relative paths are relative to the repo root. README: "Quickstart".
     """
 
     kind_label: ClassVar[str] = "FileSource"
@@ -82,6 +82,8 @@ class SqlSource(_SourceBase):
     'sql'
     >>> SqlSource(name="s", query="SELECT 1", dialect="Spark").dialect
     'spark'
+
+    README: "Configuration" (SQL sources of the Spark engine: "Spark engine").
     """
 
     kind_label: ClassVar[str] = "SqlSource"
@@ -127,6 +129,8 @@ class SparkSource(_SourceBase):
     >>> src = SparkSource(name="events", table="analytics.payments")
     >>> src.kind, src.dialect, src.query
     ('spark_table', 'spark', 'SELECT * FROM analytics.payments')
+
+    README: "Spark engine".
     """
 
     kind_label: ClassVar[str] = "SparkSource"

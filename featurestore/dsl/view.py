@@ -31,6 +31,8 @@ class FeatureView(Definition):
     ...                 features=[Feature("conv_rate", "float64")])
     >>> v.join_keys, v.feature_names
     (('driver_id',), ('conv_rate',))
+
+    README: "Quickstart", "Point-in-time semantics".
     """
 
     kind_label: ClassVar[str] = "FeatureView"

@@ -36,6 +36,8 @@ class RegistryDiff:
     """Things the definitions allow but a user should know (for example late events a run will miss)."""
     base_version: int | None = None
     """The registry version the diff was computed against (0: nothing applied; None: not read)."""
+    next_steps: tuple[str, ...] = ()
+    """After ``apply``: the SDK calls that write the views online and read them back (empty for ``plan``)."""
 
     @property
     def empty(self) -> bool:

@@ -108,6 +108,13 @@ class OnlineResponse:
     """Online values for E entities: one column per feature, a status and event time per value.
 
     Statuses: ``PRESENT``, ``NOT_FOUND`` (never written), ``EXPIRED`` (older than the view's ttl).
+
+    >>> rows = [{"driver_id": 1001}, {"driver_id": 1003}]
+    >>> online = store.get_online_features("model_v1", rows)  # doctest: +SKIP
+    >>> online.statuses()                                     # doctest: +SKIP
+    {'conv_rate': ['PRESENT', 'NOT_FOUND'], 'trips_today': ['PRESENT', 'NOT_FOUND']}
+
+    README: "Quickstart", "Online semantics".
     """
 
     def __init__(

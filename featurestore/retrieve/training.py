@@ -35,6 +35,12 @@ class TrainingSet:
     ``.to_arrow()``, ``.to_polars()``, ``.to_pandas()``, ``.to_parquet(path)`` (streams, never holds
     the whole result), ``.to_batches()``; ``.sql`` and ``.explain()`` show what will run;
     ``.profile()`` the feature columns' statistics.
+
+    >>> training = store.get_training_set(entity_df, features="model_v1")  # doctest: +SKIP
+    >>> training.to_polars().height                                        # doctest: +SKIP
+    2
+
+    README: "Quickstart", "In a notebook", "Point-in-time semantics".
     """
 
     _profiles: Profiles | None = None
