@@ -72,6 +72,18 @@ class FeatureProfile:
     hll: bytes | None = None
     items: bytes | None = None
 
+    def __repr__(self) -> str:
+        """The exact statistics (the sketches' bytes left out).
+
+        >>> FeatureProfile(name="x", kind="number", dtype="int64", count=3, nulls=1, minimum=1, maximum=2)
+        FeatureProfile('x', number int64: count=3, nulls=1, min=1, max=2, mean=None, stddev=None)
+        """
+        return (
+            f"FeatureProfile({self.name!r}, {self.kind} {self.dtype}: count={self.count}, "
+            f"nulls={self.nulls}, min={self.minimum!r}, max={self.maximum!r}, mean={self.mean!r}, "
+            f"stddev={self.stddev!r})"
+        )
+
     @property
     def null_fraction(self) -> float:
         """Nulls among the rows (0.0 for no rows)."""

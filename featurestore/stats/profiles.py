@@ -69,6 +69,47 @@ class Profiles(Mapping[str, FeatureProfile]):
     def __len__(self) -> int:
         return len(self.features)
 
+    def __repr__(self) -> str:
+        return f"<Profiles {self.label!r}: {self.rows:,} rows, features {', '.join(self.features) or 'none'}>"
+
+    def _repr_html_(self) -> str:
+        """A notebook's table: per feature its type, null share, min, max, mean, median and distinct count."""
+        from html import escape
+
+        def cell(value: object) -> str:
+            if value is None:
+                return ""
+            return escape(
+                f"{value:,.4g}"
+                if isinstance(value, float)
+                else f"{value:,}"
+                if isinstance(value, int)
+                else str(value)
+            )
+
+        heads = ("feature", "type", "nulls", "min", "max", "mean", "p50", "distinct")
+        rows = []
+        for name, p in self.features.items():
+            median = p.quantiles((0.5,))
+            distinct = p.distinct()
+            values = [
+                name,
+                p.dtype,
+                f"{p.null_fraction:.1%}",
+                *(cell(v) for v in (p.minimum, p.maximum, p.mean, median[0] if median else None)),
+                "" if distinct is None else f"~{distinct.estimate:,.0f}",
+            ]
+            rows.append(
+                "<tr>"
+                + "".join(f"<td>{escape(v) if i < 3 else v}</td>" for i, v in enumerate(values))
+                + "</tr>"
+            )
+        head = "".join(f"<th>{h}</th>" for h in heads)
+        return (
+            f"<p>{escape(self.label)}: {self.rows:,} rows</p>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        )
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Profiles):
             return NotImplemented

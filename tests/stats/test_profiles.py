@@ -151,3 +151,37 @@ def test_errors_name_the_column_and_the_fix() -> None:
         profiler.merge(Profiler({"x": "string"}))
     with pytest.raises(FeatureStoreError, match="not a feature profile's JSON"):
         FeatureProfile.from_json('{"name": "x"}')
+
+
+def test_profiles_display_as_a_table_without_sketch_bytes() -> None:
+    from html.parser import HTMLParser
+
+    import pyarrow as pa
+
+    from featurestore.stats import Profiler, Profiles
+
+    profiler = Profiler({"rate": "float64", "city": "string"})
+    profiler.update(pa.table({"rate": [0.5, None, 1.5], "city": ["<Oslo>", "Rome", None]}))
+    profiles = Profiles.of(profiler, rows=3, label="a & b")
+    assert repr(profiles) == "<Profiles 'a & b': 3 rows, features rate, city>"
+    assert "kll" not in repr(profiles["rate"])
+    assert "count=3, nulls=1, min=0.5, max=1.5" in repr(profiles["rate"])
+
+    cells: list[str] = []
+
+    class Cells(HTMLParser):
+        def handle_data(self, data: str) -> None:
+            cells.append(data)
+
+    page = profiles._repr_html_()
+    Cells().feed(page)
+    assert "a & b: 3 rows" in cells
+    assert cells[cells.index("rate") : cells.index("rate") + 6] == [
+        "rate",
+        "float64",
+        "33.3%",
+        "0.5",
+        "1.5",
+        "1",
+    ]
+    assert "<Oslo>" not in page  # user values are escaped
