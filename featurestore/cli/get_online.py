@@ -235,14 +235,18 @@ def get_online(
     for view in by_view:
         table.add_column(escape(f"{view} status") if len(by_view) > 1 else "status")
     shown: set[str] = set()
+    widths = [len(c.header) for c in table.columns]  # type: ignore[arg-type]
     for i in range(len(response)):
-        cells = [escape(cell(column[i])) for column in values.values()]
-        for view_rows in by_view.values():
-            status = view_rows[i]
-            cells.append("[dim]PRESENT[/]" if status == "PRESENT" else f"[yellow]{status}[/]")
-            shown.add(status)
-        table.add_row(*cells)
+        texts = [cell(column[i]) for column in values.values()] + [v[i] for v in by_view.values()]
+        widths = [max(w, len(t)) for w, t in zip(widths, texts, strict=True)]
+        shown.update(v[i] for v in by_view.values())
+        table.add_row(
+            *(escape(t) for t in texts[: len(values)]),
+            *("[dim]PRESENT[/]" if t == "PRESENT" else f"[yellow]{t}[/]" for t in texts[len(values) :]),
+        )
     console = make_console()
+    if not console.is_terminal:  # piped: names and values whole, however wide
+        console.width = max(console.width, sum(widths) + 2 * len(widths))
     console.print(table)
     legend = "; ".join(f"{status}: {text}" for status, text in LEGEND.items() if status in shown)
     console.print(f"{counted(len(response), 'row')}" + (f" ({legend})" if legend else ""), highlight=False)
