@@ -208,13 +208,14 @@ def get_online(
     from rich.markup import escape
     from rich.table import Table
 
+    from featurestore.retrieve.on_demand import OnDemandRequest
+
     refs = [r.strip() for item in features for r in item.split(",") if r.strip()]
     wanted: list[str] | str = refs[0] if len(refs) == 1 and ":" not in refs[0] else refs
     rows = [dict(_parse_entity(part) for part in item.split(",")) for item in entities]
     store = open_store(ctx)
     compiled = store.compile_online(wanted, full_feature_names)
-    split = getattr(compiled, "split", None)
-    fields: dict[str, str] = {} if split is None else split.request_fields
+    fields = compiled.split.request_fields if isinstance(compiled, OnDemandRequest) else {}
     try:
         data = request_data(requests, fields, len(rows))
     except ValueError as exc:
@@ -230,12 +231,11 @@ def get_online(
         statuses, views_of_columns(store.registry, wanted, full_feature_names), len(response)
     )
     table = Table(box=None)
-    for name in values:
-        table.add_column(escape(name))
-    for view in by_view:
-        table.add_column(escape(f"{view} status") if len(by_view) > 1 else "status")
+    headers = [*values, *(f"{view} status" if len(by_view) > 1 else "status" for view in by_view)]
+    for header in headers:
+        table.add_column(escape(header))
     shown: set[str] = set()
-    widths = [len(c.header) for c in table.columns]  # type: ignore[arg-type]
+    widths = [len(header) for header in headers]
     for i in range(len(response)):
         texts = [cell(column[i]) for column in values.values()] + [v[i] for v in by_view.values()]
         widths = [max(w, len(t)) for w, t in zip(widths, texts, strict=True)]
