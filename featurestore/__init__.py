@@ -9,28 +9,27 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from featurestore.dsl import (
-    Aggregation,
-    AllowedValues,
-    Between,
-    Entity,
-    Feature,
-    FeatureLogging,
-    FeatureService,
-    FeatureView,
-    FileSource,
-    Freshness,
-    MaxDrift,
-    NotNull,
-    OnDemandFeatureView,
-    RequestSource,
-    RowCount,
-    SparkSource,
-    SqlSource,
-    on_demand_feature_view,
-)
-
 if TYPE_CHECKING:
+    from featurestore.dsl import (
+        Aggregation,
+        AllowedValues,
+        Between,
+        Entity,
+        Feature,
+        FeatureLogging,
+        FeatureService,
+        FeatureView,
+        FileSource,
+        Freshness,
+        MaxDrift,
+        NotNull,
+        OnDemandFeatureView,
+        RequestSource,
+        RowCount,
+        SparkSource,
+        SqlSource,
+        on_demand_feature_view,
+    )
     from featurestore.store import FeatureStore
 
 __version__ = "0.1.0"
@@ -59,9 +58,14 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # FeatureStore pulls in the engines; keep `import featurestore` (and the CLI's --help) light.
+    # Imported on first use: the definitions pull in pydantic and sqlglot, FeatureStore the engines;
+    # `import featurestore` (and the CLI's --version and --help) stays light.
     if name == "FeatureStore":
         from featurestore.store import FeatureStore
 
         return FeatureStore
+    if name in __all__:
+        import featurestore.dsl
+
+        return getattr(featurestore.dsl, name)
     raise AttributeError(f"module 'featurestore' has no attribute {name!r}")

@@ -12,11 +12,18 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+Surface = Literal["sdk", "cli", "http"]
+"""Where a request came from: Python, the command line, or the HTTP server (errors name its flags)."""
 
 
 class FeatureStoreError(Exception):
     """Base class of every error the feature store raises on purpose."""
+
+    def worded_for(self, surface: Surface) -> str:
+        """The message in the words of ``surface`` (its flags and options); the SDK's by default."""
+        return str(self)
 
 
 class ConfigError(FeatureStoreError):
@@ -83,7 +90,33 @@ class CallerQueryError(EntityRowsError):
 
 
 class FeatureNameCollisionError(FeatureStoreError):
-    """Two requested features would produce the same output column."""
+    """Two requested features would produce the same output column.
+
+    The message is a template: ``{flag}`` stands for the full-feature-names option of the surface in
+    use, so the CLI and the HTTP server name their own (``worded_for``).
+
+    >>> exc = FeatureNameCollisionError("column 'x' collides: pass {flag}")
+    >>> str(exc)
+    "column 'x' collides: pass full_feature_names=True"
+    >>> exc.worded_for("cli")
+    "column 'x' collides: pass --full-feature-names"
+    >>> print(exc.worded_for("http"))
+    column 'x' collides: pass "full_feature_names": true
+    """
+
+    FLAGS: dict[str, str] = {
+        "sdk": "full_feature_names=True",
+        "cli": "--full-feature-names",
+        "http": '"full_feature_names": true',
+    }
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        super().__init__(self.worded_for("sdk"))
+
+    def worded_for(self, surface: Surface) -> str:
+        # replace, not format: the message quotes user column names, which may hold braces
+        return self.template.replace("{flag}", self.FLAGS[surface])
 
 
 class InvalidArgumentError(FeatureStoreError):
@@ -172,3 +205,12 @@ def write_problem(exc: OSError, path: Path | str) -> str:
     if exc.errno == errno.ENOENT:
         return f"{folder} does not exist and cannot be created. Choose another place"
     return f"{reason}. Choose another place, or fix {folder}"
+
+
+class FeatureStoreWarning(UserWarning):
+    """Base class of the warnings the feature store issues: a request or definition that works but
+    probably does not do what was meant. The CLI prints each as one yellow line."""
+
+
+class AsKnownAtIgnoredWarning(FeatureStoreWarning):
+    """``as_known_at=True`` changes nothing: no requested view's source has a created timestamp."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -132,10 +133,15 @@ class FeatureStore:
         return replace(self._advised(diff_registries(old, new), new), base_version=version)
 
     def _advised(self, diff: RegistryDiff, registry: Registry) -> RegistryDiff:
-        """The diff with what the definitions allow but a user should know (late events a run misses)."""
+        """The diff with what the definitions allow but a user should know (late events a run misses,
+        services whose views share a feature name)."""
         from featurestore.plan.window import lookback_warnings
+        from featurestore.registry.advice import shared_feature_names
 
-        found = lookback_warnings(registry, self.config.materialize.lookback)
+        found = [
+            *lookback_warnings(registry, self.config.materialize.lookback),
+            *shared_feature_names(registry),
+        ]
         return replace(diff, warnings=(*found, *diff.warnings)) if found else diff
 
     def apply(self, *, expect_version: int | None = None) -> RegistryDiff:
@@ -365,18 +371,28 @@ class FeatureStore:
             as_known_at=as_known_at,
             code=self.config.registry.on_demand_code,
         )
-        if with_on_demand is not None:
-            return with_on_demand
-        return build_training_set(
-            self.registry,
-            self.engine,
-            self.root,
-            entity_df,
-            features,
-            full_feature_names=full_feature_names,
-            timestamp_column=timestamp_column,
-            as_known_at=as_known_at,
+        result = (
+            with_on_demand
+            if with_on_demand is not None
+            else build_training_set(
+                self.registry,
+                self.engine,
+                self.root,
+                entity_df,
+                features,
+                full_feature_names=full_feature_names,
+                timestamp_column=timestamp_column,
+                as_known_at=as_known_at,
+            )
         )
+        if as_known_at:
+            from featurestore.errors import AsKnownAtIgnoredWarning
+            from featurestore.registry.advice import as_known_at_ignored
+
+            ignored = as_known_at_ignored(self.registry, features)
+            if ignored is not None:
+                warnings.warn(ignored, AsKnownAtIgnoredWarning, stacklevel=2)
+        return result
 
     # -- online -------------------------------------------------------------------------------
 

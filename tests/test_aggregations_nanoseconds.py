@@ -164,6 +164,8 @@ def test_as_known_at_compares_nanoseconds_too(store: FeatureStore) -> None:
     assert training(store, [r for r, _ in OTHER_ROWS], as_known_at=True) == [v for _, v in OTHER_ROWS]
 
 
+# as_known_at=True on a source without a created column is moot, and says so (test_modelling_traps.py)
+@pytest.mark.filterwarnings("ignore::featurestore.errors.AsKnownAtIgnoredWarning")
 def test_a_source_without_created_column_compares_nanoseconds_too(store: FeatureStore) -> None:
     """``pay_nc`` reads the same events without their created column: key 4's tie on the event time
     goes to the greater value, and as known at ``T`` every event is known from its event time."""

@@ -261,6 +261,8 @@ def check(
                 pytest.fail(explain_mismatch(files, entity_rows, column, actual, values, as_known_at))
 
 
+# A request of 'vb' alone with as_known_at=True is moot (no created column) and warns; values still compared.
+@pytest.mark.filterwarnings("ignore::featurestore.errors.AsKnownAtIgnoredWarning")
 @settings(FAST, max_examples=70)
 @given(a=a_rows, b=b_rows, entity_rows=entity, features=requests)
 def test_duckdb_matches_the_reference(

@@ -8,6 +8,7 @@ To add a command: a function in the module of its topic, decorated with ``@cli.c
 
 from featurestore.cli import (  # noqa: F401  (registers the commands)
     drift,
+    get_online,
     lifecycle,
     online,
     repo,

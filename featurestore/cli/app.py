@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 import click
 
 from featurestore.cli.output import log_options
-from featurestore.errors import FeatureStoreError
+from featurestore.errors import FeatureStoreError, FeatureStoreWarning
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -17,16 +18,38 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug"))
+        with warnings.catch_warnings():
+            # The core's warnings (a request that works but probably does not do what was meant) are
+            # yellow lines on stderr, each time, whatever the interpreter's warning filters say.
+            warnings.simplefilter("always", FeatureStoreWarning)
+            warnings.showwarning = _shown_as_yellow_line(warnings.showwarning)
+            return self._invoke(ctx, debug)
+
+    def _invoke(self, ctx: click.Context, debug: bool) -> Any:
         try:
             return super().invoke(ctx)
         except FeatureStoreError as exc:
             if debug:
                 raise
-            fail(f"{type(exc).__name__}: {exc}")
+            fail(f"{type(exc).__name__}: {exc.worded_for('cli')}")
         except KeyboardInterrupt:
             if debug:
                 raise
             fail("interrupted; nothing half-written is kept, run the command again to finish", code=130)
+
+
+def _shown_as_yellow_line(show: Any) -> Any:
+    """``warnings.showwarning`` printing the core's warnings with ``output.warn``, others with ``show``."""
+
+    def shown(message: Warning | str, category: type[Warning], *rest: Any, **kw: Any) -> None:
+        if issubclass(category, FeatureStoreWarning):
+            from featurestore.cli.output import warn
+
+            warn(str(message))
+        else:
+            show(message, category, *rest, **kw)
+
+    return shown
 
 
 def console(*, stderr: bool = False) -> Any:

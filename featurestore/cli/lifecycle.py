@@ -8,7 +8,7 @@ import click
 
 from featurestore.cli.app import cli, open_store
 from featurestore.cli.app import console as make_console
-from featurestore.cli.output import json_option, print_json
+from featurestore.cli.output import counted, json_option, print_json
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -196,5 +196,6 @@ def teardown(
         click.confirm(f"Remove the {what} of {scope} in {store.root}?", abort=True)
     deleted, versions = store.teardown(list(views) or None, online=not state_only, state=not online_only)
     make_console().print(
-        f"[green]removed[/] the {what} of {scope}: {versions} versions, {deleted:,} values deleted"
+        f"[green]removed[/] the {what} of {scope}: {counted(versions, 'version')}, "
+        f"{counted(deleted, 'value')} deleted"
     )

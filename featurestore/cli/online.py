@@ -1,8 +1,7 @@
-"""Online commands: materialize, materialize-incremental, get-online, verify."""
+"""Online commands: materialize, materialize-incremental, verify (get-online: ``get_online.py``)."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,7 +10,7 @@ import click
 
 from featurestore.cli.app import cli, open_store
 from featurestore.cli.app import console as make_console
-from featurestore.cli.output import json_option, print_json, warn
+from featurestore.cli.output import counted, json_option, print_json, warn
 from featurestore.errors import FeatureStoreError
 
 if TYPE_CHECKING:
@@ -117,16 +116,19 @@ def _run(
     profiled = [r for r in summary.runs if r.profiles is not None]
     if profiled:
         console.print(
-            f"  statistics of {len(profiled)} runs kept ({sum(r.profile_seconds for r in profiled):.2f}s): "
+            f"  statistics of {counted(len(profiled), 'run')} kept "
+            f"({sum(r.profile_seconds for r in profiled):.2f}s): "
             f"`featurestore stats {profiled[0].view}`",
             highlight=False,
         )
     deleted = (
-        f", {summary.values_deleted:,} values of replaced versions deleted" if summary.values_deleted else ""
+        f", {counted(summary.values_deleted, 'value')} of replaced versions deleted"
+        if summary.values_deleted
+        else ""
     )
     console.print(
-        f"[green]materialized[/] {len(summary.runs)} views up to {end.isoformat()}: "
-        f"{summary.entities_written:,} entities written, {summary.rows_read:,} rows read, "
+        f"[green]materialized[/] {counted(len(summary.runs), 'view')} up to {end.isoformat()}: "
+        f"{counted(summary.entities_written, 'entity')} written, {counted(summary.rows_read, 'row')} read, "
         f"{summary.rows_skipped:,} skipped, {summary.rows_expired:,} already expired{deleted}, "
         f"{summary.seconds:.2f}s"
     )
@@ -231,71 +233,6 @@ def materialize_incremental(ctx: click.Context, end: datetime, views: tuple[str,
       featurestore materialize-incremental --end now
     """
     _run(ctx, True, None, end, views, as_json=as_json)
-
-
-def _parse_entity(text: str) -> tuple[str, Any]:
-    if "=" not in text:
-        raise click.BadParameter(f"{text!r} is not KEY=VALUE (for example driver_id=1001)")
-    key, value = text.split("=", 1)
-    try:
-        return key.strip(), json.loads(value)
-    except json.JSONDecodeError:
-        return key.strip(), value
-
-
-@cli.command(name="get-online")
-@click.option(
-    "--features",
-    "features",
-    required=True,
-    multiple=True,
-    help="'view:feature' (repeatable or comma-separated), 'view:*', or a feature service name.",
-)
-@click.option(
-    "--entity",
-    "entities",
-    required=True,
-    multiple=True,
-    help="Join key values of one entity: KEY=VALUE[,KEY=VALUE] (repeatable, one per entity).",
-)
-@click.option("--full-feature-names", is_flag=True, help="Name columns 'view__feature'.")
-@json_option
-@click.pass_context
-def get_online(
-    ctx: click.Context,
-    features: tuple[str, ...],
-    entities: tuple[str, ...],
-    full_feature_names: bool,
-    as_json: bool,
-) -> None:
-    """Fetch online feature values (with their status) for one or more entities.
-
-    \b
-    Examples:
-      featurestore get-online --features driver_hourly_stats:conv_rate \\
-          --entity driver_id=1001 --entity driver_id=1002
-      featurestore get-online --features driver_ranking_v1 --entity driver_id=1001,customer_id=5001
-    """
-    from rich.table import Table
-
-    refs = [r.strip() for item in features for r in item.split(",") if r.strip()]
-    wanted: list[str] | str = refs[0] if len(refs) == 1 and ":" not in refs[0] else refs
-    rows = [dict(_parse_entity(part) for part in item.split(",")) for item in entities]
-    response = open_store(ctx).get_online_features(wanted, rows, full_feature_names=full_feature_names)
-    values, statuses = response.to_dict(), response.statuses()
-    if as_json:
-        print_json({"values": values, "statuses": statuses})
-        return
-    table = Table(box=None)
-    for name in values:
-        table.add_column(name)
-    for i in range(len(response)):
-        cells = []
-        for name, column in values.items():
-            status = statuses.get(name, ["PRESENT"] * len(response))[i]
-            cells.append(str(column[i]) if status == "PRESENT" else f"[dim]{status}[/]")
-        table.add_row(*cells)
-    make_console().print(table)
 
 
 @cli.command()

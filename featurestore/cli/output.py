@@ -57,6 +57,16 @@ def print_json(document: Any) -> None:
     click.echo(json.dumps(plain(document), indent=2, ensure_ascii=False, allow_nan=False, default=str))
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` and the noun, pluralised as English does it, with thousands separators.
+
+    >>> counted(1, "row"), counted(2, "row"), counted(1234, "entity", "entities"), counted(0, "view")
+    ('1 row', '2 rows', '1,234 entities', '0 views')
+    """
+    word = noun if n == 1 else plural or (noun[:-1] + "ies" if noun.endswith("ty") else noun + "s")
+    return f"{n:,} {word}"
+
+
 def warn(message: str) -> None:
     """One yellow warning line on stderr (stdout may be a JSON document)."""
     from rich.markup import escape

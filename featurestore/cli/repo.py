@@ -11,7 +11,6 @@ import click
 from featurestore.cli.app import cli, fail, open_store
 from featurestore.cli.app import console as make_console
 from featurestore.cli.output import json_option, print_json, warn
-from featurestore.config import format_duration
 
 
 @cli.command()
@@ -164,6 +163,8 @@ def list_(ctx: click.Context, kind: str, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
+    from featurestore.config import format_duration
+
     table = Table(box=None)
     for column in _COLUMNS[kind]:
         table.add_column(column)

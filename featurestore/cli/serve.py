@@ -7,6 +7,7 @@ import os
 import click
 
 from featurestore.cli.app import cli, open_store
+from featurestore.cli.output import counted
 
 
 @cli.command()
@@ -88,8 +89,9 @@ def serve(
         store.close()
     auth = "bearer token required" if os.environ.get(token_env) else f"no auth (${token_env} is unset)"
     banner = (
-        f"serving {registry.project} ({len(registry.views)} views, {len(registry.services)} services) on "
-        f"http://{host}:{port} with {workers} worker(s); {auth}"
+        f"serving {registry.project} ({counted(len(registry.views), 'view')}, "
+        f"{counted(len(registry.services), 'service')}) on "
+        f"http://{host}:{port} with {counted(workers, 'worker')}; {auth}"
     )
     if log_format == "text":
         Console(stderr=True).print(banner.replace(registry.project, f"[bold]{registry.project}[/]", 1))

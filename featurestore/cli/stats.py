@@ -10,7 +10,7 @@ import click
 
 from featurestore.cli.app import cli, fail, open_store
 from featurestore.cli.app import console as make_console
-from featurestore.cli.output import json_option, print_json
+from featurestore.cli.output import counted, json_option, print_json
 
 if TYPE_CHECKING:
     from featurestore.stats import FeatureProfile, Profiles
@@ -64,7 +64,7 @@ def render_profiles(console: Any, profiles: Profiles, bins: int = 12) -> None:
     """One row per feature: count, null share, min, max, mean, stddev, median, distinct values, shape."""
     from rich.table import Table
 
-    table = Table(title=f"{profiles.label}: {profiles.rows:,} rows", title_justify="left")
+    table = Table(title=f"{profiles.label}: {counted(profiles.rows, 'row')}", title_justify="left")
     for name in ("feature", "type", "nulls", "min", "max", "mean", "stddev", "p50", "distinct", "shape"):
         table.add_column(name, justify="right" if name not in ("feature", "type", "shape") else "left")
     for name, p in profiles.items():

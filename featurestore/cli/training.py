@@ -10,7 +10,7 @@ import click
 
 from featurestore.cli.app import cli, open_store
 from featurestore.cli.app import console as make_console
-from featurestore.cli.output import print_json
+from featurestore.cli.output import counted, print_json
 
 
 @cli.command(name="training-set")
@@ -108,7 +108,7 @@ def training_set(
     if out is not None:
         import pyarrow.parquet as pq
 
-        with console.status(f"building training set for {len(result):,} entity rows..."):
+        with console.status(f"building training set for {counted(len(result), 'entity row')}..."):
             result.to_parquet(out, profile=profile is not None)
         schema = pq.read_schema(out)
         rows = pq.read_metadata(out).num_rows
@@ -132,7 +132,7 @@ def training_set(
         return
     if out is not None:
         console.print(
-            f"[green]wrote[/] {out}: {rows:,} rows x {len(schema.names)} columns "
+            f"[green]wrote[/] {out}: {counted(rows, 'row')} x {counted(len(schema.names), 'column')} "
             f"in {seconds:.2f}s ({rows / max(seconds, 1e-9):,.0f} rows/s)"
         )
         return
@@ -140,7 +140,7 @@ def training_set(
 
     with pl.Config(tbl_rows=10, tbl_cols=-1, tbl_width_chars=160):
         click.echo(pl.DataFrame(table))
-    console.print(f"{rows:,} rows x {len(schema.names)} columns in {seconds:.2f}s")
+    console.print(f"{counted(rows, 'row')} x {counted(len(schema.names), 'column')} in {seconds:.2f}s")
 
 
 def profile_of(result: Any, path: Path, console: Any, *, quiet: bool) -> None:

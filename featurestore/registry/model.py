@@ -167,7 +167,7 @@ def output_names(
             if out in seen:
                 raise FeatureNameCollisionError(
                     f"output column {out!r} from {rv.name}:{feat} collides with {seen[out]}. "
-                    "Pass full_feature_names=True to name columns 'view__feature', "
+                    "Pass {flag} to name columns 'view__feature', "
                     "or rename the column in the entity rows."
                 )
             seen[out] = f"{rv.name}:{feat}"

@@ -135,7 +135,7 @@ def split_request(
         if out in seen:
             raise FeatureNameCollisionError(
                 f"output column {out!r} of {source.replace('__', ':')} collides with {seen[out]}. "
-                "Pass full_feature_names=True to name columns 'view__feature'."
+                "Pass {flag} to name columns 'view__feature'."
             )
         seen[out] = source.replace("__", ":")
     return Split(tuple(dict.fromkeys(base)), tuple(columns), tuple(steps), request_fields)
@@ -457,7 +457,7 @@ def build_on_demand_training_set(
     clash = sorted({out for out, _ in split.columns} & set(table.column_names))
     if clash:
         raise FeatureNameCollisionError(
-            f"output column(s) {clash} collide with entity-row columns; pass full_feature_names=True or "
+            f"output column(s) {clash} collide with entity-row columns; pass {{flag}} or "
             "rename the entity-row columns"
         )
     inner = build_training_set(

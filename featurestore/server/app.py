@@ -287,7 +287,7 @@ class FeatureServer:
                 headers = [*headers, (b"www-authenticate", b'Bearer realm="featurestore"')]
         except FeatureStoreError as exc:
             status = error_status(exc)
-            body = self._error(route, type(exc).__name__, str(exc), status)
+            body = self._error(route, type(exc).__name__, exc.worded_for("http"), status)
         except ClientGone:
             return
         except Exception:
