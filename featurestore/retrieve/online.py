@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from featurestore.display import Table, arrow_table, count, html_of, plural, text
 from featurestore.dsl import FeatureService
 from featurestore.dsl.aggregation import counts_events
 from featurestore.errors import EntityRowsError
@@ -14,8 +15,11 @@ from featurestore.registry.model import Registry, output_names
 from featurestore.versions import ServedView, online_view
 
 NOT_FOUND = 1  # online.base.Status.NOT_FOUND, without importing pyarrow here
+SHOWN_ENTITIES = 20
+"""How many entities the repr of an online response shows."""
 
 if TYPE_CHECKING:
+    import pandas as pd
     import polars as pl
     import pyarrow as pa
 
@@ -169,8 +173,95 @@ class OnlineResponse:
             frame = frame.to_frame()
         return frame
 
+    def to_pandas(self, *, statuses: bool = False, event_timestamps: bool = False) -> pd.DataFrame:
+        """As :meth:`to_arrow`, in pandas: integer and boolean columns with nulls stay integers and
+        booleans (pandas' nullable ``Int64``, ``boolean``), as in :meth:`to_polars`. Needs pandas."""
+        table = self.to_arrow(statuses=statuses, event_timestamps=event_timestamps)
+        return pandas_frame(table, "OnlineResponse")
+
+    def _status_items(self) -> list[tuple[str, str, list[str]]]:
+        shown = min(len(self), SHOWN_ENTITIES)
+        return [(r.view.name, name, r.statuses()[:shown]) for name, r, _ in self._columns()]
+
     def __repr__(self) -> str:
-        return f"<OnlineResponse {len(self)} entities: {', '.join(n for n, _, _ in self._columns())}>"
+        """A table of the first entities: join keys, values, and a status column per view."""
+        return text([response_table("OnlineResponse", self.to_arrow(), self._status_items())])
+
+    def _repr_html_(self) -> str:
+        return html_of([response_table("OnlineResponse", self.to_arrow(), self._status_items())])
+
+
+def pandas_frame(table: pa.Table, what: str) -> pd.DataFrame:
+    """An Arrow table in pandas, integer and boolean columns as pandas' nullable dtypes (a null stays a
+    null, an integer stays an integer). pandas is imported here, only when asked for."""
+    try:
+        import pandas as pd
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError(
+            f"{what}.to_pandas() needs pandas, which is not installed: pip install pandas "
+            "(or use .to_polars() or .to_arrow())",
+            name="pandas",
+        ) from None
+    import pyarrow as pa
+
+    nullable = {
+        pa.int8(): pd.Int8Dtype(),
+        pa.int16(): pd.Int16Dtype(),
+        pa.int32(): pd.Int32Dtype(),
+        pa.int64(): pd.Int64Dtype(),
+        pa.uint8(): pd.UInt8Dtype(),
+        pa.uint16(): pd.UInt16Dtype(),
+        pa.uint32(): pd.UInt32Dtype(),
+        pa.uint64(): pd.UInt64Dtype(),
+        pa.bool_(): pd.BooleanDtype(),
+    }
+    frame: pd.DataFrame = table.to_pandas(types_mapper=nullable.get)
+    return frame
+
+
+def status_columns(items: Sequence[tuple[str, str, list[str]]]) -> list[tuple[str, list[str]]]:
+    """``(view, column, statuses)`` per value column -> one status column per view, ``"<view> status"``.
+    A view whose columns disagree (read from two versions while a change is materialized) gets one per
+    group of columns, naming them.
+
+    >>> status_columns([("v", "a", ["PRESENT"]), ("v", "b", ["PRESENT"]), ("w", "c", ["NOT_FOUND"])])
+    [('v status', ['PRESENT']), ('w status', ['NOT_FOUND'])]
+    >>> [n for n, _ in status_columns([("v", "a", ["PRESENT"]), ("v", "b", ["EXPIRED"])])]
+    ['v status (a)', 'v status (b)']
+    """
+    groups: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+    for view, column, statuses in items:
+        groups.setdefault((view, tuple(statuses)), []).append(column)
+    per_view: dict[str, int] = {}
+    for view, _ in groups:
+        per_view[view] = per_view.get(view, 0) + 1
+    out = []
+    for (view, codes), columns in groups.items():
+        label = f"{view} status" if per_view[view] == 1 else f"{view} status ({', '.join(columns)})"
+        out.append((label, list(codes)))
+    return out
+
+
+def response_table(what: str, table: pa.Table, statuses: Sequence[tuple[str, str, list[str]]]) -> Table:
+    """The display :class:`~featurestore.display.Table` of an online response's first entities: the
+    keys and values of ``table``, then a status column per view (statuses never sit in value cells)."""
+    import pyarrow as pa
+
+    total = table.num_rows
+    shown = table.slice(0, SHOWN_ENTITIES)
+    for label, values in status_columns(statuses):
+        shown = shown.append_column(label, pa.array(values, pa.string()))
+    notes = [
+        "status: PRESENT, NOT_FOUND (never written) or EXPIRED (older than the view's ttl); "
+        "values not PRESENT read null (counts of events: 0)"
+    ]
+    if total > SHOWN_ENTITIES:
+        notes.append(
+            f"showing the first {count(SHOWN_ENTITIES)} of {plural(total, 'entity', 'entities')}: "
+            ".to_polars() or .to_pandas() for all"
+        )
+    title = f"{what}: {plural(total, 'entity', 'entities')}, {plural(len(statuses), 'feature')}"
+    return arrow_table(title, shown, notes)
 
 
 def read_online(
