@@ -201,4 +201,4 @@ def _cut(text: str, width: int) -> str:
 
 
 def _wrap(text: str) -> list[str]:
-    return textwrap.wrap(text, WIDTH, break_on_hyphens=False) or [""]
+    return textwrap.wrap(_printable(text), WIDTH, break_on_hyphens=False) or [""]
