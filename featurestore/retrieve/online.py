@@ -192,30 +192,28 @@ class OnlineResponse:
 
 
 def pandas_frame(table: pa.Table, what: str) -> pd.DataFrame:
-    """An Arrow table in pandas, integer and boolean columns as pandas' nullable dtypes (a null stays a
-    null, an integer stays an integer). pandas is imported here, only when asked for."""
+    """An Arrow table in pandas, integer and boolean columns as pandas' nullable dtypes (``Int64``,
+    ``boolean``: a null stays a null, an integer stays an integer, exactly). pandas (the ``pandas``
+    extra) is imported by pyarrow, only when asked for."""
+    import pyarrow as pa
+
     try:
-        import pandas as pd
-    except ModuleNotFoundError:
+        # Integers with nulls as Python ints (never floats), made nullable integers below, exactly.
+        frame: pd.DataFrame = table.to_pandas(integer_object_nulls=True)
+    except ModuleNotFoundError as exc:
+        if exc.name != "pandas":
+            raise
         raise ModuleNotFoundError(
-            f"{what}.to_pandas() needs pandas, which is not installed: pip install pandas "
+            f"{what}.to_pandas() needs pandas, which is not installed: pip install 'featurestore[pandas]' "
             "(or use .to_polars() or .to_arrow())",
             name="pandas",
         ) from None
-    import pyarrow as pa
-
-    nullable = {
-        pa.int8(): pd.Int8Dtype(),
-        pa.int16(): pd.Int16Dtype(),
-        pa.int32(): pd.Int32Dtype(),
-        pa.int64(): pd.Int64Dtype(),
-        pa.uint8(): pd.UInt8Dtype(),
-        pa.uint16(): pd.UInt16Dtype(),
-        pa.uint32(): pd.UInt32Dtype(),
-        pa.uint64(): pd.UInt64Dtype(),
-        pa.bool_(): pd.BooleanDtype(),
-    }
-    frame: pd.DataFrame = table.to_pandas(types_mapper=nullable.get)
+    for field in table.schema:
+        if pa.types.is_integer(field.type):
+            unsigned = "U" if pa.types.is_unsigned_integer(field.type) else ""
+            frame[field.name] = frame[field.name].astype(f"{unsigned}Int{field.type.bit_width}")
+        elif pa.types.is_boolean(field.type):
+            frame[field.name] = frame[field.name].astype("boolean")
     return frame
 
 
