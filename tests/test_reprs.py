@@ -276,6 +276,7 @@ def test_an_aggregation_view_shows_its_windows() -> None:
 def test_a_service_shows_its_features_with_dtypes() -> None:
     view = _view()
     service = FeatureService(name="model_v1", features=[view[["trips_today"]]], description=EVIL)
+    assert repr(view[["trips_today"]]) == "driver_stats[['trips_today']]"
     text = repr(service)
     assert text.splitlines()[0] == "FeatureService model_v1"
     cells = text_cells(text)

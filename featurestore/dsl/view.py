@@ -255,6 +255,10 @@ class FeatureViewProjection(BaseModel):
     view: FeatureView
     features: tuple[str, ...]
 
+    def __repr__(self) -> str:
+        """As it is written: ``driver_stats[['conv_rate']]`` (the view shows itself with ``repr(view)``)."""
+        return f"{self.view.name}[{list(self.features)!r}]"
+
 
 def _hash(obj: Any) -> str:
     text = json.dumps(obj, sort_keys=True, default=str, separators=(",", ":"))
