@@ -6,10 +6,11 @@ from typing import Any, ClassVar
 
 from pydantic import field_validator, model_validator
 
+from featurestore.display import Table, html_of, text
 from featurestore.dsl.base import Definition, check_identifier
 from featurestore.dsl.logging_config import FeatureLogging
 from featurestore.dsl.on_demand import AnyProjection, OnDemandFeatureView, OnDemandProjection
-from featurestore.dsl.view import FeatureView, FeatureViewProjection
+from featurestore.dsl.view import FeatureView, FeatureViewProjection, metadata_rows
 
 
 class FeatureService(Definition):
@@ -59,3 +60,31 @@ class FeatureService(Definition):
     def feature_refs(self) -> list[str]:
         """The ``view:feature`` references this service stands for, in order."""
         return [f"{p.view.name}:{f}" for p in self.features for f in p.features]
+
+    def _tables(self) -> list[Table]:
+        views = list(dict.fromkeys(p.view.name for p in self.features))
+        rows = [("views", ", ".join(views)), ("features", str(len(self.feature_refs())))]
+        if self.logging is not None:
+            where = f" to {self.logging.path}" if self.logging.path else ""
+            rows.append(("logging", f"{self.logging.sample_rate:.0%} of requests{where}"))
+        rows.extend(metadata_rows(self))
+        features = []
+        for p in self.features:
+            on_demand = isinstance(p, OnDemandProjection)
+            for f in p.features:
+                features.append(
+                    (p.view.name, f, p.view.feature(f).dtype + (" (on demand)" if on_demand else ""))
+                )
+        return [
+            Table(f"FeatureService {self.name}", ("property", "value"), tuple(rows)),
+            Table("", ("view", "feature", "dtype"), tuple(features)),
+        ]
+
+    def __repr__(self) -> str:
+        """Name, views, and a table of the features (view, feature, dtype)."""
+        return text(self._tables())
+
+    __str__ = __repr__
+
+    def _repr_html_(self) -> str:
+        return html_of(self._tables())

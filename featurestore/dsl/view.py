@@ -9,7 +9,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from featurestore.dsl.aggregation import Aggregation, prepare_aggregation_view
+from featurestore.display import Table, duration, html_of, text
+from featurestore.dsl.aggregation import Aggregation, prepare_aggregation_view, window_label
 from featurestore.dsl.base import Definition, check_identifier
 from featurestore.dsl.checks import VIEW_CHECKS, ViewCheck, checks_text, only
 from featurestore.dsl.entity import Entity
@@ -181,6 +182,73 @@ class FeatureView(Definition):
         out.update({f.name: checks_text(f.checks) for f in self.features if f.checks})
         return out
 
+    def _tables(self) -> list[Table]:
+        rows = [
+            ("entities", ", ".join(f"{e.name} ({', '.join(e.join_keys)})" for e in self.entities)),
+            *source_rows(self.source),
+            ("ttl", "none (derived from windows)" if self.aggregations else duration(self.ttl)),
+            ("online", "yes" if self.online else "no (offline only)"),
+        ]
+        if self.checks:
+            rows.append(("checks", checks_text(self.checks)))
+        rows.extend(metadata_rows(self))
+        aggregations = {a.name: a for a in self.aggregations}
+        described = any(f.description for f in self.features)
+        checked = any(f.checks for f in self.features)
+        columns = ["feature", "dtype"]
+        columns += ["aggregation"] if aggregations else []
+        columns += ["description"] if described else []
+        columns += ["checks"] if checked else []
+        features = []
+        for f in self.features:
+            row = [f.name, f.dtype]
+            if aggregations:
+                a = aggregations.get(f.name)
+                row.append(f"{a.function}({a.column}) over {window_label(a.window)}" if a else "")
+            row += [f.description] if described else []
+            row += [checks_text(f.checks) if f.checks else ""] if checked else []
+            features.append(tuple(row))
+        return [
+            Table(f"FeatureView {self.name}", ("property", "value"), tuple(rows)),
+            Table("", tuple(columns), tuple(features)),
+        ]
+
+    def __repr__(self) -> str:
+        """Name, entities, source, ttl and a table of the features with their dtypes."""
+        return text(self._tables())
+
+    __str__ = __repr__
+
+    def _repr_html_(self) -> str:
+        return html_of(self._tables())
+
+
+def source_rows(source: Source) -> list[tuple[str, str]]:
+    """A source as ``(property, value)`` rows: its kind and name, what it reads, its time columns."""
+    where = {"file": "path", "sql": "query", "spark_table": "table"}.get(source.kind, "")
+    rows = [("source", f"{source.kind_label} {source.name}")]
+    if where:
+        rows.append((f"source {where}", str(getattr(source, where))))
+    times = f"event {source.timestamp_field}"
+    if source.created_timestamp_field:
+        times += f", created {source.created_timestamp_field}"
+    rows.append(("source timestamps", times))
+    return rows
+
+
+def metadata_rows(obj: Definition) -> list[tuple[str, str]]:
+    """Description, owner, tags (when set) and where the definition was made."""
+    rows = []
+    if obj.description:
+        rows.append(("description", obj.description))
+    if obj.owner:
+        rows.append(("owner", obj.owner))
+    if obj.tags:
+        rows.append(("tags", ", ".join(f"{k}={v}" for k, v in sorted(obj.tags.items()))))
+    if obj.defined_at:
+        rows.append(("defined at", obj.defined_at))
+    return rows
+
 
 class FeatureViewProjection(BaseModel):
     """A subset of a feature view's features, made with ``view[["a", "b"]]``."""
@@ -188,6 +256,10 @@ class FeatureViewProjection(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     view: FeatureView
     features: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        """As it is written: ``driver_stats[['conv_rate']]`` (the view shows itself with ``repr(view)``)."""
+        return f"{self.view.name}[{list(self.features)!r}]"
 
 
 def _hash(obj: Any) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
+from featurestore.display import Table, count, html_of, plural, text
 from featurestore.dsl import FeatureService, FeatureView
 from featurestore.dsl.base import Definition
 from featurestore.registry.model import Registry
@@ -29,8 +30,28 @@ class Change:
     """What the change does online, in words."""
 
 
-@dataclass(frozen=True)
+_KIND_LABELS = {
+    "added": "added",
+    "removed": "removed",
+    "data": "changed (data)",
+    "metadata": "changed (metadata)",
+}
+
+
+@dataclass(frozen=True, repr=False)
 class RegistryDiff:
+    """What ``apply`` would change. Shows as a table of changes, old -> new (text, and HTML in a notebook).
+
+    >>> print(RegistryDiff((Change("metadata", "feature view", "v", "owner 'a' -> 'b'", "nothing moves"),),
+    ...                    base_version=3))
+    RegistryDiff against registry version 3: 1 change (1 changed)
+    ┌────────────────────┬──────────────┬──────┬───────────────────┬───────────────┐
+    │ change             ┆ object       ┆ name ┆ what (old -> new) ┆ online        │
+    ╞════════════════════╪══════════════╪══════╪═══════════════════╪═══════════════╡
+    │ changed (metadata) ┆ feature view ┆ v    ┆ owner 'a' -> 'b'  ┆ nothing moves │
+    └────────────────────┴──────────────┴──────┴───────────────────┴───────────────┘
+    """
+
     changes: tuple[Change, ...] = field(default_factory=tuple)
     warnings: tuple[str, ...] = ()
     """Things the definitions allow but a user should know (for example late events a run will miss)."""
@@ -45,6 +66,35 @@ class RegistryDiff:
 
     def of(self, kind: ChangeKind) -> list[Change]:
         return [c for c in self.changes if c.kind == kind]
+
+    def _table(self) -> Table:
+        if self.base_version is None:
+            against = "RegistryDiff"
+        elif self.base_version == 0:
+            against = "RegistryDiff against an empty registry"
+        else:
+            against = f"RegistryDiff against registry version {count(self.base_version)}"
+        added, removed = len(self.of("added")), len(self.of("removed"))
+        changed = len(self.changes) - added - removed
+        counts = [
+            f"{count(n)} {word}" for n, word in ((added, "added"), (changed, "changed"), (removed, "removed"))
+        ]
+        counted = ", ".join(c for c in counts if not c.startswith("0 "))
+        summary = f"{plural(len(self.changes), 'change')} ({counted})"
+        notes = tuple(f"warning: {w}" for w in self.warnings)
+        if self.empty:
+            return Table(f"{against}: no changes", (), notes=notes)
+        rows = tuple(
+            (_KIND_LABELS[c.kind], c.object_type, c.name, c.detail, c.consequence) for c in self.changes
+        )
+        columns = ("change", "object", "name", "what (old -> new)", "online")
+        return Table(f"{against}: {summary}", columns, rows, notes=notes)
+
+    def __repr__(self) -> str:
+        return text([self._table()])
+
+    def _repr_html_(self) -> str:
+        return html_of([self._table()])
 
 
 _PENDING = (

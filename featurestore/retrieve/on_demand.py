@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from featurestore.display import html_of, text
 from featurestore.dsl import FeatureService, OnDemandFeatureView
 from featurestore.dsl.dtypes import arrow_type
 from featurestore.errors import (
@@ -28,10 +29,18 @@ from featurestore.errors import (
 )
 from featurestore.registry.code import CodeMode, resolve_function
 from featurestore.registry.model import Registry
-from featurestore.retrieve.online import OnlineRequest, compile_request, read_online
-from featurestore.retrieve.training import TrainingSet, build_training_set
+from featurestore.retrieve.online import (
+    SHOWN_ENTITIES,
+    OnlineRequest,
+    compile_request,
+    pandas_frame,
+    read_online,
+    response_table,
+)
+from featurestore.retrieve.training import PREVIEW_ROWS, TrainingSet, build_training_set
 
 if TYPE_CHECKING:
+    import pandas as pd
     import polars as pl
 
     from featurestore.engines.base import Engine
@@ -275,7 +284,8 @@ class OnDemandRequest:
                     table.column(f"{column}__status").to_pylist(),
                     table.column(f"{column}__event_timestamp").to_pylist(),
                 )
-        return OnDemandResponse(keys, ordered, n)
+        views = {out: column.split("__", 1)[0] for out, column in self.split.columns}
+        return OnDemandResponse(keys, ordered, n, views)
 
 
 def _combined(step: Step, table: pa.Table, n: int) -> tuple[list[str], list[Any]]:
@@ -302,11 +312,18 @@ class OnDemandResponse:
     """The :class:`OnlineResponse` interface for a request with on-demand features."""
 
     def __init__(
-        self, keys: dict[str, list[Any]], columns: dict[str, tuple[pa.Array, list[str], list[Any]]], n: int
+        self,
+        keys: dict[str, list[Any]],
+        columns: dict[str, tuple[pa.Array, list[str], list[Any]]],
+        n: int,
+        views: Mapping[str, str] | None = None,
     ) -> None:
+        """``views``: the (on-demand or base) view of each output column, for the status columns of
+        the repr (default: each column its own)."""
         self._keys = keys
         self._columns = columns
         self._n = n
+        self._views = dict(views or {})
 
     def __len__(self) -> int:
         return self._n
@@ -339,8 +356,24 @@ class OnDemandResponse:
         assert isinstance(frame, pl.DataFrame)
         return frame
 
+    def to_pandas(self, *, statuses: bool = False, event_timestamps: bool = False) -> pd.DataFrame:
+        """As :meth:`OnlineResponse.to_pandas`: nullable integer columns stay integers. Needs pandas."""
+        table = self.to_arrow(statuses=statuses, event_timestamps=event_timestamps)
+        return pandas_frame(table, "OnDemandResponse")
+
+    def _status_items(self) -> list[tuple[str, str, list[str]]]:
+        shown = min(self._n, SHOWN_ENTITIES)
+        return [
+            (self._views.get(name, name), name, list(statuses[:shown]))
+            for name, (_, statuses, _) in self._columns.items()
+        ]
+
     def __repr__(self) -> str:
-        return f"<OnlineResponse {len(self)} entities: {', '.join(self._columns)}>"
+        """A table of the first entities: join keys, values, and a status column per view."""
+        return text([response_table("OnDemandResponse", self.to_arrow(), self._status_items())])
+
+    def _repr_html_(self) -> str:
+        return html_of([response_table("OnDemandResponse", self.to_arrow(), self._status_items())])
 
 
 def compile_online(
@@ -418,11 +451,25 @@ class OnDemandTrainingSet(TrainingSet):
         for table in self._inner.to_batches(batch_size):
             yield self._finish(table)
 
-    def preview(self, rows: int = 10) -> pa.Table:
-        return self._finish(self._inner.preview(rows))
+    def head(self, rows: int = PREVIEW_ROWS) -> TrainingSet:
+        """The same training set over the first ``rows`` entity rows only (see :meth:`TrainingSet.head`)."""
+        inner = self._inner.head(rows)
+        return self if inner is self._inner else OnDemandTrainingSet(inner, self._split, self._entity_columns)
 
-    def __repr__(self) -> str:
-        return f"<TrainingSet {len(self)} rows x {len(self.columns)} columns: {', '.join(self.columns)}>"
+    def preview(self, rows: int = PREVIEW_ROWS) -> pa.Table:
+        return self.head(rows).to_arrow()
+
+    def _origins(self) -> list[tuple[str, str, str]]:
+        inner = {column: (origin, dtype) for column, origin, dtype in self._inner._origins()}
+        computed = {
+            column: (f"{s.odfv.name}:{feature} (on demand)", dtype)
+            for s in self._split.steps
+            for feature, dtype, column in s.outputs
+        }
+        out = [(c, *inner.get(c, ("entity rows", ""))) for c in self._entity_columns]
+        for name, column in self._split.columns:
+            out.append((name, *(computed.get(column) or inner.get(column, ("", "")))))
+        return out
 
 
 def build_on_demand_training_set(

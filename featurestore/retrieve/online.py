@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from featurestore.display import Table, arrow_table, count, html_of, plural, text
 from featurestore.dsl import FeatureService
 from featurestore.dsl.aggregation import counts_events
 from featurestore.errors import EntityRowsError
@@ -14,8 +15,11 @@ from featurestore.registry.model import Registry, output_names
 from featurestore.versions import ServedView, online_view
 
 NOT_FOUND = 1  # online.base.Status.NOT_FOUND, without importing pyarrow here
+SHOWN_ENTITIES = 20
+"""How many entities the repr of an online response shows."""
 
 if TYPE_CHECKING:
+    import pandas as pd
     import polars as pl
     import pyarrow as pa
 
@@ -176,8 +180,93 @@ class OnlineResponse:
             frame = frame.to_frame()
         return frame
 
+    def to_pandas(self, *, statuses: bool = False, event_timestamps: bool = False) -> pd.DataFrame:
+        """As :meth:`to_arrow`, in pandas: integer and boolean columns with nulls stay integers and
+        booleans (pandas' nullable ``Int64``, ``boolean``), as in :meth:`to_polars`. Needs pandas."""
+        table = self.to_arrow(statuses=statuses, event_timestamps=event_timestamps)
+        return pandas_frame(table, "OnlineResponse")
+
+    def _status_items(self) -> list[tuple[str, str, list[str]]]:
+        shown = min(len(self), SHOWN_ENTITIES)
+        return [(r.view.name, name, r.statuses()[:shown]) for name, r, _ in self._columns()]
+
     def __repr__(self) -> str:
-        return f"<OnlineResponse {len(self)} entities: {', '.join(n for n, _, _ in self._columns())}>"
+        """A table of the first entities: join keys, values, and a status column per view."""
+        return text([response_table("OnlineResponse", self.to_arrow(), self._status_items())])
+
+    def _repr_html_(self) -> str:
+        return html_of([response_table("OnlineResponse", self.to_arrow(), self._status_items())])
+
+
+def pandas_frame(table: pa.Table, what: str) -> pd.DataFrame:
+    """An Arrow table in pandas, integer and boolean columns as pandas' nullable dtypes (``Int64``,
+    ``boolean``: a null stays a null, an integer stays an integer, exactly). pandas (the ``pandas``
+    extra) is imported by pyarrow, only when asked for."""
+    import pyarrow as pa
+
+    try:
+        # Integers with nulls as Python ints (never floats), made nullable integers below, exactly.
+        frame: pd.DataFrame = table.to_pandas(integer_object_nulls=True)
+    except ModuleNotFoundError as exc:
+        if exc.name != "pandas":
+            raise
+        raise ModuleNotFoundError(
+            f"{what}.to_pandas() needs pandas, which is not installed: pip install 'featurestore[pandas]' "
+            "(or use .to_polars() or .to_arrow())",
+            name="pandas",
+        ) from None
+    for field in table.schema:
+        if pa.types.is_integer(field.type):
+            unsigned = "U" if pa.types.is_unsigned_integer(field.type) else ""
+            frame[field.name] = frame[field.name].astype(f"{unsigned}Int{field.type.bit_width}")
+        elif pa.types.is_boolean(field.type):
+            frame[field.name] = frame[field.name].astype("boolean")
+    return frame
+
+
+def status_columns(items: Sequence[tuple[str, str, list[str]]]) -> list[tuple[str, list[str]]]:
+    """``(view, column, statuses)`` per value column -> one status column per view, ``"<view> status"``.
+    A view whose columns disagree (read from two versions while a change is materialized) gets one per
+    group of columns, naming them.
+
+    >>> status_columns([("v", "a", ["PRESENT"]), ("v", "b", ["PRESENT"]), ("w", "c", ["NOT_FOUND"])])
+    [('v status', ['PRESENT']), ('w status', ['NOT_FOUND'])]
+    >>> [n for n, _ in status_columns([("v", "a", ["PRESENT"]), ("v", "b", ["EXPIRED"])])]
+    ['v status (a)', 'v status (b)']
+    """
+    groups: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+    for view, column, statuses in items:
+        groups.setdefault((view, tuple(statuses)), []).append(column)
+    per_view: dict[str, int] = {}
+    for view, _ in groups:
+        per_view[view] = per_view.get(view, 0) + 1
+    out = []
+    for (view, codes), columns in groups.items():
+        label = f"{view} status" if per_view[view] == 1 else f"{view} status ({', '.join(columns)})"
+        out.append((label, list(codes)))
+    return out
+
+
+def response_table(what: str, table: pa.Table, statuses: Sequence[tuple[str, str, list[str]]]) -> Table:
+    """The display :class:`~featurestore.display.Table` of an online response's first entities: the
+    keys and values of ``table``, then a status column per view (statuses never sit in value cells)."""
+    import pyarrow as pa
+
+    total = table.num_rows
+    shown = table.slice(0, SHOWN_ENTITIES)
+    for label, values in status_columns(statuses):
+        shown = shown.append_column(label, pa.array(values, pa.string()))
+    notes = [
+        "status: PRESENT, NOT_FOUND (never written) or EXPIRED (older than the view's ttl); "
+        "values not PRESENT read null (counts of events: 0)"
+    ]
+    if total > SHOWN_ENTITIES:
+        notes.append(
+            f"showing the first {count(SHOWN_ENTITIES)} of {plural(total, 'entity', 'entities')}: "
+            ".to_polars() or .to_pandas() for all"
+        )
+    title = f"{what}: {plural(total, 'entity', 'entities')}, {plural(len(statuses), 'feature')}"
+    return arrow_table(title, shown, notes)
 
 
 def read_online(

@@ -6,12 +6,21 @@ import contextlib
 import itertools
 import os
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from featurestore.display import Table, arrow_table, count, html_of, plural, text
 from featurestore.dsl import FeatureService
-from featurestore.errors import FeatureStoreError, OutputError, SourceError, write_problem
-from featurestore.plan import EntityRows, TrainingSetPlan, explain, plan_training_set
+from featurestore.errors import (
+    FeatureStoreError,
+    InvalidArgumentError,
+    OutputError,
+    SourceError,
+    write_problem,
+)
+from featurestore.plan import EntityRows, PointInTimeJoin, TrainingSetPlan, explain, plan_training_set
+from featurestore.plan.passes import optimize
 from featurestore.registry.model import RegisteredView, Registry, column_order, output_names
 from featurestore.retrieve.entity_rows import PreparedRows, check_reach, prepare, to_arrow_table, validate
 from featurestore.sql import renderer_for
@@ -27,6 +36,8 @@ if TYPE_CHECKING:
     from featurestore.validation.report import ValidationReport
 
 _counter = itertools.count()
+PREVIEW_ROWS = 10
+"""How many rows a notebook shows of a training set (``_repr_html_``): only these are joined."""
 
 
 class TrainingSet:
@@ -34,7 +45,8 @@ class TrainingSet:
 
     ``.to_arrow()``, ``.to_polars()``, ``.to_pandas()``, ``.to_parquet(path)`` (streams, never holds
     the whole result), ``.to_batches()``; ``.sql`` and ``.explain()`` show what will run;
-    ``.profile()`` the feature columns' statistics.
+    ``.profile()`` the feature columns' statistics. ``.preview(n)`` / ``.head(n)`` join only the first
+    ``n`` entity rows: a notebook shows a preview that costs what 10 rows cost.
 
     >>> training = store.get_training_set(entity_df, features="model_v1")  # doctest: +SKIP
     >>> training.to_polars().height                                        # doctest: +SKIP
@@ -246,23 +258,81 @@ class TrainingSet:
                 tmp.unlink()
         return target
 
-    def preview(self, rows: int = 10) -> pa.Table:
-        try:
-            head = self._engine.to_arrow(self._renderer.render_preview(self.sql, rows))
-        except SourceError as exc:
-            raise self._explain(exc) from None
-        return self._attach(0, head)
+    def head(self, rows: int = PREVIEW_ROWS) -> TrainingSet:
+        """The same training set planned over the first ``rows`` entity rows only (their own time range
+        pushed into the scans): its ``explain()``, ``to_arrow()`` read no more. ``self`` when it has no
+        more rows than that."""
+        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
+            raise InvalidArgumentError(f"a training set's head takes a row count >= 0, got {rows!r}")
+        if rows >= len(self):
+            return self
+        prepared = first_rows(self._rows, rows)
+        entity = replace(
+            self.plan.entity,
+            table=f"__entity_rows_{next(_counter)}",
+            row_count=rows,
+            min_ts=prepared.min_ts,
+            max_ts=prepared.max_ts,
+        )
+        plan = optimize(replace(self.plan, entity=entity))
+        sql = self._renderer.render_training_set(plan)
+        return TrainingSet(self._engine, plan, sql, prepared, self._views, self._root, self._renderer)
+
+    def preview(self, rows: int = PREVIEW_ROWS) -> pa.Table:
+        """The first ``rows`` rows of the training set, joining only the first ``rows`` entity rows."""
+        return self.head(rows).to_arrow()
+
+    def _origins(self) -> list[tuple[str, str, str]]:
+        """``(column, where it comes from, dtype)`` of every column, known without running anything."""
+        schema = self._rows.output.schema
+        out = [(c, "entity rows", str(schema.field(c).type)) for c in self.plan.entity.columns]
+        found: dict[str, tuple[str, str]] = {}
+        for join in self.plan.joins:
+            named = join.features if isinstance(join, PointInTimeJoin) else join.aggregates
+            found.update({f.output: (f"{join.view}:{f.name}", f.dtype) for f in named})
+        return out + [(c, *found.get(c, ("", ""))) for c in self.plan.column_order]
+
+    def _shape(self) -> str:
+        return f"{plural(len(self), 'row')}, {plural(len(self.columns), 'column')}"
 
     def __repr__(self) -> str:
-        return f"<TrainingSet {len(self)} rows x {len(self.columns)} columns: {', '.join(self.columns)}>"
+        """The shape and the columns (where each comes from, its dtype); nothing runs."""
+        rows = tuple(self._origins())
+        table = Table(
+            f"TrainingSet: {self._shape()} (planned; nothing has run)",
+            ("column", "from", "dtype"),
+            rows,
+            notes=(
+                f"rows: .preview({PREVIEW_ROWS}) joins only the first {PREVIEW_ROWS}; all: .to_polars(), "
+                ".to_pandas(), .to_parquet(path); what runs: .explain()",
+            ),
+        )
+        return text([table])
 
     def _repr_html_(self) -> str:
-        import polars as pl
+        """A preview: the first rows, joined over the first entity rows only, and the full shape."""
+        head = self.preview(PREVIEW_ROWS)
+        if head.num_rows < len(self):
+            title = f"TrainingSet: {self._shape()}; a preview of the first {count(head.num_rows)}"
+            notes = [
+                f"preview of {count(head.num_rows)} of {plural(len(self), 'row')}: only these entity rows "
+                "were joined. All rows: .to_polars(), .to_pandas(), .to_parquet(path)"
+            ]
+        else:
+            title, notes = f"TrainingSet: {self._shape()}", []
+        return html_of([arrow_table(title, head, notes)])
 
-        # polars, a core dependency, renders the notebook preview: pandas is only for to_pandas().
-        head = pl.DataFrame(self.preview())
-        html: str = head._repr_html_()
-        return f"<p>TrainingSet: {len(self)} rows x {len(self.columns)} columns</p>{html}"
+
+def first_rows(rows: PreparedRows, n: int) -> PreparedRows:
+    """The first ``n`` entity rows (row ids 0..n-1 kept) with their own time range."""
+    import pyarrow.compute as pc
+
+    keys, output = rows.keys.slice(0, n), rows.output.slice(0, n)
+    t = keys.column("__t")
+    if n == 0 or t.null_count == len(t):
+        return PreparedRows(keys, output, None, None)
+    bounds = pc.min_max(t)
+    return PreparedRows(keys, output, bounds["min"].as_py(), bounds["max"].as_py())
 
 
 def build_training_set(
