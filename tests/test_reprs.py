@@ -295,3 +295,25 @@ def test_a_table_cell_stays_on_its_line() -> None:
     table = Table("t", ("a",), (("one\ntwo",),))
     assert text_cells(table.text())[1] == ["one\\ntwo"]
     assert "<td>one\\ntwo</td>" in table.html()
+
+
+def test_apply_s_display_names_the_next_calls(tmp_path: Path) -> None:
+    from tests.pit_repo import make_repo
+
+    defs = """
+driver = Entity(name="driver", join_keys=["driver_id"])
+src = FileSource(name="s", path="data/s.parquet", timestamp_field="event_timestamp")
+stats = FeatureView(name="stats", entities=[driver], source=src, ttl=None, features=[Feature("rate", "float64")])
+"""
+    import datetime as dt
+
+    store = make_repo(
+        tmp_path,
+        defs,
+        {"data/s.parquet": {"driver_id": [1], "event_timestamp": [dt.datetime(2024, 1, 1)], "rate": [0.5]}},
+        apply=False,
+    )
+    diff = store.apply()
+    assert diff.next_steps
+    assert f"next: {diff.next_steps[0]}" in repr(diff)
+    assert "store.materialize" in diff._repr_html_()

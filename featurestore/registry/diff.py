@@ -81,7 +81,7 @@ class RegistryDiff:
         ]
         counted = ", ".join(c for c in counts if not c.startswith("0 "))
         summary = f"{plural(len(self.changes), 'change')} ({counted})"
-        notes = tuple(f"warning: {w}" for w in self.warnings)
+        notes = tuple(f"warning: {w}" for w in self.warnings) + tuple(f"next: {n}" for n in self.next_steps)
         if self.empty:
             return Table(f"{against}: no changes", (), notes=notes)
         rows = tuple(
