@@ -303,7 +303,8 @@ def test_apply_s_display_names_the_next_calls(tmp_path: Path) -> None:
     defs = """
 driver = Entity(name="driver", join_keys=["driver_id"])
 src = FileSource(name="s", path="data/s.parquet", timestamp_field="event_timestamp")
-stats = FeatureView(name="stats", entities=[driver], source=src, ttl=None, features=[Feature("rate", "float64")])
+stats = FeatureView(name="stats", entities=[driver], source=src, ttl=None,
+                    features=[Feature("rate", "float64")])
 """
     import datetime as dt
 
