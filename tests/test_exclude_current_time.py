@@ -50,17 +50,21 @@ PAY = ("customer_id", "ts", "created", "amount")
 PAY_TYPES = {"ts": pa.timestamp("us"), "created": pa.timestamp("us"), "amount": pa.int64()}
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[FeatureStore]:
-    stats = table_of(("driver_id", "ts", "v"), (1, T10, 1), (1, T11, 2))
+def seed(root: Path) -> dict[str, pa.Table]:
+    """Write the events folder under ``root``; return the plain view's data file for ``make_repo``."""
     pay = table_of(
         PAY,
         *[(1, t, t, a) for t, a in [(naive(2024, 5, 1, 9), 1), (T10, 2), (T1030, 4), (T11, 8)]],
         types=PAY_TYPES,
     )
-    (tmp_path / "data" / "pay").mkdir(parents=True)
-    pq.write_table(pay, tmp_path / "data" / "pay" / "0.parquet")
-    with make_repo(tmp_path, DEFS, {"data/stats.parquet": stats}) as store:
+    (root / "data" / "pay").mkdir(parents=True)
+    pq.write_table(pay, root / "data" / "pay" / "0.parquet")
+    return {"data/stats.parquet": table_of(("driver_id", "ts", "v"), (1, T10, 1), (1, T11, 2))}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[FeatureStore]:
+    with make_repo(tmp_path, DEFS, seed(tmp_path)) as store:
         yield store
 
 
