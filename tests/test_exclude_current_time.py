@@ -190,3 +190,18 @@ def test_a_window_of_one_microsecond_is_refused_with_the_flag() -> None:
     with pytest.raises(DefinitionError, match="holds no event when exclude_current_time=True"):
         FeatureView(name="agg", entities=[DRIVER], source=source, exclude_current_time=True,
                     aggregations=[Aggregation("amount", "sum", timedelta(microseconds=1))])  # fmt: skip
+
+
+def test_explain_says_the_events_at_t_are_left_out(store: FeatureStore) -> None:
+    rows_ = entity_rows("customer_id", T11)
+    explained = store.get_training_set(
+        rows_, ["agg_x:sum_1h", "agg:sum_1h"], full_feature_names=True
+    ).explain()
+    assert "WindowAggregate view=agg_x keys=['customer_id'] events in (t - window, t)," in explained
+    assert "WindowAggregate view=agg keys=['customer_id'] events in (t - window, t]," in explained
+    plain = store.get_training_set(
+        entity_rows("driver_id", T11), ["plain_x:v", "plain:v"], full_feature_names=True
+    )
+    plain = plain.explain()
+    assert "PointInTimeJoin view=plain_x keys=['driver_id'] latest row with ts < t, ttl 1h" in plain
+    assert "PointInTimeJoin view=plain keys=['driver_id'] latest row with ts <= t, ttl 1h" in plain
