@@ -205,3 +205,24 @@ def test_explain_says_the_events_at_t_are_left_out(store: FeatureStore) -> None:
     plain = plain.explain()
     assert "PointInTimeJoin view=plain_x keys=['driver_id'] latest row with ts < t, ttl 1h" in plain
     assert "PointInTimeJoin view=plain keys=['driver_id'] latest row with ts <= t, ttl 1h" in plain
+
+
+def test_nanosecond_events_just_before_t_count_whatever_their_created_time(tmp_path: Path) -> None:
+    # A nanosecond source takes the range join with the flag: only as_known_at looks at created times.
+    import pandas as pd
+
+    ns = pd.Timedelta(1, "ns")
+    t = pd.Timestamp(T11)
+    types = {**PAY_TYPES, "ts": pa.timestamp("ns"), "created": pa.timestamp("ns")}
+    events = table_of(PAY, (1, t - ns, t + ns, 1), (1, t, t, 2), (1, t + ns, t, 4), types=types)
+    (tmp_path / "data" / "pay").mkdir(parents=True)
+    pq.write_table(events, tmp_path / "data" / "pay" / "0.parquet")
+    stats = {"data/stats.parquet": table_of(("driver_id", "ts", "v"), (1, T10, 1))}
+    with make_repo(tmp_path, DEFS, stats) as store:
+        refs = ["agg:sum_1h", "agg_x:sum_1h", "agg:count_life", "agg_x:count_life"]
+        for as_known_at, expected in ((False, (3, 1, 2, 1)), (True, (2, None, 1, 0))):
+            result = store.get_training_set(
+                entity_rows("customer_id", T11), refs, full_feature_names=True, as_known_at=as_known_at
+            ).to_arrow()
+            got = rows(result, "agg__sum_1h", "agg_x__sum_1h", "agg__count_life", "agg_x__count_life")
+            assert got == [expected], as_known_at

@@ -296,15 +296,16 @@ def direct_aggregate(a: WindowedValue, scan: SourceScan, t: exp.Expr) -> exp.Exp
 
 
 def render_range_join(node: WindowAggregate, entity_table: str) -> exp.Select:
-    """As-known-at: each entity row joined to the events of its key in ``(t - longest, t]`` known at
-    ``t``, then aggregated per entity row. Known: ``created <= t``, so an event with a null created
-    time is never known (nothing says it was by ``t``; Feast's joins leave such rows out too); a source
-    without a created column knows each event from its event time."""
+    """Each entity row joined to the events of its key in ``(t - longest, t]`` (``(t - longest, t)`` with
+    ``exclude_current_time``), then aggregated per entity row: as-known-at, and a nanosecond source's
+    ``exclude_current_time``. As known at ``t`` an event must also have ``created <= t``, so one with a
+    null created time is never known (nothing says it was by ``t``; Feast's joins leave such rows out
+    too); a source without a created column knows each event from its event time."""
     scan = node.scan
     names = time_names(scan)
     ev = window_events(scan, list(node.columns))
     conditions = [*keys_equal(node.keys, "e", "v"), not_after(scan, "v", col(ENTITY_TS, "e"))]
-    if scan.created_field:
+    if node.as_known_at and scan.created_field:  # also the path of nanosecond exclude_current_time
         conditions.append(exp.LTE(this=col(names.created_up, "v"), expression=col(ENTITY_TS, "e")))
     if node.longest_window is not None:
         conditions.append(_after_lower_edge(col(names.ts_up, "v"), col(ENTITY_TS, "e"), node.longest_window))
