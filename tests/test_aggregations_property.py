@@ -4,7 +4,9 @@ Event and entity times come from a handful of points one minute apart (plus poin
 events tie on time, entity rows sit exactly on events and exactly on ``t - window``. Windows are 1 and
 3 minutes, 2 minutes + 1µs, and the lifetime. Keys, times, created times and values are sometimes null.
 Both DuckDB paths are checked: the sweep (the default) and the range join (``as_known_at=True``); and
-the materialization query (one GROUP BY at a time ``T``) against the same reference.
+the materialization query (one GROUP BY at a time ``T``) against the same reference. ``ex`` is ``ev`` with
+``exclude_current_time=True`` (windows ``(t - w, t)``): a drawn flag picks the view and the reference's
+rule, so entity rows and materialization times sitting on events cover it.
 
 The same again with event and created times in nanoseconds (``POINTS_NS``: the points above and
 points 1 ns on either side of them and of the windows' edges; entity rows stay in microseconds): the
@@ -49,15 +51,25 @@ def _window_code(window: timedelta | None) -> str:
     return "None" if window is None else f"timedelta(microseconds={window // US})"
 
 
+_AGGREGATIONS = "".join(
+    f"    Aggregation({c!r}, {f!r}, {_window_code(w)}, name={n!r}),\n" for c, f, w, n in AGGREGATES
+)
 DEFS = (
     "from featurestore import Aggregation\n"
     "customer = Entity(name='customer', join_keys=['customer_id'])\n"
     "src = FileSource(name='src', path='data/ev.parquet', timestamp_field='ts',\n"
     "                 created_timestamp_field='created')\n"
-    "ev = FeatureView(name='ev', entities=[customer], source=src, aggregations=[\n"
-    + "".join(f"    Aggregation({c!r}, {f!r}, {_window_code(w)}, name={n!r}),\n" for c, f, w, n in AGGREGATES)
-    + "])\n"
+    f"ev = FeatureView(name='ev', entities=[customer], source=src, aggregations=[\n{_AGGREGATIONS}])\n"
+    f"ex = FeatureView(name='ex', entities=[customer], source=src, exclude_current_time=True,\n"
+    f"                 aggregations=[\n{_AGGREGATIONS}])\n"
 )
+
+
+def view_name(exclude_current_time: bool) -> str:
+    """The view of the property tests with (``ex``) or without (``ev``) ``exclude_current_time``."""
+    return "ex" if exclude_current_time else "ev"
+
+
 HEADER = ("customer_id", "ts", "created", "amount", "qty", "merchant", "flag")
 TYPES = {"customer_id": pa.int64(), "ts": pa.timestamp("us"), "created": pa.timestamp("us"),
          "amount": pa.float64(), "qty": pa.int64(), "merchant": pa.string(), "flag": pa.bool_(),
@@ -111,12 +123,15 @@ def reference_value(
     t: datetime | None,
     aggregate: tuple[Any, ...],
     as_known_at: bool,
+    exclude_current_time: bool = False,
 ) -> Any:
     column, function, window, _ = aggregate
     in_window = []
     if key is not None and t is not None:
         for r in data:
             if r["customer_id"] != key or r["ts"] is None or r["ts"] > t:
+                continue
+            if exclude_current_time and r["ts"] == t:  # the window is (t - w, t)
                 continue
             if window is not None and not r["ts"] > t - window:
                 continue
@@ -190,30 +205,36 @@ def check_training_set(
     entity_rows: list[tuple[Any, Any]],
     wanted: list[str],
     as_known_at: bool,
+    exclude_current_time: bool = False,
 ) -> None:
     data = write(store, body)
     table = table_of(("customer_id", "event_timestamp"), *entity_rows, types=TYPES)
-    result = store.get_training_set(table, [f"ev:{n}" for n in wanted], as_known_at=as_known_at).to_arrow()
+    view = view_name(exclude_current_time)
+    result = store.get_training_set(
+        table, [f"{view}:{n}" for n in wanted], as_known_at=as_known_at
+    ).to_arrow()
     by_name = {a[3]: a for a in AGGREGATES}
     for i, (key, t) in enumerate(entity_rows):
         for name, actual in zip(wanted, rows(result, *wanted)[i], strict=True):
-            expected = reference_value(data, key, t, by_name[name], as_known_at)
+            expected = reference_value(data, key, t, by_name[name], as_known_at, exclude_current_time)
             assert same(actual, expected), mismatch(data, key, t, name, actual, expected)
 
 
-def check_materialization(store: FeatureStore, body: list[tuple[Any, ...]], at: datetime) -> None:
+def check_materialization(
+    store: FeatureStore, body: list[tuple[Any, ...]], at: datetime, exclude_current_time: bool = False
+) -> None:
     from featurestore.plan.window import plan_aggregates_at
-    from featurestore.sql.window_latest import render_aggregates_at
+    from featurestore.sql import renderer_for
 
     data = write(store, body)
-    plan = plan_aggregates_at(store.registry.view("ev"), store.root, end=at)
-    result = store.engine.to_arrow(render_aggregates_at(plan))
+    plan = plan_aggregates_at(store.registry.view(view_name(exclude_current_time)), store.root, end=at)
+    result = store.engine.to_arrow(renderer_for(store.engine.capabilities).render_aggregates_at(plan))
     keys = sorted({r["customer_id"] for r in data if r["customer_id"] is not None and r["ts"] is not None
-                   and r["ts"] <= at})  # fmt: skip
+                   and (r["ts"] < at if exclude_current_time else r["ts"] <= at)})  # fmt: skip
     assert sorted(result.column("customer_id").to_pylist()) == keys
     for row in result.to_pylist():
         for aggregate in AGGREGATES:
-            expected = reference_value(data, row["customer_id"], at, aggregate, False)
+            expected = reference_value(data, row["customer_id"], at, aggregate, False, exclude_current_time)
             actual = row[aggregate[3]]
             assert same(actual, expected), mismatch(
                 data, row["customer_id"], at, aggregate[3], actual, expected
@@ -224,40 +245,42 @@ SETTINGS = {"deadline": None, "suppress_health_check": [HealthCheck.function_sco
 
 
 @settings(max_examples=80, **SETTINGS)
-@given(body=events, entity_rows=entity, wanted=requests, as_known_at=st.booleans())
+@given(body=events, entity_rows=entity, wanted=requests, as_known_at=st.booleans(), exclude=st.booleans())
 def test_training_sets_match_the_reference(
     store: FeatureStore,
     body: list[tuple[Any, ...]],
     entity_rows: list[tuple[Any, Any]],
     wanted: list[str],
     as_known_at: bool,
+    exclude: bool,
 ) -> None:
-    check_training_set(store, body, entity_rows, wanted, as_known_at)
+    check_training_set(store, body, entity_rows, wanted, as_known_at, exclude)
 
 
 @settings(max_examples=40, **SETTINGS)
-@given(body=events, at=st.sampled_from(POINTS))
+@given(body=events, at=st.sampled_from(POINTS), exclude=st.booleans())
 def test_the_materialization_query_matches_the_reference(
-    store: FeatureStore, body: list[tuple[Any, ...]], at: datetime
+    store: FeatureStore, body: list[tuple[Any, ...]], at: datetime, exclude: bool
 ) -> None:
-    check_materialization(store, body, at)
+    check_materialization(store, body, at, exclude)
 
 
 @settings(max_examples=40, **SETTINGS)
-@given(body=events_ns, entity_rows=entity, wanted=requests, as_known_at=st.booleans())
+@given(body=events_ns, entity_rows=entity, wanted=requests, as_known_at=st.booleans(), exclude=st.booleans())
 def test_nanosecond_training_sets_match_the_reference(
     store_ns: FeatureStore,
     body: list[tuple[Any, ...]],
     entity_rows: list[tuple[Any, Any]],
     wanted: list[str],
     as_known_at: bool,
+    exclude: bool,
 ) -> None:
-    check_training_set(store_ns, body, entity_rows, wanted, as_known_at)
+    check_training_set(store_ns, body, entity_rows, wanted, as_known_at, exclude)
 
 
 @settings(max_examples=20, **SETTINGS)
-@given(body=events_ns, at=st.sampled_from(POINTS))
+@given(body=events_ns, at=st.sampled_from(POINTS), exclude=st.booleans())
 def test_the_nanosecond_materialization_query_matches_the_reference(
-    store_ns: FeatureStore, body: list[tuple[Any, ...]], at: datetime
+    store_ns: FeatureStore, body: list[tuple[Any, ...]], at: datetime, exclude: bool
 ) -> None:
-    check_materialization(store_ns, body, at)
+    check_materialization(store_ns, body, at, exclude)

@@ -6,7 +6,8 @@ times, null created times and null feature values sprinkled in.
 
 Views (``DEFS``): ``va`` and ``vc`` read ``a.parquet`` (a created column; ttl 3 units / none);
 ``vb`` and ``vd`` read ``b.parquet`` (no created column, event times stored UTC-aware;
-ttl none / 2 units).
+ttl none / 2 units). ``vx`` (over ``a``, ttl 3 units) and ``vy`` (over ``b``, no ttl) set
+``exclude_current_time=True``: rows stamped exactly at ``t`` are no candidates.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ vb = FeatureView(name="vb", entities=[driver], source=b_src, ttl=None,
                  features=[Feature("z", "float64"), Feature("w", "bool")])
 vd = FeatureView(name="vd", entities=[driver], source=b_src, ttl=timedelta(minutes=2),
                  features=[Feature("z", "float64"), Feature("w", "bool")])
+vx = FeatureView(name="vx", entities=[driver], source=a_src, ttl=timedelta(minutes=3),
+                 features=[Feature("x", "int64"), Feature("y", "string")], exclude_current_time=True)
+vy = FeatureView(name="vy", entities=[driver], source=b_src, ttl=None,
+                 features=[Feature("z", "float64"), Feature("w", "bool")], exclude_current_time=True)
 """
 
 
@@ -52,6 +57,7 @@ class View:
     features: tuple[str, ...]
     ttl: timedelta | None
     has_created: bool
+    exclude_current_time: bool = False
 
 
 VIEWS = (
@@ -59,6 +65,8 @@ VIEWS = (
     View("vc", "a", ("x", "y"), None, True),
     View("vb", "b", ("z", "w"), None, False),
     View("vd", "b", ("z", "w"), 2 * UNIT, False),
+    View("vx", "a", ("x", "y"), 3 * UNIT, True, exclude_current_time=True),
+    View("vy", "b", ("z", "w"), None, False, exclude_current_time=True),
 )
 A_HEADER = ("driver_id", "ts", "created", "x", "y")
 B_HEADER = ("driver_id", "ts", "z", "w")
@@ -124,16 +132,22 @@ def _low_null(value: Any) -> tuple[int, Any]:
 
 
 def reference_row(
-    view: View, data: Sequence[dict[str, Any]], key: int | None, t: datetime | None, as_known_at: bool
+    view: View,
+    data: Sequence[dict[str, Any]],
+    key: int | None,
+    t: datetime | None,
+    as_known_at: bool,
+    exclude_current_time: bool = False,
 ) -> dict[str, Any] | None:
-    """The chosen feature row for one entity row, straight from DESIGN's rules, or None."""
+    """The chosen feature row for one entity row, straight from DESIGN's rules, or None.
+    ``exclude_current_time``: a row stamped exactly at ``t`` is no candidate either."""
     if key is None or t is None:
         return None
     candidates = []
     for row in data:
         if row["driver_id"] is None or row["ts"] is None or row["driver_id"] != key:
             continue
-        if row["ts"] > t:
+        if row["ts"] > t or (exclude_current_time and row["ts"] == t):
             continue
         if view.ttl is not None and row["ts"] < t - view.ttl:
             continue
@@ -166,7 +180,7 @@ def reference(
         for ref in features:
             view = by_name[ref.split(":")[0]]
             feature = ref.split(":")[1]
-            chosen = reference_row(view, files[view.file], key, t, as_known_at)
+            chosen = reference_row(view, files[view.file], key, t, as_known_at, view.exclude_current_time)
             out[ref.replace(":", "__")].append(None if chosen is None else chosen[feature])
     return out
 

@@ -46,6 +46,10 @@ class FeatureView(Definition):
     aggregations: tuple[Aggregation, ...] = ()
     # Validation rules of the rows a run writes (Freshness, RowCount); features hold their own.
     checks: tuple[ViewCheck, ...] = ()
+    # Leave out rows and events stamped exactly at the request time t (plain features: ``ts < t``;
+    # windows ``(t - w, t)``; lifetime ``ts < t``), as OpenMLDB's EXCLUDE CURRENT_TIME: an entity row
+    # stamped at the time of the event it predicts then cannot see that event (its label).
+    exclude_current_time: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -88,6 +92,13 @@ class FeatureView(Definition):
             raise ValueError(
                 f"features {clash} reuse a join key or timestamp column name; rename the feature"
             )
+        if self.exclude_current_time:
+            for a in self.aggregations:
+                if a.window is not None and a.window <= timedelta(microseconds=1):
+                    raise ValueError(
+                        f"aggregation {a.name!r} has a window of {a.window}, which holds no event when "
+                        "exclude_current_time=True (the window is (t - w, t)): use a longer window"
+                    )
         for n in names:
             if n.startswith("__"):
                 raise ValueError(f"feature {n!r} starts with '__', which is reserved")
@@ -140,7 +151,8 @@ class FeatureView(Definition):
         return FeatureViewProjection(view=self, features=tuple(wanted))
 
     def data_fingerprint(self) -> str:
-        """A hash of what changes this view's data: source, keys, features, ttl. Not metadata."""
+        """A hash of what changes this view's data: source, keys, features, ttl, aggregations and
+        ``exclude_current_time``. Not metadata."""
         identity = {
             "name": self.name,
             "source": self.source.data_identity(),
@@ -150,6 +162,8 @@ class FeatureView(Definition):
         }
         if self.aggregations:
             identity["aggregations"] = [a.identity() for a in self.aggregations]
+        if self.exclude_current_time:  # only when set: other views keep their fingerprints and versions
+            identity["exclude_current_time"] = True
         return _hash(identity)
 
     def metadata_fingerprint(self) -> str:
@@ -157,7 +171,8 @@ class FeatureView(Definition):
         objects were defined (``defined_at``, a path relative to the working folder) is left out: two
         checkouts of one repo sharing a registry must agree."""
         excluded: dict[str, Any] = dict.fromkeys(
-            ("defined_at", "source", "features", "ttl", "aggregations", "checks"), True
+            ("defined_at", "source", "features", "ttl", "aggregations", "checks", "exclude_current_time"),
+            True,
         )
         excluded["entities"] = {"__all__": {"defined_at"}}
         identity = self.model_dump(mode="json", exclude=excluded) | {

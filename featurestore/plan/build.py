@@ -65,6 +65,7 @@ def scan_for(rv: RegisteredView, root: Path) -> SourceScan:
             created_field=source.created_timestamp_field,
             key_columns=rv.view.join_keys,
             created_type=created_type,
+            exclude_current_time=rv.view.exclude_current_time,
         )
     return SourceScan(
         view=rv.name,
@@ -78,6 +79,7 @@ def scan_for(rv: RegisteredView, root: Path) -> SourceScan:
         created_field=source.created_timestamp_field,
         key_columns=rv.view.join_keys,
         created_type=created_type,
+        exclude_current_time=rv.view.exclude_current_time,
     )
 
 

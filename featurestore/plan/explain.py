@@ -31,14 +31,16 @@ def _join_line(join: PointInTimeJoin | WindowAggregate) -> str:
         return explain_window(join)
     ttl = "no ttl" if join.ttl is None else f"ttl {format_duration(join.ttl)}"
     # What is chosen, not how: each engine's SQL (below the plan) says how.
-    mode = "latest row with ts <= t and created <= t" if join.as_known_at else "latest row with ts <= t"
+    before = "ts < t" if join.scan.exclude_current_time else "ts <= t"
+    mode = f"latest row with {before}" + (" and created <= t" if join.as_known_at else "")
     feats = ", ".join(f.name if f.name == f.output else f"{f.name} AS {f.output}" for f in join.features)
     return f"PointInTimeJoin view={join.view} keys={list(join.keys)} {mode}, {ttl}: {feats}"
 
 
 def _scan_lines(scan: SourceScan, *, events: bool = False) -> list[str]:
     cols = "all columns" if scan.columns is None else ", ".join(scan.columns)
-    rng = f"[{scan.lower or '-inf'}, {scan.upper or '+inf'}]"
+    upper = ")" if scan.exclude_current_time and scan.upper else "]"
+    rng = f"[{scan.lower or '-inf'}, {scan.upper or '+inf'}{upper}"
     dedup = f"dedup (keys, ts) by {scan.created_field or 'feature values'}"
     if events:
         dedup = "every row is an event (no dedup)"

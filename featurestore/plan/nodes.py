@@ -20,7 +20,13 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class SourceScan:
     """Read one source: only ``columns`` (None = all), rows with non-null keys and event time,
-    event time inside ``[lower, upper]`` when set."""
+    event time inside ``[lower, upper]`` when set.
+
+    ``exclude_current_time`` (the view's flag): a row stamped exactly at a request's time belongs after
+    it. Every renderer then compares event times with the plan's times (an entity row's ``t``, a run's
+    end and marks, ``upper``) half-open: ``ts < m`` for ``ts <= m`` and ``ts >= m`` for ``ts > m``; a
+    window's lower edge ``ts > t - w`` is unchanged, so a window is ``(t - w, t)``.
+    """
 
     view: str
     kind: Literal["file", "sql"]
@@ -37,6 +43,7 @@ class SourceScan:
     lower: datetime | None = None
     upper: datetime | None = None
     query_dialect: str = "duckdb"  # the dialect a SQL source's query is written in (renderers read it)
+    exclude_current_time: bool = False  # events at a request's time t are not before it (see above)
 
 
 @dataclass(frozen=True)

@@ -280,7 +280,8 @@ def explain_window(node: WindowAggregate | AggregatesAt) -> str:
     else:
         methods = sorted({_SWEEPS[a.fn.sweep] for a in node.aggregates})
         how = "sweep per key: " + ", ".join(methods)
-    return f"WindowAggregate view={node.view} keys={list(node.keys)} events in (t - window, t], {how}: {aggs}"
+    window = "(t - window, t)" if node.scan.exclude_current_time else "(t - window, t]"  # events at t?
+    return f"WindowAggregate view={node.view} keys={list(node.keys)} events in {window}, {how}: {aggs}"
 
 
 def lookback_warnings(registry: Registry, lookback: timedelta) -> list[str]:

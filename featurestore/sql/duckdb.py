@@ -18,8 +18,8 @@ from featurestore.sql.duckdb_types import DUCKDB_TYPES
 from featurestore.sql.renderer import ENTITY_TS as ENTITY_TS
 from featurestore.sql.renderer import ROW_ID as ROW_ID
 from featurestore.sql.renderer import TS as TS  # event time, naive UTC microseconds (nanoseconds truncated)
+from featurestore.sql.timestamps import after_op, bound, micros_up, order_key, upper_op
 from featurestore.sql.timestamps import as_micros as as_micros
-from featurestore.sql.timestamps import bound, micros_up, order_key
 from featurestore.sql.timestamps import exact_times as exact_times
 from featurestore.sql.timestamps import ts_literal as ts_literal
 from featurestore.sql.trees import CREATED as CREATED
@@ -102,7 +102,7 @@ def scan_select(scan: SourceScan, features: list[str], *, exact: bool = False) -
     if scan.lower is not None:
         conditions.append(bound(ts_raw.copy(), ts_type, ">=", scan.lower))
     if scan.upper is not None:
-        conditions.append(bound(ts_raw.copy(), ts_type, "<=", scan.upper))
+        conditions.append(bound(ts_raw.copy(), ts_type, upper_op(scan), scan.upper))
     return exp.select(*projections).from_(source_table(scan)).where(exp.and_(*conditions))
 
 
@@ -126,6 +126,20 @@ def time_names(scan: SourceScan) -> TimeNames:
     return TimeNames(TS, TS, CREATED, CREATED)
 
 
+def asof_time(scan: SourceScan) -> str:
+    """The event time a row is placed at to be compared with a whole-microsecond ``t``: rounded up
+    for ``ts <= t``; rounded down (``__ts``) for ``ts < t`` when the view excludes events at ``t``."""
+    return TS if scan.exclude_current_time else time_names(scan).ts_up
+
+
+def not_after(scan: SourceScan, ts_table: str, t: exp.Expr) -> exp.Expr:
+    """The event time of a row of an exact scan (aliased ``ts_table``) is a candidate at ``t``:
+    ``ts <= t``, or ``ts < t`` when the view excludes events at ``t``."""
+    if scan.exclude_current_time:
+        return exp.LT(this=col(TS, ts_table), expression=t)
+    return exp.LTE(this=col(time_names(scan).ts_up, ts_table), expression=t)
+
+
 def tie_order(scan: SourceScan, tie_break: tuple[str, ...], table: str | None = None) -> list[exp.Ordered]:
     """Newest first: greatest ts, then greatest created (null lowest), then greatest feature values
     (nulls lowest)."""
@@ -141,8 +155,9 @@ def deduped(
     among equal timestamps, so ties must be gone before the join.
 
     Nanosecond sources are grouped by their time rounded up to the microsecond (the ASOF key):
-    the latest row of each group, by nanoseconds, is the only one an entity row can choose."""
-    ts_up = time_names(scan)[0]
+    the latest row of each group, by nanoseconds, is the only one an entity row can choose; rounded
+    down instead when the view excludes events at ``t`` (``asof_time``)."""
+    ts_up = asof_time(scan)
     order = tie_order(scan, tie_break)
     window = exp.Window(
         this=exp.RowNumber(),
@@ -179,7 +194,10 @@ def asof_join(join: PointInTimeJoin, entity_table: str) -> exp.Select:
         values.append(exp.alias_(_cast_feature(value, f), f.output, quoted=True))
     on = exp.and_(
         *[exp.EQ(this=col(k, "e"), expression=col(k, "v")) for k in join.keys],
-        exp.GTE(this=col(ENTITY_TS, "e"), expression=col(time_names(join.scan)[0], "v")),
+        # ``ts <= t`` (``ts < t`` for a view excluding events at t: rounded down, a strict ASOF)
+        (exp.GT if join.scan.exclude_current_time else exp.GTE)(
+            this=col(ENTITY_TS, "e"), expression=col(asof_time(join.scan), "v")
+        ),
     )
     entity = exp.select(col(ROW_ID), col(ENTITY_TS), *[col(k) for k in join.keys]).from_(
         exp.Table(this=ident(entity_table))
@@ -201,9 +219,9 @@ def ranked_join(join: PointInTimeJoin, entity_table: str) -> exp.Select:
     features = list(dict.fromkeys([f.name for f in join.features] + list(join.tie_break)))
     scan = join.scan
     rows = scan_select(scan, features, exact=True)
-    ts_up, _, created_up, _ = time_names(scan)
+    created_up = time_names(scan).created_up
     conditions: list[exp.Expr] = [exp.EQ(this=col(k, "e"), expression=col(k, "v")) for k in join.keys]
-    conditions.append(exp.LTE(this=col(ts_up, "v"), expression=col(ENTITY_TS, "e")))
+    conditions.append(not_after(scan, "v", col(ENTITY_TS, "e")))
     if scan.created_field:
         # A null created time is not known to be <= t, so the row is no candidate (as in Feast, whose
         # joins drop such rows). A source without a created column is known from its event time.
@@ -245,13 +263,14 @@ def render_latest(plan: LatestPerKey) -> str:
 
 
 def _changed_since(plan: LatestPerKey) -> exp.Expr:
-    """Rows with event time after the event mark, or created after the created mark (exactly, at
-    the columns' own precision)."""
+    """Rows with event time after the event mark (or at it, for a view excluding events at a run's
+    end: the run that ended there left them out), or created after the created mark (exactly, at the
+    columns' own precision)."""
     if plan.changed_since is None:
         return exp.true()
     event_mark, created_mark = plan.changed_since
     scan = plan.scan
-    condition: exp.Expr = bound(col(scan.timestamp_field), scan.timestamp_type, ">", event_mark)
+    condition: exp.Expr = bound(col(scan.timestamp_field), scan.timestamp_type, after_op(scan), event_mark)
     if created_mark is not None and scan.created_field:
         late = bound(col(scan.created_field), scan.created_type, ">", created_mark)
         condition = exp.Paren(this=exp.Or(this=condition, expression=late))
@@ -269,7 +288,7 @@ def render_latest_stats(plan: LatestPerKey) -> str:
     if scan.lower is not None:
         in_range.append(bound(ts.copy(), ts_type, ">=", scan.lower))
     if scan.upper is not None:
-        in_range.append(bound(ts.copy(), ts_type, "<=", scan.upper))
+        in_range.append(bound(ts.copy(), ts_type, upper_op(scan), scan.upper))
     if plan.changed_since is not None:
         in_range.append(_changed_since(plan))
     where = exp.or_(exp.Is(this=ts.copy(), expression=exp.null()), exp.and_(*in_range)) if in_range else None

@@ -13,6 +13,10 @@ Sources are read with Spark's own readers (``parquet.`path` ``, ``csv.`path` WIT
 source is Spark SQL, used as a subquery. Refused at render time (``SourceError`` naming the view):
 nanosecond time columns (Spark holds microseconds). Windowed aggregations: ``spark_window.py``.
 
+A view with ``exclude_current_time`` places each feature row 1µs after its event time in the sweep
+(``ts < t`` iff ``ts + 1µs <= t`` in microseconds), so a row at ``t`` comes after the entity rows at ``t``;
+scans and marks compare half-open (``before_end``, ``after_mark``).
+
     >>> from featurestore.plan.nodes import SourceScan
     >>> scan = SourceScan(view="v", kind="file", location="/d/**/*.parquet", file_format="parquet",
     ...                   hive_partitioning=True, timestamp_field="ts", timestamp_type="TIMESTAMP",
@@ -25,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlglot import exp
@@ -47,6 +51,7 @@ TS = "__ts"  # event time, naive UTC microseconds (TIMESTAMP_NTZ)
 AT = "__at"  # when a row becomes eligible
 SIDE = "__side"  # 0: feature row, 1: entity row (after feature rows at equal times)
 BEST = "__best"  # the chosen feature row, carried as a struct
+ONE_US = timedelta(microseconds=1)
 
 SPARK_TYPES: dict[str, str] = {
     "bool": "BOOLEAN",
@@ -168,6 +173,25 @@ def source_table(scan: SourceScan, columns: list[str] | None = None) -> exp.Expr
     return _file_read(scan)
 
 
+def before_end(scan: SourceScan) -> type[exp.Binary]:
+    """``<=`` for an event time not past a plan's time; ``<`` when the view excludes events at it."""
+    return exp.LT if scan.exclude_current_time else exp.LTE
+
+
+def after_mark(scan: SourceScan) -> type[exp.Binary]:
+    """``>`` for an event time after a run's end or mark; ``>=`` when the view excludes events at a
+    run's end (that run left them out)."""
+    return exp.GTE if scan.exclude_current_time else exp.GT
+
+
+def sweep_time(scan: SourceScan, ts: exp.Expr) -> exp.Expr:
+    """Where an event stands in a sweep against entity times ``t``: its time, or 1µs later when the
+    view excludes events at ``t`` (an event at ``t`` then comes after the entity rows at ``t``)."""
+    if scan.exclude_current_time:
+        return exp.Add(this=ts, expression=interval_us(ONE_US))
+    return ts
+
+
 def bound(scan: SourceScan, op: type[exp.Binary], value: datetime) -> exp.Expr:
     column: exp.Expr = col(scan.timestamp_field)
     if is_date(scan.timestamp_type):
@@ -194,7 +218,7 @@ def scan_select(scan: SourceScan, features: list[str]) -> exp.Select:
     if scan.lower is not None:
         conditions.append(bound(scan, exp.GTE, scan.lower))
     if scan.upper is not None:
-        conditions.append(bound(scan, exp.LTE, scan.upper))
+        conditions.append(bound(scan, before_end(scan), scan.upper))
     return exp.select(*projections).from_(source_table(scan, raw)).where(exp.and_(*conditions))
 
 
@@ -228,11 +252,11 @@ def _sweep(join: PointInTimeJoin, entity_table: str) -> exp.Select:
     _refuse_nanoseconds(join.scan, join.features)
     features = list(dict.fromkeys([*join.tie_break, *[f.name for f in join.features]]))
     rows = scan_select(join.scan, features)
-    at: exp.Expr = col(TS)
+    at: exp.Expr = sweep_time(join.scan, col(TS))
     if join.as_known_at and join.scan.created_field:
         # A null created time is not known to be <= t: such a row is no candidate.
         rows = rows.where(exp.Not(this=exp.Is(this=col(join.scan.created_field), expression=exp.null())))
-        at = exp.Greatest(this=col(TS), expressions=[col(CREATED)])
+        at = exp.Greatest(this=at, expressions=[col(CREATED)])
     keys = [col(k) for k in join.keys]
     best = exp.Case(
         ifs=[exp.If(this=exp.EQ(this=col(SIDE), expression=exp.Literal.number(0)), true=_best_row(features))]
@@ -357,7 +381,8 @@ def changed_since(plan: LatestPerKey) -> exp.Expr:
         return exp.true()
     event_mark, created_mark = plan.changed_since
     scan = plan.scan
-    condition: exp.Expr = exp.GT(this=ntz(col(scan.timestamp_field)), expression=ts_literal(event_mark))
+    after = after_mark(scan)  # at the mark too, when that run left out its end's events
+    condition: exp.Expr = after(this=ntz(col(scan.timestamp_field)), expression=ts_literal(event_mark))
     if created_mark is not None and scan.created_field:
         late = exp.GT(this=ntz(col(scan.created_field)), expression=ts_literal(created_mark))
         condition = exp.Paren(this=exp.Or(this=condition, expression=late))

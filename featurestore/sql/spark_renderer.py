@@ -35,7 +35,7 @@ def render_latest_stats(plan: LatestPerKey) -> str:
     if scan.lower is not None:
         in_range.append(spark.bound(scan, exp.GTE, scan.lower))
     if scan.upper is not None:
-        in_range.append(spark.bound(scan, exp.LTE, scan.upper))
+        in_range.append(spark.bound(scan, spark.before_end(scan), scan.upper))
     if plan.changed_since is not None:
         in_range.append(spark.changed_since(plan))
     where = exp.or_(exp.Is(this=ts.copy(), expression=exp.null()), exp.and_(*in_range)) if in_range else None

@@ -9,6 +9,10 @@ function over a RANGE frame read off at the entity rows (whose values are null, 
   microsecond precision (``CURRENT ROW`` takes in its peers: the events at ``t``);
 * the lifetime: ``RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW``.
 
+A view with ``exclude_current_time`` places each event 1µs after its time (``sweep_time``: an event at
+``t`` comes after the entity rows at ``t``, so ``CURRENT ROW`` leaves it out) and reaches 1µs less far
+back (``(w_us - 2) PRECEDING``, the lower edge unchanged): exactly ``(t - w, t)``.
+
 Each function gives its own aggregate (``AggregateFunction.aggregate`` over ``spark_events``): count,
 sum, mean, min, max, ``stddev_samp``; ``last`` as ``max_by(value, struct(ts, created, value))`` over the
 events with a non-null value (Spark orders structs field by field, nulls lowest: the ``last`` tie rule).
@@ -47,6 +51,7 @@ from featurestore.sql.spark import (
     ident,
     ntz,
     scan_select,
+    sweep_time,
 )
 
 ONE_US = timedelta(microseconds=1)
@@ -147,10 +152,12 @@ def cast_output(value: exp.Expr, a: WindowedValue) -> exp.Expr:
     return exp.cast(value, exp.DataType.build(SPARK_TYPES[a.dtype], dialect="spark"))
 
 
-def _frame(a: WindowedValue) -> exp.WindowSpec:
+def _frame(a: WindowedValue, exclude_current_time: bool) -> exp.WindowSpec:
     if a.window is None:
         return exp.WindowSpec(kind="RANGE", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW")
     reach = a.window // ONE_US - 1  # (t - w, t] in whole microseconds
+    if exclude_current_time:  # events stand 1µs after their time (``sweep_time``): the same lower edge
+        reach -= 1
     return exp.WindowSpec(
         kind="RANGE", start=exp.Literal.number(reach), start_side="PRECEDING", end="CURRENT ROW"
     )
@@ -176,11 +183,11 @@ def render_window_aggregate(node: WindowAggregate, entity_table: str) -> exp.Sel
     value_of = {c: f"__c{j}" for j, c in enumerate(columns)}
     keys = [col(k) for k in node.keys]
     rows = scan_select(node.scan, columns)
-    at: exp.Expr = col(TS)
+    at: exp.Expr = sweep_time(node.scan, col(TS))
     if node.as_known_at and node.scan.created_field:
         # A null created time is not known to be <= t: such an event is never known.
         rows = rows.where(exp.Not(this=exp.Is(this=col(node.scan.created_field), expression=exp.null())))
-        at = exp.Greatest(this=col(TS), expressions=[col(CREATED)])
+        at = exp.Greatest(this=at, expressions=[col(CREATED)])
     events = exp.select(
         *keys,
         exp.alias_(micros(at), AT, quoted=True),
@@ -209,7 +216,8 @@ def render_window_aggregate(node: WindowAggregate, entity_table: str) -> exp.Sel
         def over(agg: exp.Expr, a: WindowedValue = a) -> exp.Expr:
             order = exp.Order(expressions=[exp.Ordered(this=col(AT))])
             partition = [key.copy() for key in keys]
-            return exp.Window(this=agg, partition_by=partition, order=order, spec=_frame(a))
+            spec = _frame(a, node.scan.exclude_current_time)
+            return exp.Window(this=agg, partition_by=partition, order=order, spec=spec)
 
         value = framed_aggregate(a, spark_events(a, value_of[a.column]), over)
         swept.append(exp.alias_(value, f"__a{k}", quoted=True))

@@ -6,7 +6,8 @@ Windowed aggregates read the events in ``(T - longest window, T]`` with a FILTER
 aggregates are partial states that merge (each function's ``state`` in ``featurestore/aggregates``, the
 DuckDB-named functions of their SQL renamed by ``spark_window.spark_functions``), stored as Parquet
 between runs and read back with Spark's reader; ``last``'s state is ``struct(t, c, v)`` with naive UTC
-times (``spark_window.latest_struct``), so states are read by the engine that wrote them.
+times (``spark_window.latest_struct``), so states are read by the engine that wrote them. A view with
+``exclude_current_time`` compares with ``T`` and the marks half-open, as ``sql/window_latest.py`` says.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from featurestore.sql.spark import (
     FileRead,
     SparkDialect,
     _refuse_nanoseconds,
+    after_mark,
+    before_end,
     bound,
     col,
     ident,
@@ -50,7 +53,7 @@ def _events_in_bounds(scan: SourceScan, columns: list[str]) -> exp.Select:
 
 READS = EventReads(
     events=_events_in_bounds,
-    after=lambda scan, lower: exp.GT(this=col(TS), expression=ts_literal(lower)),
+    after=lambda scan, lower: after_mark(scan)(this=col(TS), expression=ts_literal(lower)),
     ts_literal=ts_literal,
 )
 
@@ -117,7 +120,8 @@ def render_partials(plan: AggregatesAt) -> str:
 def _changed(plan: AggregatesAt, since: datetime, new_since: datetime) -> exp.Expr:
     """Events that change an entity's aggregates between ``since`` and ``end``: new ones, and those
     that left a window (``since - w < ts <= end - w``)."""
-    conditions: list[exp.Expr] = [exp.GT(this=col(TS), expression=ts_literal(new_since))]
+    after = after_mark(plan.scan)  # at the mark too, when that run left out its end's events
+    conditions: list[exp.Expr] = [after(this=col(TS), expression=ts_literal(new_since))]
     for window in sorted({a.window for a in plan.windowed if a.window is not None}):
         left = exp.and_(
             exp.GT(this=col(TS), expression=ts_literal(since - window)),
@@ -180,7 +184,8 @@ def render_aggregates_at(plan: AggregatesAt) -> str:
     if lifetime:
         newer: exp.Query = exp.select("*").from_(_table("ev"))
         if plan.frozen is not None:
-            newer = newer.where(exp.GT(this=col(TS), expression=ts_literal(plan.frozen.as_of)))
+            after = after_mark(plan.scan)  # the states hold the events before their time, or up to it
+            newer = newer.where(after(this=col(TS), expression=ts_literal(plan.frozen.as_of)))
             if plan.scan.created_field:  # events the states do not hold: created after their mark
                 unknown = READS.late(plan.scan, columns, plan.frozen.as_of, plan.frozen.created_mark)
                 newer = exp.union(newer, unknown, distinct=False)
@@ -214,10 +219,10 @@ def render_aggregate_stats(plan: AggregatesAt) -> str:
     scan = plan.scan
     ts = col(scan.timestamp_field)
     nulls = exp.or_(*[exp.Is(this=c, expression=exp.null()) for c in [*[col(k) for k in plan.keys], ts]])
-    in_range: list[exp.Expr] = [bound(scan, exp.LTE, plan.end)]
+    in_range: list[exp.Expr] = [bound(scan, before_end(scan), plan.end)]
     lower = value_lower(plan)
     if lower is not None:
-        in_range.append(bound(scan, exp.GT, lower))
+        in_range.append(bound(scan, after_mark(scan), lower))
     created: exp.Expr = ntz(col(scan.created_field)) if scan.created_field else ntz(exp.null())
     partials_created: exp.Expr = ntz(exp.null())
     if plan.frozen is not None and plan.frozen.created_mark is not None and scan.created_field:

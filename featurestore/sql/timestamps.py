@@ -33,12 +33,24 @@ from featurestore.sql.duckdb_types import duckdb_type
 if TYPE_CHECKING:
     from featurestore.plan.nodes import SourceScan
 
-Op = Literal["<=", ">=", ">"]
+Op = Literal["<=", ">=", ">", "<"]
 
 # Nanosecond literals are exact only inside the range a 64-bit nanosecond count holds
 # (1677-09-21 .. 2262-04-11); outside it a bound is compared in whole microseconds instead.
 _NS_SAFE = (datetime(1678, 1, 1), datetime(2262, 1, 1))
 PLAN_TIME = "timestamp[us]"  # the type of every time a plan carries: naive UTC microseconds
+
+
+def upper_op(scan: SourceScan) -> Op:
+    """How an event time is compared with a plan's time it must not pass: ``<=``, or ``<`` when the
+    scan's view excludes events at the current time (``SourceScan.exclude_current_time``)."""
+    return "<" if scan.exclude_current_time else "<="
+
+
+def after_op(scan: SourceScan) -> Op:
+    """How an event time is compared with a mark it must be after (a watermark, partial states' time):
+    ``>``, or ``>=`` when events at a mark were left out of the run that ended there."""
+    return ">=" if scan.exclude_current_time else ">"
 
 
 def exact_times(scan: SourceScan) -> bool:
@@ -111,16 +123,17 @@ def bound(column: exp.Expr, column_type: str, op: Op, value: datetime) -> exp.Ex
     """``column op value``, exact at the column's precision, on the raw column where that keeps
     the comparison exact (so Parquet row groups can be skipped)."""
     kind = column_type
-    build = {"<=": exp.LTE, ">=": exp.GTE, ">": exp.GT}[op]
+    build = {"<=": exp.LTE, ">=": exp.GTE, ">": exp.GT, "<": exp.LT}[op]
     if is_nanosecond(kind):
         if _NS_SAFE[0] <= value <= _NS_SAFE[1]:
             return build(this=column, expression=ts_literal(value, kind))
-        rounded = as_micros(column, kind) if op == ">=" else micros_up(column, kind)
+        rounded = as_micros(column, kind) if op in (">=", "<") else micros_up(column, kind)
         return build(this=rounded, expression=ts_literal(value, PLAN_TIME))
     if is_date(kind) and op != "<=":
-        # Midnight of d >= v iff d >= v's date rounded up to a whole day (> likewise: d > v's date).
+        # Midnight of d >= v iff d >= v's date rounded up to a whole day (< is its negation; > likewise:
+        # d > v's date).
         day = value.date()
-        if op == ">=" and value.time() != time(0):
+        if op in (">=", "<") and value.time() != time(0):
             try:
                 day = day + timedelta(days=1)
             except OverflowError:  # past 9999-12-31: compare as timestamps

@@ -54,12 +54,14 @@ def render_offline_event_times(
     pieces: VerifyDialect, scan: SourceScan, entity_table: str, ttl: timedelta | None
 ) -> str:
     """Per entity row (``ROW_ID`` order), the greatest event time ``TS`` of the scan's rows with its
-    keys, ``ts <= t`` and, with a ``ttl``, ``ts >= t - ttl``: the candidates of a point-in-time join.
+    keys, ``ts <= t`` (``ts < t`` for a view excluding events at t) and, with a ``ttl``,
+    ``ts >= t - ttl``: the candidates of a point-in-time join.
     Verify runs it on a small sample of entities, so a keyed join with the time as a filter is fine."""
     keys = scan.key_columns
     candidates = pieces.scan_select(scan, [])
     on: list[exp.Expr] = [exp.EQ(this=col(k, "e"), expression=col(k, "v")) for k in keys]
-    on.append(exp.LTE(this=col(TS, "v"), expression=pieces.naive(col(ENTITY_TS, "e"))))
+    before = exp.LT if scan.exclude_current_time else exp.LTE  # the view's events at t: not candidates
+    on.append(before(this=col(TS, "v"), expression=pieces.naive(col(ENTITY_TS, "e"))))
     if ttl is not None:
         floor = exp.Sub(this=pieces.naive(col(ENTITY_TS, "e")), expression=interval_us(ttl))
         on.append(exp.GTE(this=col(TS, "v"), expression=floor))

@@ -24,6 +24,11 @@ Each function's ``sweep`` (``featurestore/aggregates``) picks one of three ways:
   rounded microsecond ordered by their nanoseconds; ties: greatest created, then greatest value), kept
   when it is later than ``t - w``.
 
+A view with ``exclude_current_time`` has windows ``(t - w, t)`` (lifetime ``ts < t``): the probes at
+``t`` read the running totals at ``t - 1µs``, the frames end ``1µs PRECEDING`` and the ASOF lookup is
+strict, all exact on microsecond times; a nanosecond source (events within a microsecond before ``t``)
+takes the range join instead, on the time rounded down (``ts < t`` iff ``floor(ts) < t``).
+
 Entity rows with a null key or time match nothing (count 0, others null). ``as_known_at`` and
 materialization aggregate directly (``direct_aggregate``): a range join for the former (an event is
 known when ``created <= t``; one with a null created time never is, and a source without a created
@@ -49,6 +54,7 @@ from featurestore.sql.duckdb import (
     exact_times,
     ident,
     interval_us,
+    not_after,
     scan_select,
     time_names,
 )
@@ -95,7 +101,7 @@ def window_events(scan: SourceScan, columns: list[str]) -> exp.Select:
 
 def render_window_aggregate(node: WindowAggregate, entity_table: str) -> exp.Select:
     """``__row_id`` and one column per aggregate, exactly one row per entity row (any order)."""
-    if node.as_known_at:
+    if node.as_known_at or (node.scan.exclude_current_time and exact_times(node.scan)):
         return render_range_join(node, entity_table)
     running = [a for a in node.aggregates if a.fn.sweep == "running"]
     framed = [a for a in node.aggregates if a.fn.sweep == "frame"]
@@ -181,12 +187,16 @@ def _framed_ctes(
         events = events.join(table(only), using=[ident(k) for k in node.keys])
         probes = probes.join(table(only), using=[ident(k) for k in node.keys])
     values: list[exp.Expr] = [col(ROW_ID)]
+    # ``CURRENT ROW`` takes in the events at t; ``1µs PRECEDING`` leaves them out (exclude_current_time)
+    upper: dict[str, object] = {"end": "CURRENT ROW"}
+    if node.scan.exclude_current_time:
+        upper = {"end": interval_us(ONE_US), "end_side": "PRECEDING"}
     for k, a in enumerate(framed):
         if a.window is None:
-            spec = exp.WindowSpec(kind="RANGE", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW")
+            spec = exp.WindowSpec(kind="RANGE", start="UNBOUNDED", start_side="PRECEDING", **upper)
         else:
             reach = interval_us(a.window - ONE_US)  # (t - w, t] in whole microseconds
-            spec = exp.WindowSpec(kind="RANGE", start=reach, start_side="PRECEDING", end="CURRENT ROW")
+            spec = exp.WindowSpec(kind="RANGE", start=reach, start_side="PRECEDING", **upper)
         frame = exp.Window(
             this=a.fn.aggregate(events_of(a, node.scan)),
             partition_by=[col(k) for k in node.keys],
@@ -226,8 +236,9 @@ def _latest_ctes(node: WindowAggregate, column: str, name: str) -> list[tuple[st
         .where(_not_null(col(column)))
         .qualify(exp.EQ(this=rank, expression=exp.Literal.number(1)))
     )
+    at_or_before = exp.GT if node.scan.exclude_current_time else exp.GTE  # strict: ts < t
     on = exp.and_(
-        *keys_equal(node.keys, "e", "v"), exp.GTE(this=col(ENTITY_TS, "e"), expression=col(ts, "v"))
+        *keys_equal(node.keys, "e", "v"), at_or_before(this=col(ENTITY_TS, "e"), expression=col(ts, "v"))
     )
     body = (
         exp.select(col(ROW_ID, "e"), exp.alias_(col(ts, "v"), "__lt", quoted=True),
@@ -285,18 +296,16 @@ def direct_aggregate(a: WindowedValue, scan: SourceScan, t: exp.Expr) -> exp.Exp
 
 
 def render_range_join(node: WindowAggregate, entity_table: str) -> exp.Select:
-    """As-known-at: each entity row joined to the events of its key in ``(t - longest, t]`` known at
-    ``t``, then aggregated per entity row. Known: ``created <= t``, so an event with a null created
-    time is never known (nothing says it was by ``t``; Feast's joins leave such rows out too); a source
-    without a created column knows each event from its event time."""
+    """Each entity row joined to the events of its key in ``(t - longest, t]`` (``(t - longest, t)`` with
+    ``exclude_current_time``), then aggregated per entity row: as-known-at, and a nanosecond source's
+    ``exclude_current_time``. As known at ``t`` an event must also have ``created <= t``, so one with a
+    null created time is never known (nothing says it was by ``t``; Feast's joins leave such rows out
+    too); a source without a created column knows each event from its event time."""
     scan = node.scan
     names = time_names(scan)
     ev = window_events(scan, list(node.columns))
-    conditions = [
-        *keys_equal(node.keys, "e", "v"),
-        exp.LTE(this=col(names.ts_up, "v"), expression=col(ENTITY_TS, "e")),
-    ]
-    if scan.created_field:
+    conditions = [*keys_equal(node.keys, "e", "v"), not_after(scan, "v", col(ENTITY_TS, "e"))]
+    if node.as_known_at and scan.created_field:  # also the path of nanosecond exclude_current_time
         conditions.append(exp.LTE(this=col(names.created_up, "v"), expression=col(ENTITY_TS, "e")))
     if node.longest_window is not None:
         conditions.append(_after_lower_edge(col(names.ts_up, "v"), col(ENTITY_TS, "e"), node.longest_window))

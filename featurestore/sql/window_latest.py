@@ -15,6 +15,11 @@ events after ``frozen.as_of`` and the ones created after the mark, and finishes 
 states, every event up to the time is read once. Float sums are compensated (``fsum``), so their error
 stays relative to the values summed.
 
+A view with ``exclude_current_time`` leaves out the events at ``T``: every comparison with ``T`` and
+with the marks of earlier runs (their ends, the partial states' time) is half-open (``ts < m``,
+``ts >= m``, on the time rounded down), so partial states taken at ``m`` hold the events before ``m``
+and the next run reads those at ``m``; a window's lower edge stays ``ts > T - w``.
+
     state(events)  --merge-->  stored state (Parquet)  --merge with newer events-->  value at T
 """
 
@@ -38,7 +43,7 @@ from featurestore.sql.duckdb import (
     ts_literal,
 )
 from featurestore.sql.duckdb_types import DUCKDB_TYPES
-from featurestore.sql.timestamps import PLAN_TIME, bound
+from featurestore.sql.timestamps import PLAN_TIME, after_op, bound, upper_op
 from featurestore.sql.window import _after_lower_edge, direct_aggregate, window_events
 from featurestore.sql.window_marks import EventReads, value_lower
 from featurestore.sql.window_states import finished, merged_state, state_of_events
@@ -55,9 +60,17 @@ def _table(name: str, alias: str | None = None) -> exp.Table:
 # The event reads (``window_marks``): a lower bound tested on the source column at its own precision.
 READS = EventReads(
     events=window_events,
-    after=lambda scan, lower: bound(col(scan.timestamp_field), scan.timestamp_type, ">", lower),
+    after=lambda scan, lower: bound(col(scan.timestamp_field), scan.timestamp_type, after_op(scan), lower),
     ts_literal=_at,
 )
+
+
+def _after_mark(scan: SourceScan, mark: datetime) -> exp.Expr:
+    """An event of ``ev`` is after a run's end or mark: ``ts > m`` (rounded up), or ``ts >= m`` (rounded
+    down) for a view excluding events at a run's end, which that run left out."""
+    if scan.exclude_current_time:
+        return exp.GTE(this=col(TS), expression=_at(mark))
+    return exp.GT(this=col(time_names(scan).ts_up), expression=_at(mark))
 
 
 def _group_states(plan: AggregatesAt, source: str) -> exp.Select:
@@ -115,7 +128,7 @@ def _changed(plan: AggregatesAt) -> exp.Expr:
     assert plan.since is not None  # an incremental run
     assert plan.new_since is not None
     ts = col(time_names(plan.scan).ts_up)  # for > and <= (module docstring)
-    conditions: list[exp.Expr] = [exp.GT(this=ts, expression=_at(plan.new_since))]
+    conditions: list[exp.Expr] = [_after_mark(plan.scan, plan.new_since)]
     for window in sorted({a.window for a in plan.windowed if a.window is not None}):
         left = exp.and_(
             exp.GT(this=ts.copy(), expression=_at(plan.since - window)),
@@ -168,7 +181,7 @@ def render_aggregates_at(plan: AggregatesAt) -> str:
     if lifetime:
         newer: exp.Query = exp.select("*").from_(_table("ev"))
         if plan.frozen is not None:
-            newer = newer.where(exp.GT(this=col(ts_up), expression=_at(plan.frozen.as_of)))
+            newer = newer.where(_after_mark(plan.scan, plan.frozen.as_of))
         unknown = _unknown_to_partials(plan, columns)
         if unknown is not None:
             newer = exp.union(newer, unknown, distinct=False)
@@ -211,10 +224,10 @@ def render_aggregate_stats(plan: AggregatesAt) -> str:
     nulls = exp.or_(
         *[exp.Is(this=c, expression=exp.null()) for c in [*[col(k) for k in plan.keys], ts.copy()]]
     )
-    in_range: list[exp.Expr] = [bound(ts.copy(), ts_type, "<=", plan.end)]
+    in_range: list[exp.Expr] = [bound(ts.copy(), ts_type, upper_op(scan), plan.end)]
     lower = value_lower(plan)
     if lower is not None:
-        in_range.append(bound(ts.copy(), ts_type, ">", lower))
+        in_range.append(bound(ts.copy(), ts_type, after_op(scan), lower))
     created: exp.Expr = (
         as_micros(col(scan.created_field), scan.created_type) if scan.created_field else exp.null()
     )

@@ -36,7 +36,8 @@ class EventReads:
     def between(
         self, scan: SourceScan, columns: list[str], lower: datetime | None, upper: datetime
     ) -> exp.Select:
-        """Events with ``lower < ts <= upper`` (the scan bound is inclusive; the filter makes it strict)."""
+        """Events with ``lower < ts <= upper`` (the scan bound is inclusive; the filter makes it strict);
+        ``lower <= ts < upper`` for a view excluding events at the current time (``SourceScan``)."""
         query = self.events(replace(scan, lower=lower, upper=upper), columns)
         if lower is not None:
             query = query.where(self.after(scan, lower))

@@ -32,6 +32,7 @@ from featurestore.sql.duckdb import ENTITY_TS, ROW_ID, col, ident, interval_us, 
 EDGE = "__edge"
 INEXACT_TYPES = frozenset({"double", "float", "halffloat"})  # binary floats; decimal sums are exact
 TOTAL_BITS = 126  # HUGEINT holds 2^127 - 1; one bit of margin
+ONE_US = timedelta(microseconds=1)
 MAX_EXPONENT = 1000  # 2^k must be a finite double (keys of subnormal values take the frames)
 
 
@@ -177,8 +178,11 @@ def running_ctes(node: WindowAggregate, running: list[WindowedValue]) -> list[tu
     if scaled:
         ctes.append(("sc", _scale_cte(node, scaled)))
         cum = cum.join(table("sc"), using=[ident(k) for k in node.keys])
+    at_t: exp.Expr = col(ENTITY_TS)
+    if node.scan.exclude_current_time:  # the totals before t: events at t left out (microsecond times)
+        at_t = exp.alias_(exp.Sub(this=at_t, expression=interval_us(ONE_US)), ENTITY_TS, quoted=True)
     probes = [
-        exp.select(*[col(k) for k in node.keys], col(ENTITY_TS), col(ROW_ID),
+        exp.select(*[col(k) for k in node.keys], at_t, col(ROW_ID),
                    exp.alias_(_number(0), EDGE, quoted=True)).from_(table("ent"))
     ]  # fmt: skip
     for i, window in enumerate(windows, 1):
