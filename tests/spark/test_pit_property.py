@@ -50,6 +50,7 @@ def store(tmp_path_factory: pytest.TempPathFactory, spark_session: Any) -> Itera
         yield store
 
 
+@pytest.mark.filterwarnings("ignore::featurestore.errors.AsKnownAtIgnoredWarning")
 @settings(FAST, max_examples=6)
 @given(a=a_rows, b=b_rows, entity_rows=entity, features=requests)
 def test_spark_matches_the_reference(
