@@ -360,31 +360,17 @@ class FeatureStore:
         from featurestore.retrieve.training import build_training_set
 
         features = arguments.features(features)
-        with_on_demand = build_on_demand_training_set(
-            self.registry,
-            self.engine,
-            self.root,
-            entity_df,
-            features,
-            full_feature_names=full_feature_names,
-            timestamp_column=timestamp_column,
-            as_known_at=as_known_at,
-            code=self.config.registry.on_demand_code,
-        )
-        result = (
-            with_on_demand
-            if with_on_demand is not None
-            else build_training_set(
-                self.registry,
-                self.engine,
-                self.root,
-                entity_df,
-                features,
-                full_feature_names=full_feature_names,
-                timestamp_column=timestamp_column,
-                as_known_at=as_known_at,
-            )
-        )
+        request = (self.registry, self.engine, self.root, entity_df, features)
+        options: dict[str, Any] = {
+            "full_feature_names": full_feature_names,
+            "timestamp_column": timestamp_column,
+            "as_known_at": as_known_at,
+        }
+        # The builder of training sets with on-demand features (None without any), else the plain one.
+        # (Not `or`: a training set of no rows is falsy, its __len__ being 0.)
+        result = build_on_demand_training_set(*request, **options, code=self.config.registry.on_demand_code)
+        if result is None:
+            result = build_training_set(*request, **options)
         if as_known_at:
             from featurestore.errors import AsKnownAtIgnoredWarning
             from featurestore.registry.advice import as_known_at_ignored

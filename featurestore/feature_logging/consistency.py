@@ -166,14 +166,6 @@ def measure(
     for i, (a, b) in enumerate(zip(served.to_pylist(), offline.to_pylist(), strict=True)):
         status = classify(a, b)
         statuses.append(status)
-        if status == "match":
-            metrics.matches += 1
-        elif status == "mismatch":
-            metrics.mismatches += 1
-        elif status == "missing":
-            metrics.missing += 1
-        else:
-            metrics.extra += 1
         x, y = (_number(a), _number(b)) if numeric else (None, None)
         served_numbers.append(x)
         offline_numbers.append(y)
@@ -182,6 +174,9 @@ def measure(
             row = where.slice(i, 1).to_pylist()[0]
             at = row.pop("request_ts")
             metrics.examples.append({"status": status, "key": row, "at": str(at), "served": a, "offline": b})
+    metrics.matches, metrics.mismatches, metrics.missing, metrics.extra = (
+        statuses.count(kind) for kind in ("match", "mismatch", "missing", "extra")
+    )
     metrics.smape = SmapeSummary.of([s for s in smapes if s is not None]) if numeric else None
     n = len(statuses)
     columns = {

@@ -125,9 +125,9 @@ def verify_log(
         # A logged service may hold on-demand features: their builder (None without any), else the plain one.
         request = (registry, engine, root, entity_rows, features)
         options: dict[str, Any] = {"full_feature_names": True, "timestamp_column": REQUEST_TS}
-        training = build_on_demand_training_set(
-            *request, **options, as_known_at=False, code=code
-        ) or build_training_set(*request, **options)
+        training = build_on_demand_training_set(*request, **options, as_known_at=False, code=code)
+        if training is None:  # no on-demand feature (not `or`: a training set of no rows is falsy)
+            training = build_training_set(*request, **options)
         offline = training.to_arrow()
         where = table.select([*meta["join_keys"], REQUEST_TS]).rename_columns(
             [*meta["join_keys"], "request_ts"]
