@@ -10,9 +10,10 @@ Layout (little-endian, no padding), compiled once per list of feature dtypes int
     var data   the string (UTF-8) / bytes values, concatenated in declared order
 
 The event timestamp comes first so a Lua script can compare it with ``struct.unpack('<i8', v)`` (the
-newer-wins rule). Views without strings/bytes have fixed-size values that decode with one
-``Struct.iter_unpack`` over the joined values. The layout is part of the storage format: changing it needs
-a new key prefix (``keys.REDIS_PREFIX``) or table.
+newer-wins rule). Decoding one value is one ``Struct.unpack_from`` (plus a slice per string); several
+values are read as one NumPy record array over their joined headers (a column per field, ``tolist()``
+each), strings cut and decoded by ``map`` in C. The layout is part of the storage format: changing it
+needs a new key prefix (``keys.REDIS_PREFIX``) or table.
 
     >>> codec = ValueCodec(("float64", "string"))
     >>> import pyarrow as pa
@@ -27,11 +28,13 @@ from __future__ import annotations
 import itertools
 import struct
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from itertools import repeat
+from operator import add, getitem
+from typing import Any, NamedTuple, cast
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -61,18 +64,17 @@ def _bitmap_format(n_features: int) -> str:
     return "Q" * ((n_features + 63) // 64)
 
 
-@dataclass(frozen=True)
-class Decoded:
+class Decoded(NamedTuple):
     """The decoded values of one view for E entities, as Python values (Arrow is built on demand).
 
     ``values`` follow the requested feature order and hold storage-level values (timestamps as
-    microseconds, dates as days, strings as UTF-8 bytes; ``None`` for null, NOT_FOUND or EXPIRED);
-    ``dtypes`` are their feature dtypes. ``event_ts`` is in microseconds (``None`` when NOT_FOUND);
-    ``status`` holds ``PRESENT`` / ``NOT_FOUND`` / ``EXPIRED`` per entity. Convert with
+    microseconds, dates as days, strings as ``str``, bytes as ``bytes``; ``None`` for null, NOT_FOUND or
+    EXPIRED); ``dtypes`` are their feature dtypes. ``event_ts`` is in microseconds (``None`` when
+    NOT_FOUND); ``status`` holds ``PRESENT`` / ``NOT_FOUND`` / ``EXPIRED`` per entity. Convert with
     :func:`to_arrow` / :func:`to_python`.
     """
 
-    values: tuple[Sequence[Any], ...]
+    values: tuple[list[Any], ...]
     dtypes: tuple[str, ...]
     event_ts: Sequence[int | None]
     status: list[int]
@@ -107,8 +109,6 @@ def _row_type(dtypes: tuple[str, ...]) -> pa.StructType:
 
 def to_python(values: Sequence[Any], dtype: str) -> list[Any]:
     """Storage-level values -> the Python values ``to_arrow(values, dtype).to_pylist()`` would give."""
-    if dtype == "string":
-        return [None if v is None else v.decode() for v in values]
     if dtype == "timestamp":  # positional timedelta(days, seconds, microseconds): the fastest form
         return [None if v is None else _EPOCH + timedelta(0, 0, v) for v in values]
     if dtype == "date":
@@ -190,39 +190,43 @@ class ValueCodec:
         whose values expire ``ttl_us`` microseconds after their event time (``None``: never)."""
         return _Decoder(self, tuple(select), ttl_us)
 
-    def unpack_many(self, raws: Sequence[bytes]) -> list[Sequence[Any]]:
-        """Unpack values into columns: the header fields (event time, null words, fixed features,
-        lengths), then one column per string/bytes feature (as bytes). Bulk: no Python loop per value."""
-        size = self.header.size
-        if not self.var:
-            return list(zip(*self.header.iter_unpack(b"".join(raws)), strict=True))
-        heads = self.header.iter_unpack(b"".join([r[:size] for r in raws]))
-        cols: list[Sequence[Any]] = list(zip(*heads, strict=True))
-        lengths = cols[len(cols) - len(self.var) :]
-        starts: Sequence[int] = [size] * len(raws)
-        for k, lens in enumerate(lengths):
-            if k == len(lengths) - 1:  # the last one runs to the end of the value
-                cols.append([r[a:] for r, a in zip(raws, starts, strict=True)])
-            else:
-                ends = [a + n for a, n in zip(starts, lens, strict=True)]
-                cols.append([r[a:b] for r, a, b in zip(raws, starts, ends, strict=True)])
-                starts = ends
-        return cols
-
 
 class _Decoder:
+    """Decodes the values of one view: one ``unpack_from`` for a single value, one NumPy view of the
+    joined headers (a record dtype of the header's fields) for several, strings decoded by C-level maps.
+    """
+
     def __init__(self, codec: ValueCodec, select: tuple[int, ...], ttl_us: int | None) -> None:
-        self.codec = codec
+        self.header = codec.header
+        self.size = codec.header.size
         self.select = select
         self.ttl_us = ttl_us
         self.dtypes = tuple(codec.dtypes[i] for i in select)
-        self.positions = tuple(codec.position[i] for i in select)
+        self.words = codec.bitmap_words
         self.fixed_only = not codec.var
-        self.single_word = codec.bitmap_words == 1
+        n_fixed, n_var = len(codec.fixed), len(codec.var)
+        # Header fields: t (event time), w0.. (null words), f0.. (fixed features), l0.. (var lengths).
+        names = ["t", *(f"w{w}" for w in range(self.words)), *(f"f{j}" for j in range(n_fixed))]
+        names += [f"l{k}" for k in range(n_var)]
+        self.record = np.dtype(list(zip(names, [_NUMPY[c] for c in _codes(codec.header)], strict=True)))
+        self.head_slice = slice(0, self.size)
+        self.var_slice = slice(self.size, None)
+        # Per selected feature: (header field index or -1, var index or -1, decode as UTF-8).
+        spec: list[tuple[int, int, bool]] = []
+        for i in select:
+            if i in codec.var:
+                spec.append((-1, codec.var.index(i), codec.dtypes[i] == "string"))
+            else:
+                spec.append((1 + self.words + codec.fixed.index(i), -1, False))
+        self.spec = tuple(spec)
+        self.lengths_at = 1 + self.words + n_fixed
+        self.n_var = n_var
+        self.var_needed = any(k >= 0 for _, k, _ in spec)
 
     def __call__(self, raws: Sequence[bytes | None], now_us: int) -> Decoded:
+        if len(raws) == 1:
+            return self._one(raws[0], now_us)
         n = len(raws)
-        codec = self.codec
         index: list[int] | None = None
         present: Sequence[bytes]
         if None in raws:
@@ -232,29 +236,16 @@ class _Decoder:
             present = raws  # type: ignore[assignment]
         if not present:
             nulls = [None] * n
-            return Decoded((nulls,) * len(self.select), self.dtypes, nulls, [NOT_FOUND] * n)
-        cols = codec.unpack_many(present)
-        ts: Sequence[int | None] = cols[0]
-        values: list[Sequence[Any]] = [cols[p] for p in self.positions]
-
-        null_rows = self._null_rows(cols)
-        expired: list[int] = []
-        if self.ttl_us is not None:
-            oldest = now_us - self.ttl_us
-            if min(cols[0]) < oldest:
-                expired = [j for j, t in enumerate(cols[0]) if t < oldest]
-        if null_rows or expired:
-            lists = [list(v) for v in values]
-            for j in null_rows:
-                word = cols[1][j] if self.single_word else _join_words(cols, j, codec.bitmap_words)
-                for column, feature in zip(lists, self.select, strict=True):
+            return Decoded(tuple([None] * n for _ in self.select), self.dtypes, nulls, [NOT_FOUND] * n)
+        values, ts, null_rows, expired = self._many(present, now_us)
+        if null_rows:
+            for j, word in null_rows:
+                for column, feature in zip(values, self.select, strict=True):
                     if word >> feature & 1:
                         column[j] = None
-            for j in expired:
-                for column in lists:
-                    column[j] = None
-            values = list(lists)
-
+        for j in expired:
+            for column in values:
+                column[j] = None
         status = [PRESENT] * n
         if index is not None:  # scatter the present rows into E slots, NOT_FOUND elsewhere
             status = [NOT_FOUND] * n
@@ -266,17 +257,140 @@ class _Decoder:
             status[index[j] if index is not None else j] = EXPIRED
         return Decoded(tuple(values), self.dtypes, ts, status)
 
-    def _null_rows(self, cols: list[Sequence[Any]]) -> list[int]:
-        words = self.codec.bitmap_words
-        if words == 1:
-            if not any(cols[1]):
-                return []
-            return [j for j, w in enumerate(cols[1]) if w]
-        return [j for j in range(len(cols[0])) if any(cols[1 + w][j] for w in range(words))]
+    def _one(self, raw: bytes | None, now_us: int) -> Decoded:
+        """One value, without NumPy: one ``unpack_from`` and a few slices."""
+        if raw is None:
+            return Decoded(tuple([None] for _ in self.select), self.dtypes, [None], [NOT_FOUND])
+        if self.fixed_only and len(raw) != self.size:
+            raise ValueError(f"a value of {len(raw)} bytes, expected {self.size}")
+        row = self.header.unpack_from(raw)
+        ts = row[0]
+        if self.ttl_us is not None and ts < now_us - self.ttl_us:
+            return Decoded(tuple([None] for _ in self.select), self.dtypes, [ts], [EXPIRED])
+        var: list[bytes] = []
+        if self.var_needed:
+            start, last = self.size, self.n_var - 1
+            for k in range(self.n_var):
+                if k == last:
+                    var.append(raw[start:])
+                else:
+                    end = start + row[self.lengths_at + k]
+                    var.append(raw[start:end])
+                    start = end
+        word = row[1] if self.words == 1 else _word(row[1 : 1 + self.words])
+        values: list[list[Any]] = []
+        for (field, k, text), feature in zip(self.spec, self.select, strict=True):
+            if word >> feature & 1:
+                values.append([None])
+            elif k < 0:
+                values.append([row[field]])
+            else:
+                values.append([var[k].decode() if text else var[k]])
+        return Decoded(tuple(values), self.dtypes, [ts], [PRESENT])
+
+    def _many(
+        self, present: Sequence[bytes], now_us: int
+    ) -> tuple[list[list[Any]], Sequence[int], list[tuple[int, int]], list[int]]:
+        """Columns of the selected features (nulls not yet applied), event times, ``(row, null word)``
+        of the rows with a null, and the rows expired, over values that are all present."""
+        m = len(present)
+        if self.fixed_only and set(map(len, present)) != {self.size}:
+            raise ValueError(f"values of {sorted(set(map(len, present)))} bytes, expected {self.size}")
+        header: Callable[[int], Sequence[Any]]
+        if m < BULK_DECODE:  # a few values: one unpack_from each, then columns by zip
+            cols = list(zip(*map(self.header.unpack_from, present), strict=True))
+            times: Sequence[int] = cols[0]
+            expired: list[int] = []
+            if self.ttl_us is not None:
+                oldest = now_us - self.ttl_us
+                if min(times) < oldest:
+                    expired = [j for j, t in enumerate(times) if t < oldest]
+            if self.words == 1:
+                null_rows = [(j, w) for j, w in enumerate(cols[1]) if w]
+            else:
+                stacked = zip(*cols[1 : 1 + self.words], strict=True)
+                null_rows = [(j, _word(ws)) for j, ws in enumerate(stacked) if any(ws)]
+            header = cols.__getitem__
+        else:  # many: one NumPy record array over the joined headers, a column per field
+            if self.fixed_only:
+                heads = b"".join(present)
+            else:
+                heads = b"".join(map(_cut, present, repeat(self.head_slice)))
+            rec = np.frombuffer(heads, self.record)
+            if len(rec) != m:
+                raise ValueError(f"{len(heads)} bytes of headers for {m} values")
+            names = self.record.names or ()
+            stamps = rec["t"]
+            expired = []
+            if self.ttl_us is not None:
+                old = stamps < now_us - self.ttl_us
+                if old.any():
+                    expired = np.flatnonzero(old).tolist()
+            words = [rec[f"w{w}"] for w in range(self.words)]
+            flagged = words[0] if self.words == 1 else np.any(np.stack(words), axis=0)
+            null_rows = []
+            if flagged.any():
+                rows = np.flatnonzero(flagged)
+                stacked = zip(*(w[rows].tolist() for w in words), strict=True)
+                null_rows = [(j, _word(ws)) for j, ws in zip(rows.tolist(), stacked, strict=True)]
+            times = stamps.tolist()
+
+            def header(field: int) -> list[Any]:
+                column: list[Any] = rec[names[field]].tolist()
+                return column
+
+        var: list[list[Any]] = []
+        if self.var_needed:
+            if self.n_var == 1:
+                var.append(list(map(_cut, present, repeat(self.var_slice))))
+            else:
+                starts: Sequence[int] = [self.size] * m
+                for k in range(self.n_var):
+                    if k == self.n_var - 1:  # the last one runs to the end of the value
+                        var.append(list(map(_cut, present, map(slice, starts, repeat(None)))))
+                    else:
+                        ends = list(map(add, starts, header(self.lengths_at + k)))
+                        var.append(list(map(_cut, present, map(slice, starts, ends))))
+                        starts = ends
+        values: list[list[Any]] = []
+        for field, k, text in self.spec:
+            if k < 0:
+                values.append(list(header(field)))
+            elif text:
+                values.append(list(map(bytes.decode, var[k])))
+            else:
+                values.append(var[k])
+        return values, times, null_rows, expired
 
 
-def _join_words(cols: list[Sequence[Any]], row: int, words: int) -> int:
-    return sum(int(cols[1 + w][row]) << (64 * w) for w in range(words))
+BULK_DECODE = 24
+"""From this many values on, a view's values decode through NumPy (below, ``unpack_from`` each)."""
+
+# operator.getitem typed for the slicing of values, so that ``map`` slices in C, without a Python frame.
+_cut = cast("Callable[[bytes, slice], bytes]", getitem)
+
+# The struct codes of a header's fields -> the NumPy types of the same bytes (little-endian).
+_NUMPY = {
+    "q": "<i8",
+    "Q": "<u8",
+    "B": "u1",
+    "H": "<u2",
+    "I": "<u4",
+    "i": "<i4",
+    "d": "<f8",
+    "f": "<f4",
+    "?": "?",
+}
+
+
+def _codes(header: struct.Struct) -> list[str]:
+    """The field codes of a little-endian struct format without counts (``"<qBdI"`` -> q, B, d, I)."""
+    return list(header.format.lstrip("<"))
+
+
+def _word(words: Sequence[int]) -> int:
+    """The null bits of a value whose bitmap spans several 64-bit words, as one int."""
+    return sum(w << (64 * i) for i, w in enumerate(words))
 
 
 def _scatter(values: Sequence[Any], index: list[int], n: int) -> list[Any]:
