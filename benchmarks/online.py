@@ -550,17 +550,8 @@ def _steps(store: Any, rows: list[Any], conn: Any) -> dict[str, Callable[[int], 
     plan = request.plan
     m, nv = len(rows), len(plan.views)
     cols = [entity_columns(r, request.join_keys) for r in rows]
-    encoded = [plan.encode_keys(c) for c in cols]
 
-    def all_keys(i: int) -> list[str]:
-        _, groups = encoded[i % m]
-        found: list[str] = []
-        for view in plan.views:
-            prefix = view.redis_prefix
-            found += [f"{prefix}{k}}}" for k in groups[view.key_group]]
-        return found
-
-    key_lists = [all_keys(i) for i in range(m)]
+    key_lists = [plan.redis_keys(c)[1] for c in cols]
 
     def mget_held(i: int) -> Any:
         conn.send_packed_command([pack_command(("MGET", *key_lists[i % m]))], check_health=False)
@@ -588,10 +579,11 @@ def _steps(store: Any, rows: list[Any], conn: Any) -> dict[str, Callable[[int], 
         "`RedisOnlineStore.read(plan, columns)`": lambda i: online.read(plan, cols[i % m]),
         "MGET as the store sends it (`_mget`: its connection, hiredis pack, send, read)": mget_store,
         "MGET on a held connection (hiredis pack, send, read)": mget_held,
-        "`store.registry` (stat of the registry file)": lambda i: store.registry,
+        "`store.compile_online` (registry and state looked at, cached plan)": lambda i: store.compile_online(
+            REFS, False
+        ),
         "`entity_columns` (rows -> key columns)": lambda i: entity_columns(rows[i % m], request.join_keys),
-        "`ReadPlan.encode_keys` (validate + encode)": lambda i: plan.encode_keys(cols[i % m]),
-        "build the Redis key strings": all_keys,
+        "`ReadPlan.redis_keys` (validate, encode, key strings)": lambda i: plan.redis_keys(cols[i % m]),
         "`ReadPlan.results` (split + decode)": lambda i: plan.results(split(i)),
         "`OnlineResponse(...).to_dict()`": lambda i: OnlineResponse(
             request, cols[i % m], decoded[i % m]

@@ -197,7 +197,10 @@ class ViewResult:
 
     def values(self, feature: str) -> list[Any]:
         """``column(feature).to_pylist()``, computed without Arrow."""
-        i = self.features.index(feature)
+        return self.values_at(self.features.index(feature))
+
+    def values_at(self, i: int) -> list[Any]:
+        """:meth:`values` of ``features[i]`` (a new list on every call)."""
         return to_python(self._decoded.values[i], self._decoded.dtypes[i])
 
     @property
