@@ -10,10 +10,10 @@ Layout (little-endian, no padding), compiled once per list of feature dtypes int
     var data   the string (UTF-8) / bytes values, concatenated in declared order
 
 The event timestamp comes first so a Lua script can compare it with ``struct.unpack('<i8', v)`` (the
-newer-wins rule). Decoding one value is one ``Struct.unpack_from`` (plus a slice per string); several
-values are read as one NumPy record array over their joined headers (a column per field, ``tolist()``
-each), strings cut and decoded by ``map`` in C. The layout is part of the storage format: changing it
-needs a new key prefix (``keys.REDIS_PREFIX``) or table.
+newer-wins rule). Decoding is one ``Struct.unpack_from`` per value (mapped in C, then turned into
+columns by one ``zip``), the strings cut and decoded by ``map``; no Python loop per value unless it
+holds a null or has expired. The layout is part of the storage format: changing it needs a new key
+prefix (``keys.REDIS_PREFIX``) or table.
 
     >>> codec = ValueCodec(("float64", "string"))
     >>> import pyarrow as pa
@@ -34,7 +34,6 @@ from itertools import repeat
 from operator import add, getitem
 from typing import Any, NamedTuple, cast
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -74,7 +73,7 @@ class Decoded(NamedTuple):
     :func:`to_arrow` / :func:`to_python`.
     """
 
-    values: tuple[list[Any], ...]
+    values: tuple[Sequence[Any], ...]
     dtypes: tuple[str, ...]
     event_ts: Sequence[int | None]
     status: list[int]
@@ -192,9 +191,10 @@ class ValueCodec:
 
 
 class _Decoder:
-    """Decodes the values of one view: one ``unpack_from`` for a single value, one NumPy view of the
-    joined headers (a record dtype of the header's fields) for several, strings decoded by C-level maps.
-    """
+    """Decodes the values of one view: one ``Struct.unpack_from`` per value, mapped in C and turned
+    into columns by one ``zip``; strings cut and decoded by ``map``. (A NumPy record array over the
+    joined headers was measured too: faster alone, slower inside a whole read, whose caches are cold
+    after the wait on the socket.)"""
 
     def __init__(self, codec: ValueCodec, select: tuple[int, ...], ttl_us: int | None) -> None:
         self.header = codec.header
@@ -204,12 +204,6 @@ class _Decoder:
         self.dtypes = tuple(codec.dtypes[i] for i in select)
         self.words = codec.bitmap_words
         self.fixed_only = not codec.var
-        n_fixed, n_var = len(codec.fixed), len(codec.var)
-        # Header fields: t (event time), w0.. (null words), f0.. (fixed features), l0.. (var lengths).
-        names = ["t", *(f"w{w}" for w in range(self.words)), *(f"f{j}" for j in range(n_fixed))]
-        names += [f"l{k}" for k in range(n_var)]
-        self.record = np.dtype(list(zip(names, [_NUMPY[c] for c in _codes(codec.header)], strict=True)))
-        self.head_slice = slice(0, self.size)
         self.var_slice = slice(self.size, None)
         # Per selected feature: (header field index or -1, var index or -1, decode as UTF-8).
         spec: list[tuple[int, int, bool]] = []
@@ -219,8 +213,8 @@ class _Decoder:
             else:
                 spec.append((1 + self.words + codec.fixed.index(i), -1, False))
         self.spec = tuple(spec)
-        self.lengths_at = 1 + self.words + n_fixed
-        self.n_var = n_var
+        self.lengths_at = 1 + self.words + len(codec.fixed)
+        self.n_var = len(codec.var)
         self.var_needed = any(k >= 0 for _, k, _ in spec)
 
     def __call__(self, raws: Sequence[bytes | None], now_us: int) -> Decoded:
@@ -237,15 +231,31 @@ class _Decoder:
         if not present:
             nulls = [None] * n
             return Decoded(tuple([None] * n for _ in self.select), self.dtypes, nulls, [NOT_FOUND] * n)
-        values, ts, null_rows, expired = self._many(present, now_us)
-        if null_rows:
+        if self.fixed_only and set(map(len, present)) != {self.size}:
+            raise ValueError(f"values of {sorted(set(map(len, present)))} bytes, expected {self.size}")
+        cols = list(zip(*map(self.header.unpack_from, present), strict=True))
+        values: list[Sequence[Any]] = self._columns(present, cols)
+        ts: Sequence[int | None] = cols[0]
+        expired: list[int] = []
+        if self.ttl_us is not None:
+            oldest = now_us - self.ttl_us
+            if min(cols[0]) < oldest:
+                expired = [j for j, t in enumerate(cols[0]) if t < oldest]
+        if self.words == 1:
+            null_rows = [(j, w) for j, w in enumerate(cols[1]) if w] if any(cols[1]) else []
+        else:
+            stacked = zip(*cols[1 : 1 + self.words], strict=True)
+            null_rows = [(j, _word(ws)) for j, ws in enumerate(stacked) if any(ws)]
+        if null_rows or expired:  # columns stay tuples unless a value must be blanked
+            lists = [list(v) for v in values]
             for j, word in null_rows:
-                for column, feature in zip(values, self.select, strict=True):
+                for column, feature in zip(lists, self.select, strict=True):
                     if word >> feature & 1:
                         column[j] = None
-        for j in expired:
-            for column in values:
-                column[j] = None
+            for j in expired:
+                for column in lists:
+                    column[j] = None
+            values = list(lists)
         status = [PRESENT] * n
         if index is not None:  # scatter the present rows into E slots, NOT_FOUND elsewhere
             status = [NOT_FOUND] * n
@@ -257,16 +267,41 @@ class _Decoder:
             status[index[j] if index is not None else j] = EXPIRED
         return Decoded(tuple(values), self.dtypes, ts, status)
 
+    def _columns(self, present: Sequence[bytes], cols: list[tuple[Any, ...]]) -> list[Sequence[Any]]:
+        """The selected features' columns of values that are all present (``cols``: header columns)."""
+        var: list[list[Any]] = []
+        if self.var_needed:
+            if self.n_var == 1:
+                var.append(list(map(_cut, present, repeat(self.var_slice))))
+            else:
+                starts: Sequence[int] = [self.size] * len(present)
+                for k in range(self.n_var):
+                    if k == self.n_var - 1:  # the last one runs to the end of the value
+                        var.append(list(map(_cut, present, map(slice, starts, repeat(None)))))
+                    else:
+                        ends = list(map(add, starts, cols[self.lengths_at + k]))
+                        var.append(list(map(_cut, present, map(slice, starts, ends))))
+                        starts = ends
+        values: list[Sequence[Any]] = []
+        for field, k, text in self.spec:
+            if k < 0:
+                values.append(cols[field])
+            elif text:
+                values.append(list(map(bytes.decode, var[k])))
+            else:
+                values.append(var[k])
+        return values
+
     def _one(self, raw: bytes | None, now_us: int) -> Decoded:
-        """One value, without NumPy: one ``unpack_from`` and a few slices."""
+        """One value: one ``unpack_from`` and a few slices."""
         if raw is None:
-            return Decoded(tuple([None] for _ in self.select), self.dtypes, [None], [NOT_FOUND])
+            return Decoded(((None,),) * len(self.select), self.dtypes, (None,), [NOT_FOUND])
         if self.fixed_only and len(raw) != self.size:
             raise ValueError(f"a value of {len(raw)} bytes, expected {self.size}")
         row = self.header.unpack_from(raw)
         ts = row[0]
         if self.ttl_us is not None and ts < now_us - self.ttl_us:
-            return Decoded(tuple([None] for _ in self.select), self.dtypes, [ts], [EXPIRED])
+            return Decoded(((None,),) * len(self.select), self.dtypes, (ts,), [EXPIRED])
         var: list[bytes] = []
         if self.var_needed:
             start, last = self.size, self.n_var - 1
@@ -278,114 +313,19 @@ class _Decoder:
                     var.append(raw[start:end])
                     start = end
         word = row[1] if self.words == 1 else _word(row[1 : 1 + self.words])
-        values: list[list[Any]] = []
+        values: list[tuple[Any]] = []
         for (field, k, text), feature in zip(self.spec, self.select, strict=True):
             if word >> feature & 1:
-                values.append([None])
+                values.append((None,))
             elif k < 0:
-                values.append([row[field]])
+                values.append((row[field],))
             else:
-                values.append([var[k].decode() if text else var[k]])
-        return Decoded(tuple(values), self.dtypes, [ts], [PRESENT])
+                values.append((var[k].decode() if text else var[k],))
+        return Decoded(tuple(values), self.dtypes, (ts,), [PRESENT])
 
-    def _many(
-        self, present: Sequence[bytes], now_us: int
-    ) -> tuple[list[list[Any]], Sequence[int], list[tuple[int, int]], list[int]]:
-        """Columns of the selected features (nulls not yet applied), event times, ``(row, null word)``
-        of the rows with a null, and the rows expired, over values that are all present."""
-        m = len(present)
-        if self.fixed_only and set(map(len, present)) != {self.size}:
-            raise ValueError(f"values of {sorted(set(map(len, present)))} bytes, expected {self.size}")
-        header: Callable[[int], Sequence[Any]]
-        if m < BULK_DECODE:  # a few values: one unpack_from each, then columns by zip
-            cols = list(zip(*map(self.header.unpack_from, present), strict=True))
-            times: Sequence[int] = cols[0]
-            expired: list[int] = []
-            if self.ttl_us is not None:
-                oldest = now_us - self.ttl_us
-                if min(times) < oldest:
-                    expired = [j for j, t in enumerate(times) if t < oldest]
-            if self.words == 1:
-                null_rows = [(j, w) for j, w in enumerate(cols[1]) if w]
-            else:
-                stacked = zip(*cols[1 : 1 + self.words], strict=True)
-                null_rows = [(j, _word(ws)) for j, ws in enumerate(stacked) if any(ws)]
-            header = cols.__getitem__
-        else:  # many: one NumPy record array over the joined headers, a column per field
-            if self.fixed_only:
-                heads = b"".join(present)
-            else:
-                heads = b"".join(map(_cut, present, repeat(self.head_slice)))
-            rec = np.frombuffer(heads, self.record)
-            if len(rec) != m:
-                raise ValueError(f"{len(heads)} bytes of headers for {m} values")
-            names = self.record.names or ()
-            stamps = rec["t"]
-            expired = []
-            if self.ttl_us is not None:
-                old = stamps < now_us - self.ttl_us
-                if old.any():
-                    expired = np.flatnonzero(old).tolist()
-            words = [rec[f"w{w}"] for w in range(self.words)]
-            flagged = words[0] if self.words == 1 else np.any(np.stack(words), axis=0)
-            null_rows = []
-            if flagged.any():
-                rows = np.flatnonzero(flagged)
-                stacked = zip(*(w[rows].tolist() for w in words), strict=True)
-                null_rows = [(j, _word(ws)) for j, ws in zip(rows.tolist(), stacked, strict=True)]
-            times = stamps.tolist()
-
-            def header(field: int) -> list[Any]:
-                column: list[Any] = rec[names[field]].tolist()
-                return column
-
-        var: list[list[Any]] = []
-        if self.var_needed:
-            if self.n_var == 1:
-                var.append(list(map(_cut, present, repeat(self.var_slice))))
-            else:
-                starts: Sequence[int] = [self.size] * m
-                for k in range(self.n_var):
-                    if k == self.n_var - 1:  # the last one runs to the end of the value
-                        var.append(list(map(_cut, present, map(slice, starts, repeat(None)))))
-                    else:
-                        ends = list(map(add, starts, header(self.lengths_at + k)))
-                        var.append(list(map(_cut, present, map(slice, starts, ends))))
-                        starts = ends
-        values: list[list[Any]] = []
-        for field, k, text in self.spec:
-            if k < 0:
-                values.append(list(header(field)))
-            elif text:
-                values.append(list(map(bytes.decode, var[k])))
-            else:
-                values.append(var[k])
-        return values, times, null_rows, expired
-
-
-BULK_DECODE = 24
-"""From this many values on, a view's values decode through NumPy (below, ``unpack_from`` each)."""
 
 # operator.getitem typed for the slicing of values, so that ``map`` slices in C, without a Python frame.
 _cut = cast("Callable[[bytes, slice], bytes]", getitem)
-
-# The struct codes of a header's fields -> the NumPy types of the same bytes (little-endian).
-_NUMPY = {
-    "q": "<i8",
-    "Q": "<u8",
-    "B": "u1",
-    "H": "<u2",
-    "I": "<u4",
-    "i": "<i4",
-    "d": "<f8",
-    "f": "<f4",
-    "?": "?",
-}
-
-
-def _codes(header: struct.Struct) -> list[str]:
-    """The field codes of a little-endian struct format without counts (``"<qBdI"`` -> q, B, d, I)."""
-    return list(header.format.lstrip("<"))
 
 
 def _word(words: Sequence[int]) -> int:
