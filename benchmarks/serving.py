@@ -457,8 +457,10 @@ def main() -> None:
     from ts_env import featurestore_code
 
     code = featurestore_code(REPO_ROOT, WORK_DIR, args.working_tree)
-    if code.path is not None:
-        sys.path.insert(0, str(code.path))
+    # The working tree: this checkout's package (here and in the servers), not whichever one the
+    # interpreter would import first.
+    code_path = REPO_ROOT if code.path is None else code.path
+    sys.path.insert(0, str(code_path))
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="httpbench-") as tmp:
         tmp_path = Path(tmp)
@@ -476,7 +478,7 @@ def main() -> None:
             ctx: dict[str, Any] = {
                 "ours_repo": tmp_path / "ours",
                 "feast_repo": tmp_path / "feast",
-                "code": code.path,
+                "code": code_path,
                 "redis_pid": redis.pid,
             }
             ctx["minimal"] = setup_ours(ctx["ours_repo"], data, redis_port)

@@ -174,7 +174,7 @@ class RegistryConfig(_Section):
     ``password_env`` or libpq's own mechanisms (``PGPASSWORD``, ``~/.pgpass``, a service file); it is never
     stored in the registry nor printed. ``history``: how many registry versions and runs are kept.
     ``refresh``: how often a long-lived reader (a server, an SDK in a serving process) looks for a newly
-    applied registry or state in a database (files are checked on every read, by their time stamp).
+    applied registry or state in a database (files are looked at every 0.1 s, by their time stamps).
     ``on_demand_code``: where servers take on-demand functions from that are not in a local
     ``definitions/`` folder: ``"registry"`` (the source recorded at apply; whoever may apply may run code
     on servers) or ``"packages"`` (only importable modules of installed packages).

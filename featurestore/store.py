@@ -41,6 +41,20 @@ if TYPE_CHECKING:
     from featurestore.versions import ServedView
 
 
+FILES_RECHECK = 0.1
+"""Seconds between two looks (a stat each) at the registry and state files by a reading store: an
+``apply``, ``materialize`` or ``promote`` of another process is served at most this late (the old
+values of a replaced version stay ``versions.RETIRE_GRACE``, 1 s, for reads that started before)."""
+
+
+def _mtime(path: str) -> int | None:
+    """The modification time of ``path`` in nanoseconds, or None when it does not exist."""
+    try:
+        return _stat(path).st_mtime_ns
+    except FileNotFoundError:
+        return None
+
+
 class FeatureStore:
     """A feature repo: ``featurestore.toml`` (optional) and ``definitions/`` under ``root``.
 
@@ -277,20 +291,18 @@ class FeatureStore:
 
     @property
     def registry(self) -> Registry:
-        """The applied registry, re-read only when it changes: files are checked on every read (one
-        stat), a database at most every ``[registry] refresh`` (one query)."""
+        """The applied registry, re-read only when it changes: files are looked at (a stat of the
+        registry and of the state) at most every ``FILES_RECHECK`` seconds, a database at most every
+        ``[registry] refresh`` (one query). What this object changes itself is seen at once."""
+        now = _monotonic()
+        if self._registry is not None and now < self._next_poll:
+            return self._registry
         if self._polls:
-            now = _monotonic()
-            if self._registry is not None and now < self._next_poll:
-                return self._registry
             stamp, self._state_stamp = self.backend.stamps()
             self._next_poll = now + self._refresh
         else:
-            # On every online read: one stat of a cached path string, no pathlib and no imports.
-            try:
-                stamp = _stat(self._registry_file).st_mtime_ns
-            except FileNotFoundError:
-                stamp = None
+            stamp, self._state_stamp = _mtime(self._registry_file), _mtime(self._state_file)
+            self._next_poll = now + FILES_RECHECK
         if (
             self._registry is not None
             and stamp is not None
@@ -481,16 +493,11 @@ class FeatureStore:
         >>> store.get_online_features("model_v1", [{"driver_id": 1001}]).to_dict()  # doctest: +SKIP
         {'driver_id': [1001], 'conv_rate': [0.55], 'trips_today': [6]}
         """
-        from featurestore.retrieve.online import OnlineRequest, read_online
-
         request = self.compile_online(features, full_feature_names)
         if type(entity_rows) is not list:  # lists of dicts, the common case, go straight through
             from featurestore.arguments import entity_rows as checked_rows
 
             entity_rows = checked_rows(entity_rows, request.join_keys)
-        if type(request) is OnlineRequest:
-            return read_online(self.online_store, request, entity_rows, now)
-        assert not isinstance(request, OnlineRequest)
         return request.read(self.online_store, entity_rows, request_data, now)
 
     def compile_online(
@@ -498,17 +505,23 @@ class FeatureStore:
     ) -> OnlineRequest | OnDemandRequest:
         """The compiled online request for a feature list: built once, then served from a cache that
         is dropped when the registry changes."""
-        from featurestore.dsl import FeatureService
-
         registry = self.registry
         served = self._serving(registry)
         named: Any = None
-        if isinstance(features, FeatureService):
-            named = features.name
-        elif isinstance(features, str):
-            named = features
-        elif isinstance(features, list | tuple | set | frozenset):
+        kind = type(features)
+        if kind is list or kind is tuple:  # the common cases first, without an import
             named = tuple(features)
+        elif kind is str:
+            named = features
+        else:
+            from featurestore.dsl import FeatureService
+
+            if isinstance(features, FeatureService):
+                named = features.name
+            elif isinstance(features, str):
+                named = features
+            elif isinstance(features, list | tuple | set | frozenset):
+                named = tuple(features)
         request = None
         if named is not None:
             try:
@@ -532,15 +545,9 @@ class FeatureStore:
         return self._serving(self.registry)
 
     def _serving(self, registry: Registry) -> Mapping[str, ServedView]:
-        """Which version serves each view, re-read only when the registry or the state changes (a
-        database: as of the last poll, see ``registry``)."""
-        if self._polls:
-            stamp = self._state_stamp
-        else:
-            try:
-                stamp = _stat(self._state_file).st_mtime_ns
-            except FileNotFoundError:
-                stamp = None
+        """Which version serves each view, re-read only when the registry or the state changes (as of
+        the last look, see ``registry``)."""
+        stamp = self._state_stamp  # taken with the registry's (see ``registry``)
         key = (self._registry_stamp, stamp)  # file stamps: an object id could be reused after a reload
         if self._served is not None and self._served_for == key:
             return self._served
@@ -617,6 +624,7 @@ class FeatureStore:
 
         views = names("views", views)
         result = teardown(self.state, self.online_store if online else None, views, drop_state=state)
+        self._next_poll = 0.0  # this process changed the state: the next read looks
         if state:
             partials = PartialStore(self.storage)
             for name in views or partials.views():

@@ -295,7 +295,7 @@ read, so a read that started just before the switch finishes on the old values i
 def retire_grace(polls: bool, refresh: timedelta) -> timedelta:
     """The grace ``delete_retired`` gives readers: with a database registry (``polls``) a reader sees a
     switch up to ``refresh`` late (it polls the state's stamp at most that often), so the grace is
-    ``2 x refresh + 1 s``; with files, readers check on every read: ``RETIRE_GRACE``.
+    ``2 x refresh + 1 s``; with files, readers look every 0.1 s (``store.FILES_RECHECK``): ``RETIRE_GRACE``.
 
     >>> retire_grace(True, timedelta(seconds=5)), retire_grace(False, timedelta(seconds=5))
     (datetime.timedelta(seconds=11), datetime.timedelta(seconds=1))

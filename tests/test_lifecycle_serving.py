@@ -37,6 +37,7 @@ import pytest
 
 from featurestore import FeatureStore
 from featurestore.registry.diff import RegistryDiff
+from featurestore.store import FILES_RECHECK
 from tests.online.conftest import require_redis, start_redis
 from tests.pit_repo import write_data, write_definitions
 from tests.server.conftest import Server, assert_clean_exit, start_server
@@ -311,6 +312,7 @@ def run_step(step: Step, store: FeatureStore, server: Server, reader: Reader) ->
         shutil.copy(store.root / "data" / "stats.parquet", store.root / step.defs.path)
     write_definitions(store.root, step.defs.text())
     assert view_change(store.apply()) == ("data" if step.data_change else "metadata", step.detail)
+    time.sleep(FILES_RECHECK)  # the server looks at the registry files at most this often
     reader.enter(f"{step.name}: applied")
     reader.wait()
     statuses = [(v.status, v.keys) for v in store.status(["stats"])]
@@ -332,6 +334,7 @@ def run_step(step: Step, store: FeatureStore, server: Server, reader: Reader) ->
     reader.enter(f"{step.name}: materializing")
     (run,) = store.materialize(end=datetime.now(UTC)).runs
     assert run.promoted == step.data_change
+    time.sleep(FILES_RECHECK)
     reader.enter(f"{step.name}: materialized")
     reader.wait()
     promoted = active_namespace(store)

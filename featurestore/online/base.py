@@ -157,7 +157,7 @@ class ViewResult:
     ``values(feature)``, ``statuses()``, ``status_codes``, ``event_times()``.
     """
 
-    __slots__ = ("_arrow", "_decoded", "_status", "features", "view")
+    __slots__ = ("_arrow", "_decoded", "_names", "_status", "features", "view")
 
     def __init__(self, view: OnlineView, features: tuple[str, ...], decoded: Decoded) -> None:
         self.view = view
@@ -165,6 +165,7 @@ class ViewResult:
         self._decoded = decoded
         self._arrow: tuple[tuple[pa.Array, ...], pa.Array] | None = None
         self._status: pa.DictionaryArray | None = None
+        self._names: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self._decoded.status)
@@ -197,7 +198,10 @@ class ViewResult:
 
     def values(self, feature: str) -> list[Any]:
         """``column(feature).to_pylist()``, computed without Arrow."""
-        i = self.features.index(feature)
+        return self.values_at(self.features.index(feature))
+
+    def values_at(self, i: int) -> list[Any]:
+        """:meth:`values` of ``features[i]`` (a new list on every call)."""
         return to_python(self._decoded.values[i], self._decoded.dtypes[i])
 
     @property
@@ -206,8 +210,14 @@ class ViewResult:
         return self._decoded.status
 
     def statuses(self) -> list[str]:
-        """``status.to_pylist()``, computed without Arrow."""
-        return [_STATUS_STRINGS[c] for c in self._decoded.status]
+        """``status.to_pylist()``, computed without Arrow (once per result: a new list per call)."""
+        if self._names is None:
+            codes = self._decoded.status
+            if any(codes):  # PRESENT is 0
+                self._names = [_STATUS_STRINGS[c] for c in codes]
+            else:
+                self._names = [_STATUS_STRINGS[Status.PRESENT]] * len(codes)
+        return list(self._names)
 
     def event_times(self) -> list[datetime | None]:
         """``event_ts.to_pylist()``, computed without Arrow."""

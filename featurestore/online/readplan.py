@@ -58,6 +58,8 @@ class ReadPlan:
     key_dtypes: Mapping[str, str]
     key_owner: Mapping[str, str]
     """The first view needing each join key (named in error messages)."""
+    single_key: str | None = None
+    """The join key when the plan has exactly one (every view then has the same one)."""
 
     @property
     def join_keys(self) -> tuple[str, ...]:
@@ -65,6 +67,13 @@ class ReadPlan:
 
     def encode_keys(self, entity_keys: Mapping[str, Sequence[Any]]) -> tuple[int, list[list[str]]]:
         """Validate the entity keys and encode them: ``(E, one list of E encoded keys per key group)``."""
+        if self.single_key is not None and self.single_key in entity_keys:
+            # One join key in every view (the common case): one column, one key group.
+            only = self.single_key
+            values = entity_keys[only]
+            column = values if type(values) is list else _as_list(values)
+            single = keys.encode_column(column, self.key_dtypes[only], key=only, view=self.key_owner[only])
+            return len(single), [single]
         missing = [k for k in self.key_dtypes if k not in entity_keys]
         if missing:
             key = missing[0]
@@ -90,6 +99,22 @@ class ReadPlan:
             else:
                 groups.append(["|".join(parts) for parts in zip(*(encoded[k] for k in group), strict=True)])
         return n, groups
+
+    def redis_keys(self, entity_keys: Mapping[str, Sequence[Any]]) -> tuple[int, list[str]]:
+        """``(E, the Redis key of every (view, entity))``: the E keys of ``views[0]``, then of ``views[1]``...
+
+        >>> from featurestore.online.base import OnlineView
+        >>> v = OnlineView(project="p", name="d", version="1", join_keys=("id",), key_dtypes=("int64",),
+        ...                features=(("x", "int64"),), ttl=None)
+        >>> compile_read_plan([(v, None)]).redis_keys({"id": [7, 8]})
+        (2, ['fs:p:d:1:{i7}', 'fs:p:d:1:{i8}'])
+        """
+        n, groups = self.encode_keys(entity_keys)
+        out: list[str] = []
+        for read in self.views:
+            prefix = read.redis_prefix
+            out += [f"{prefix}{k}}}" for k in groups[read.key_group]]
+        return n, out
 
     def results(
         self, raws: Sequence[Sequence[bytes | None]], now: datetime | None = None
@@ -148,7 +173,8 @@ def compile_read_plan(requests: Sequence[tuple[OnlineView, Sequence[str] | None]
                 decode=decode,
             )
         )
-    return ReadPlan(tuple(views), tuple(groups), key_dtypes, key_owner)
+    single = next(iter(key_dtypes)) if len(key_dtypes) == 1 else None
+    return ReadPlan(tuple(views), tuple(groups), key_dtypes, key_owner, single)
 
 
 def _as_list(values: Any) -> Sequence[Any]:

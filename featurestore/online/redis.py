@@ -156,43 +156,47 @@ def translate_errors(settings: RedisSettings, doing: str) -> Iterator[None]:
     """Turn redis-py exceptions into :class:`OnlineStoreError` naming ``host:port`` and never the password."""
     try:
         yield
-    except rex.AuthenticationError as exc:
+    except (rex.RedisError, OSError) as exc:
+        raise translated(settings, doing, exc) from None
+
+
+def translated(settings: RedisSettings, doing: str, exc: rex.RedisError | OSError) -> OnlineStoreError:
+    """The :class:`OnlineStoreError` a redis-py (or socket) exception raised while ``doing`` becomes
+    (the read path calls it from a plain ``except``: cheaper than a context manager per read)."""
+    if isinstance(exc, rex.AuthenticationError):
         if settings.password is None or "NOAUTH" in str(exc):
-            raise OnlineStoreError(
+            return OnlineStoreError(
                 f"Redis at {settings.target} requires a password ({doing}); put it in the url "
                 "(redis://:PASSWORD@host:port/0) or in the variable named by online.password_env"
-            ) from None
-        raise OnlineStoreError(
+            )
+        return OnlineStoreError(
             f"Redis at {settings.target} rejected the credentials while {doing} (password from "
             f"{settings.password_source}); set the right password in the url or in the variable named by "
             "online.password_env"
-        ) from None
-    except rex.NoPermissionError as exc:
-        raise OnlineStoreError(
+        )
+    if isinstance(exc, rex.NoPermissionError):
+        return OnlineStoreError(
             f"Redis at {settings.target} denied a command while {doing}: {settings.scrub(str(exc))}; "
             "the user needs read/write access to fs:* keys and EVAL"
-        ) from None
-    except (rex.TimeoutError, TimeoutError) as exc:
-        raise OnlineStoreTimeoutError(
+        )
+    if isinstance(exc, rex.TimeoutError | TimeoutError):
+        return OnlineStoreTimeoutError(
             f"Redis at {settings.target} did not answer in time while {doing}: {settings.scrub(str(exc))}. "
             f"Check that the server is running and not overloaded (connect timeout "
             f"{settings.connect_timeout}s, read timeout {settings.read_timeout}s)"
-        ) from None
-    except (rex.ConnectionError, rex.ClusterDownError, OSError) as exc:
-        raise OnlineStoreError(
+        )
+    if isinstance(exc, rex.ConnectionError | rex.ClusterDownError | OSError):
+        return OnlineStoreError(
             f"cannot reach Redis at {settings.target} while {doing}: {settings.scrub(str(exc))}. Check that "
             f"the server is running and the url is right (connect timeout {settings.connect_timeout}s, "
             f"read timeout {settings.read_timeout}s)"
-        ) from None
-    except rex.RedisClusterException as exc:
-        raise OnlineStoreError(
+        )
+    if isinstance(exc, rex.RedisClusterException):
+        return OnlineStoreError(
             f"the Redis Cluster at {settings.target} is not usable while {doing}: "
             f"{settings.scrub(str(exc))}. Check that its nodes are running and cluster_state is ok"
-        ) from None
-    except rex.RedisError as exc:
-        raise OnlineStoreError(
-            f"Redis at {settings.target} failed while {doing}: {settings.scrub(str(exc))}"
-        ) from None
+        )
+    return OnlineStoreError(f"Redis at {settings.target} failed while {doing}: {settings.scrub(str(exc))}")
 
 
 @dataclass(frozen=True)
@@ -254,7 +258,8 @@ class RedisOnlineStore:
     def _mget(self, all_keys: list[str]) -> list[bytes | None]:
         conn, reused = self._take_connection()
         try:
-            conn.send_packed_command(pack(conn, ["MGET", *all_keys]), check_health=False)
+            command = _mget_command(conn, all_keys)
+            conn.send_packed_command(command, check_health=False)
             values: list[bytes | None] = conn.read_response()
         except rex.ConnectionError:
             self._discard_connection(conn)
@@ -266,7 +271,7 @@ class RedisOnlineStore:
             # are never retried: the call stays bounded by one connect and one read timeout.
             conn = self._client.connection_pool.get_connection()
             try:
-                conn.send_packed_command(pack(conn, ["MGET", *all_keys]), check_health=False)
+                conn.send_packed_command(command, check_health=False)
                 values = conn.read_response()
             except BaseException:
                 self._discard_connection(conn)
@@ -298,26 +303,30 @@ class RedisOnlineStore:
     def read(
         self, plan: ReadPlan, entity_keys: Mapping[str, Sequence[Any]], *, now: datetime | None = None
     ) -> tuple[ViewResult, ...]:
-        n, all_keys = _read_keys(plan, entity_keys)
+        n, all_keys = plan.redis_keys(entity_keys)
         if not n:
             return plan.results([[] for _ in plan.views], now)
-        with translate_errors(self.settings, "reading features"):
+        try:
             values = self._mget(all_keys)
+        except (rex.RedisError, OSError) as exc:
+            raise translated(self.settings, "reading features", exc) from None
         return plan.results([values[i * n : (i + 1) * n] for i in range(len(plan.views))], now)
 
     async def read_async(
         self, plan: ReadPlan, entity_keys: Mapping[str, Sequence[Any]], *, now: datetime | None = None
     ) -> tuple[ViewResult, ...]:
         """:meth:`read` awaited on an event loop (``redis_async.py``); cancelling it gives the read up."""
-        n, all_keys = _read_keys(plan, entity_keys)
+        n, all_keys = plan.redis_keys(entity_keys)
         if not n:
             return plan.results([[] for _ in plan.views], now)
         if self._async is None:
             from featurestore.online.redis_async import AsyncReader
 
             self._async = AsyncReader(self.settings)
-        with translate_errors(self.settings, "reading features"):
+        try:
             values = await self._async.mget(all_keys)
+        except (rex.RedisError, OSError) as exc:
+            raise translated(self.settings, "reading features", exc) from None
         return plan.results([values[i * n : (i + 1) * n] for i in range(len(plan.views))], now)
 
     async def aclose(self) -> None:
@@ -367,16 +376,6 @@ class RedisOnlineStore:
         self.close()
 
 
-def _read_keys(plan: ReadPlan, entity_keys: Mapping[str, Sequence[Any]]) -> tuple[int, list[str]]:
-    """The number of entities and the Redis keys of a read: every view's, in plan order."""
-    n, groups = plan.encode_keys(entity_keys)
-    all_keys: list[str] = []
-    for r in plan.views:
-        prefix = r.redis_prefix
-        all_keys += [f"{prefix}{k}}}" for k in groups[r.key_group]]
-    return n, all_keys
-
-
 def _script_calls(view: OnlineView, rows: EncodedBatch) -> Iterator[list[Any]]:
     """``EVAL`` arguments after the script (numkeys, keys, ttl, values [, expiry ms]), per chunk."""
     prefix = keys.redis_key(view.namespace, "")[:-1]
@@ -404,6 +403,13 @@ def checked_out(pool: Any) -> Iterator[Any]:
         raise
     finally:
         pool.release(conn)
+
+
+def _mget_command(conn: Any, all_keys: list[str]) -> Any:
+    """``MGET`` of ``all_keys`` in its wire form."""
+    if _pack_command is not None:
+        return [_pack_command(("MGET", *all_keys))]
+    return conn.pack_command("MGET", *all_keys)
 
 
 def pack(conn: Any, command: Sequence[Any]) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from featurestore.display import Table, arrow_table, count, html_of, plural, text
@@ -40,6 +41,16 @@ class OnlineRequest:
     # (plan entry, feature index) of every output column in the requested order: one view's features
     # may be read from two versions (the active one and a pending one) while a change is materialized.
     order: tuple[tuple[int, int], ...] = ()
+
+    def read(
+        self,
+        store: OnlineStore,
+        entity_rows: Any,
+        request_data: Mapping[str, Any] | None = None,
+        now: datetime | None = None,
+    ) -> OnlineResponse:
+        """The values for ``entity_rows`` (``request_data`` is for on-demand requests: unused here)."""
+        return read_online(store, self, entity_rows, now)
 
 
 def compile_request(
@@ -84,7 +95,7 @@ def entity_columns(entity_rows: Any, join_keys: Sequence[str]) -> Mapping[str, S
         return entity_rows
     if isinstance(entity_rows, list | tuple):
         try:  # the common case, at C speed; the loop below explains what is wrong otherwise
-            return {k: [row[k] for row in entity_rows] for k in join_keys}
+            return {k: list(map(itemgetter(k), entity_rows)) for k in join_keys}
         except (KeyError, TypeError, IndexError):
             pass
         columns: dict[str, list[Any]] = {k: [] for k in join_keys}
@@ -138,13 +149,17 @@ class OnlineResponse:
 
     def to_dict(self) -> dict[str, list[Any]]:
         """Join keys and feature values as Python lists."""
-        out: dict[str, list[Any]] = {k: list(self._keys[k]) for k in self._request.join_keys}
-        for name, result, i in self._columns():
-            out[name] = result.values(result.features[i])  # no Arrow round trip
-            if name in self._request.zero_when_missing:
-                out[name] = [
-                    0 if s == NOT_FOUND else v for v, s in zip(out[name], result.status_codes, strict=True)
+        keys, request, results = self._keys, self._request, self._results
+        out: dict[str, list[Any]] = {k: list(keys[k]) for k in request.join_keys}
+        outputs, zero = request.outputs, request.zero_when_missing
+        for entry, i in request.order:
+            name, result = outputs[entry][i], results[entry]
+            values = result.values_at(i)  # no Arrow round trip
+            if zero and name in zero:
+                values = [
+                    0 if s == NOT_FOUND else v for v, s in zip(values, result.status_codes, strict=True)
                 ]
+            out[name] = values
         return out
 
     def statuses(self) -> dict[str, list[str]]:

@@ -52,12 +52,19 @@ def columns(decoded: Decoded) -> list[list[Any]]:
 @given(st.data())
 def test_every_dtype_round_trips_with_nulls(data: st.DataObject) -> None:
     dtypes = tuple(data.draw(st.lists(st.sampled_from(DTYPES), min_size=1, max_size=12)))
-    n = data.draw(st.integers(1, 5))
+    n = data.draw(st.integers(1, 30))  # one value decodes on its own path, several in bulk
     rows = [[data.draw(st.none() | VALUES[d]) for d in dtypes] for _ in range(n)]
-    _, decoded = encode_decode(dtypes, rows)
+    raws, decoded = encode_decode(dtypes, rows)
     assert columns(decoded) == [[r[i] for r in rows] for i in range(len(dtypes))]
     assert decoded.status == [PRESENT] * n
     assert list(decoded.event_ts) == [T0 + i for i in range(n)]
+    # the same values one by one, and a subset in another order, agree with the bulk decoding
+    select = data.draw(st.permutations(range(len(dtypes))))[: data.draw(st.integers(1, len(dtypes)))]
+    decoder = ValueCodec(dtypes).decoder(select, ttl_us=None)
+    for j, raw in enumerate(raws):
+        one = decoder([raw], T0)
+        assert columns(one) == [[rows[j][i]] for i in select]
+        assert (one.status, list(one.event_ts)) == ([PRESENT], [T0 + j])
 
 
 @pytest.mark.parametrize("n_features", [8, 9, 64, 65, 130])
@@ -67,8 +74,10 @@ def test_null_bitmap_of_many_features(n_features: int) -> None:
     rows = [
         [v if v is None or d == "int64" else str(v) for v, d in zip(row, dtypes, strict=True)] for row in rows
     ]
-    _, decoded = encode_decode(dtypes, rows)
+    raws, decoded = encode_decode(dtypes, rows)
     assert columns(decoded) == [[r[i] for r in rows] for i in range(n_features)]
+    decoder = ValueCodec(dtypes).decoder(range(n_features), ttl_us=None)
+    assert [columns(decoder([raw], T0)) for raw in raws] == [[[v] for v in row] for row in rows]
 
 
 def test_event_time_is_the_first_eight_bytes() -> None:
@@ -99,6 +108,54 @@ def test_missing_and_expired_rows() -> None:
     nothing = codec.decoder([1], ttl_us=None)([None, None], T0)
     assert nothing.status == [NOT_FOUND, NOT_FOUND]
     assert to_arrow(nothing.values[0], nothing.dtypes[0]).type == pa.string()
+
+
+def test_one_value_present_null_expired_missing() -> None:
+    """A read of one entity decodes on its own path: the statuses and values of the bulk path."""
+    codec = ValueCodec(("float64", "string", "int64", "string"))
+    cols = [pa.array([0.25, None]), pa.array(["zürich", "b"]), pa.array([None, 7]), pa.array(["", None])]
+    fresh, old = codec.encode([T0, T0 - 10], cols)
+    decoder = codec.decoder([3, 1, 0, 2], ttl_us=5)
+    got = decoder([fresh], T0 + 5)  # exactly ttl old: still PRESENT
+    assert (got.status, list(got.event_ts)) == ([PRESENT], [T0])
+    assert columns(got) == [[""], ["zürich"], [0.25], [None]]
+    got = decoder([old], T0 + 5)
+    assert (got.status, list(got.event_ts), columns(got)) == ([EXPIRED], [T0 - 10], [[None]] * 4)
+    got = decoder([old], T0 - 10)
+    assert columns(got) == [[None], ["b"], [None], [7]]
+    got = decoder([None], T0)
+    assert (got.status, list(got.event_ts), columns(got)) == ([NOT_FOUND], [None], [[None]] * 4)
+    assert to_arrow(got.values[1], got.dtypes[1]).type == pa.string()
+
+
+def test_bulk_nulls_expired_and_missing_together() -> None:
+    codec = ValueCodec(("int64", "string", "bool"))
+    raws = codec.encode(
+        [T0, T0 - 10, T0, T0],
+        [pa.array([1, 2, None, 4]), pa.array(["a", "b", "c", None]), pa.array([True, None, False, None])],
+    )
+    decoded = codec.decoder([2, 0, 1], ttl_us=5)([raws[0], None, raws[1], raws[2], raws[3]], T0)
+    assert decoded.status == [PRESENT, NOT_FOUND, EXPIRED, PRESENT, PRESENT]
+    assert columns(decoded) == [
+        [True, None, None, False, None],
+        [1, None, None, None, 4],
+        ["a", None, None, "c", None],
+    ]
+    assert list(decoded.event_ts) == [T0, None, T0 - 10, T0, T0]
+
+
+def test_a_value_of_another_format_does_not_decode() -> None:
+    codec = ValueCodec(("float64", "int64"))
+    [raw] = codec.encode([T0], [pa.array([1.0]), pa.array([2])])
+    with pytest.raises(ValueError, match="expected 25"):
+        codec.decoder([0, 1], ttl_us=None)([raw, raw + b"x"], T0)
+    with pytest.raises(ValueError, match="a value of 24 bytes, expected 25"):
+        codec.decoder([0, 1], ttl_us=None)([raw[:-1]], T0)
+    with pytest.raises(ValueError, match="expected 25"):
+        codec.decoder([0, 1], ttl_us=None)([raw] * 30 + [raw + b"x"], T0)
+    text = ValueCodec(("string",))
+    with pytest.raises(struct.error):
+        text.decoder([0], ttl_us=None)([b"short"], T0)
 
 
 def test_unknown_dtype() -> None:

@@ -287,6 +287,52 @@ def _second_store(t: StoreUnderTest, tmp_path: Any) -> Any:
 # -- ttl ----------------------------------------------------------------------------------------------
 
 
+def test_one_entity_reads_each_status_value_and_null(store_under_test: StoreUnderTest) -> None:
+    """A read of one entity decodes on its own path: every status, strings, nulls, composite keys."""
+    t = store_under_test
+    view = make_view(
+        t.project, name="one", join_keys=("city", "driver_id"), key_dtypes=("string", "int64"),
+        features=(("rate", "float64"), ("name", "string"), ("trips", "int64"), ("tag", "string")),
+        ttl=timedelta(hours=1),
+    )  # fmt: skip
+    fresh, old = NOW - timedelta(minutes=10), NOW - timedelta(minutes=50)
+    later = NOW + timedelta(minutes=20)  # old is 70 minutes old then, fresh 30
+    keys = {"city": ["Zürich|1", "Zürich|1", "Oslo"], "driver_id": [7, 8, 7]}
+    rows = {
+        "rate": [0.25, 0.5, 1.0],
+        "name": ["Ana", None, "Bo"],
+        "trips": [None, 4, 5],
+        "tag": ["", "x", "y"],
+    }
+    assert t.store.write(view, batch(view, keys, [fresh, fresh, old], **rows)) == 3
+    plan = compile_read_plan([(view, ["tag", "rate", "name", "trips"])])
+
+    def one(city: str, driver: int) -> Any:
+        [result] = t.store.read(plan, {"city": [city], "driver_id": [driver]}, now=later)
+        return result
+
+    present = one("Zürich|1", 7)
+    assert values(present) == {"tag": [""], "rate": [0.25], "name": ["Ana"], "trips": [None]}
+    assert (present.statuses(), present.event_times()) == (["PRESENT"], [fresh])
+    nulls = one("Zürich|1", 8)
+    assert values(nulls) == {"tag": ["x"], "rate": [0.5], "name": [None], "trips": [4]}
+    expired = one("Oslo", 7)  # 70 minutes old, ttl 1 hour
+    assert values(expired) == {"tag": [None], "rate": [None], "name": [None], "trips": [None]}
+    assert (expired.statuses(), expired.event_times()) == (["EXPIRED"], [old])
+    missing = one("Oslo", 8)
+    assert values(missing) == {"tag": [None], "rate": [None], "name": [None], "trips": [None]}
+    assert (missing.statuses(), missing.event_times()) == (["NOT_FOUND"], [None])
+    # the same entities in one read of several agree with the reads of one
+    [many] = t.store.read(
+        plan, {"city": ["Oslo", "Zürich|1", "Oslo", "Zürich|1"], "driver_id": [8, 8, 7, 7]}, now=later
+    )
+    assert values(many) == {
+        "tag": [None, "x", None, ""], "rate": [None, 0.5, None, 0.25],
+        "name": [None, None, None, "Ana"], "trips": [None, 4, None, None],
+    }  # fmt: skip
+    assert many.statuses() == ["NOT_FOUND", "PRESENT", "EXPIRED", "PRESENT"]
+
+
 def test_ttl_expires_at_read_time(store_under_test: StoreUnderTest) -> None:
     t = store_under_test
     view = make_view(t.project, ttl=timedelta(hours=1))

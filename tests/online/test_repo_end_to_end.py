@@ -319,3 +319,29 @@ def test_a_data_change_keeps_serving_then_switches_and_removed_views_are_deleted
     assert store.online_store.count_keys(pair.namespace) == 0
     assert store.state.versions("driver_customer_stats") == []
     store.close()
+
+
+def test_a_reading_store_sees_another_stores_apply_within_the_recheck_bound(make_repo: RepoFactory) -> None:
+    """Files are looked at every ``FILES_RECHECK`` seconds, not on every read; a store's own apply is
+    seen at once."""
+    from featurestore.store import FILES_RECHECK
+
+    writer = make_repo("sqlite")
+    reader = FeatureStore(writer.root)
+    features, rows = ["driver_hourly_stats:conv_rate"], [{"driver_id": 1001}]
+    reader.get_online_features(features, rows)
+    before = reader.registry
+    assert before.view("driver_hourly_stats").view.ttl == timedelta(days=2)
+    drivers = writer.root / "definitions" / "drivers.py"
+    drivers.write_text(drivers.read_text().replace("timedelta(days=2)", "timedelta(days=3)"))
+    writer.apply()
+    assert writer.registry.view("driver_hourly_stats").view.ttl == timedelta(days=3)  # its own: at once
+    began = time.monotonic()
+    while reader.registry is before and time.monotonic() - began < FILES_RECHECK + 1:
+        reader.get_online_features(features, rows)
+        time.sleep(0.002)
+    seen = time.monotonic() - began
+    assert reader.registry.view("driver_hourly_stats").view.ttl == timedelta(days=3)
+    assert seen <= FILES_RECHECK + 0.25, f"the reader saw the apply after {seen:.3f} s"
+    reader.close()
+    writer.close()

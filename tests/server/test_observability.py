@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from featurestore.store import FILES_RECHECK
 from tests.server.conftest import TOKEN, Served, Server, assert_clean_exit, start_server
 
 LOGGED = {
@@ -146,6 +147,7 @@ def test_json_logs_an_access_line_per_request_and_a_line_per_reload(observed: Ob
     registry = observed.served.root / ".featurestore" / "registry.json"
     stamp = registry.stat().st_mtime_ns + 1_000_000_000
     os.utime(registry, ns=(stamp, stamp))  # what an apply does to the file, for the server
+    time.sleep(FILES_RECHECK)  # the server looks at the registry file at most this often
     for _ in range(3):
         assert server.request("POST", "/online-features", query)[0] == 200
     assert value(scrape(server), "featurestore_registry_reloads_total") == before + 1
