@@ -220,6 +220,11 @@ def normalized_time(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.
     """The entity rows' time as timezone-aware UTC microseconds (naive = UTC, a date = midnight UTC,
     nanoseconds truncated toward the past)."""
     import pyarrow as pa
+
+    if pa.types.is_timestamp(column.type) and column.type.unit == "us":
+        # Arrow stores every zoned time as UTC: the same numbers under the UTC type, zero-copy and
+        # without pyarrow.compute (a first import of 30-50 ms).
+        return _viewed(column, pa.timestamp("us", tz="UTC"))
     import pyarrow.compute as pc
 
     if pa.types.is_date(column.type):
@@ -230,6 +235,14 @@ def normalized_time(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.
         utc = pa.timestamp("ns", tz="UTC") if column.type.tz else column.type
         column = pc.floor_temporal(pc.cast(column, utc), unit="microsecond")
     return pc.cast(column, pa.timestamp("us", tz="UTC"), safe=False)
+
+
+def _viewed(column: pa.ChunkedArray | pa.Array, kind: pa.DataType) -> pa.ChunkedArray | pa.Array:
+    import pyarrow as pa
+
+    if isinstance(column, pa.ChunkedArray):
+        return pa.chunked_array([chunk.view(kind) for chunk in column.chunks], type=kind)
+    return column.view(kind)
 
 
 def with_output_time(table: pa.Table, timestamp_column: str) -> pa.Table:
@@ -257,10 +270,9 @@ def prepare(table: pa.Table, timestamp_column: str, key_columns: list[str]) -> P
     """Normalize the entity rows' time (``normalized_time``): the normalized time is the row's ``t``,
     and what the output shows."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     output = with_output_time(table, timestamp_column)
-    t = pc.cast(output.column(timestamp_column), pa.timestamp("us"))
+    t = _viewed(output.column(timestamp_column), pa.timestamp("us"))
     keys = table.select(key_columns)
     row_id = row_numbers(table.num_rows)
     keys = keys.append_column("__row_id", row_id)
