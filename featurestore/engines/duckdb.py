@@ -48,7 +48,8 @@ class DuckDBEngine:
         if config.threads:
             settings["threads"] = config.threads
         self._tables: dict[str, pa.Table] = {}
-        self._views: dict[str, str] = {}  # name -> the CREATE TEMP VIEW each cursor runs
+        # name -> (the entity file, the CREATE TEMP VIEW each cursor runs)
+        self._views: dict[str, tuple[Path, str]] = {}
         self._limits = {k: v for k, v in settings.items() if k in ("memory_limit", "threads")}
         self._con = duckdb.connect(":memory:")
         for key, value in settings.items():
@@ -62,18 +63,28 @@ class DuckDBEngine:
         self._con.execute("SET preserve_insertion_order = false")
 
     def cursor(self, sql: str = "") -> Any:
-        """A cursor (its own connection to the same database) that sees every registered table; able to
-        read ``s3://`` paths when ``sql`` names one."""
+        """A cursor (its own connection to the same database) that sees every registered table and the
+        entity files ``sql`` names; able to read ``s3://`` paths when ``sql`` names one."""
         if "s3://" in sql:
             self._register_s3()
         cur = self._con.cursor()
         with self._lock:
             tables = list(self._tables.items())
-            views = list(self._views.values())
+            # Only the entity files ``sql`` names: a view reads its file's footer as it is made, and a
+            # file deleted since must not break queries about anything else.
+            views = [view for name, view in self._views.items() if name in sql]
         for name, table in tables:
             cur.register(name, table)
-        for view in views:
-            cur.execute(view)
+        for path, view in views:
+            try:
+                cur.execute(view)
+            except self._duckdb.Error as exc:
+                cur.close()
+                raise SourceError(
+                    f"the entity rows file {path} cannot be read any more ({_first_line(exc)}); it was "
+                    "read when the training set was planned: restore the file, or plan the training set "
+                    "again"
+                ) from None
         return cur
 
     def _register_s3(self) -> None:
@@ -111,7 +122,7 @@ class DuckDBEngine:
             f"FROM read_parquet('{_quote_path(path.resolve())}', file_row_number = true)"
         )
         with self._lock:
-            self._views[name] = view
+            self._views[name] = (path, view)
 
     def entity_file_times(self, path: Path, time_column: str) -> tuple[datetime | None, datetime | None]:
         """The least and greatest time of a Parquet file's entity rows, as ``register_entity_file``
