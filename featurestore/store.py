@@ -368,7 +368,6 @@ class FeatureStore:
         >>> training = store.get_training_set("data/entity_rows.parquet", "model_v1")  # doctest: +SKIP
         """
         from featurestore import arguments
-        from featurestore.retrieve.on_demand import build_on_demand_training_set
         from featurestore.retrieve.training import build_training_set
 
         features = arguments.features(features)
@@ -379,8 +378,14 @@ class FeatureStore:
             "as_known_at": as_known_at,
         }
         # The builder of training sets with on-demand features (None without any), else the plain one.
-        # (Not `or`: a training set of no rows is falsy, its __len__ being 0.)
-        result = build_on_demand_training_set(*request, **options, code=self.config.registry.on_demand_code)
+        # (Not `or`: a training set of no rows is falsy, its __len__ being 0.) A registry without
+        # on-demand views needs not even import it.
+        result = None
+        if self.registry.on_demand_views:
+            from featurestore.retrieve.on_demand import build_on_demand_training_set
+
+            code = self.config.registry.on_demand_code
+            result = build_on_demand_training_set(*request, **options, code=code)
         if result is None:
             result = build_training_set(*request, **options)
         if as_known_at:

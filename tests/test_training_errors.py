@@ -390,3 +390,17 @@ def test_every_training_set_error_is_raised_before_anything_is_written(
     assert not target.parent.exists() or not any(target.parent.iterdir())
     ok = repo.get_training_set(entities(**GOOD_ROWS), ["stats:trips"]).to_parquet(target)
     assert pq.read_table(ok).column("trips").to_pylist() == [3, None]
+
+
+def test_a_parquet_file_of_entity_rows_deleted_after_planning(repo: FeatureStore, tmp_path: Path) -> None:
+    # The engine reads the file itself: deleting it fails that training set, with the file named,
+    # and nothing else (another training set on the same engine still runs).
+    path = tmp_path / "rows.parquet"
+    pq.write_table(entities(**GOOD_ROWS), path)
+    from_file = repo.get_training_set(path, ["stats:conv_rate"])
+    path.unlink()
+    with pytest.raises(FeatureStoreError) as info:
+        from_file.to_arrow()
+    assert "rows.parquet" in str(info.value)
+    out = repo.get_training_set(entities(**GOOD_ROWS), ["stats:conv_rate"]).to_arrow()
+    assert rows(out, "driver_id", "conv_rate") == [(1, 0.5), (3, None)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -24,6 +25,9 @@ class Capabilities:
     runs_on_this_host: bool = True
     """Every worker of the engine runs on this machine (DuckDB; Spark with a ``local`` master), so it
     can reach an embedded online store's file."""
+    reads_entity_files: bool = False
+    """The engine can read a Parquet file of entity rows itself (the engine is also an
+    :class:`EntityFileReading`): the rows never cross into Python to be joined."""
     relative_paths: bool = True
     """A relative file path inside a SQL source resolves against the repo root (DuckDB's file search
     path); where not (Spark resolves against each worker's directory), apply refuses relative paths."""
@@ -65,6 +69,24 @@ class Engine(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class EntityFileReading(Protocol):
+    """What an engine with ``capabilities.reads_entity_files`` adds: entity rows read from their file."""
+
+    def register_entity_file(
+        self, name: str, path: Path, key_columns: Sequence[str], time_column: str
+    ) -> None:
+        """Make the entity rows of the Parquet file ``path`` queryable under ``name`` as a registered
+        table would be: the key columns, ``__row_id`` (the row's position in the file) and ``__t`` (the
+        time column, a timestamp with a unit coarser than nanoseconds or a date, as naive UTC).
+        ``unregister(name)`` forgets it."""
+        ...
+
+    def entity_file_times(self, path: Path, time_column: str) -> tuple[datetime | None, datetime | None]:
+        """The least and greatest time of the file's rows as ``register_entity_file`` reads them (naive
+        UTC), ``None`` when the file holds no time."""
+        ...
 
 
 class PartitionWriting(Protocol):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,9 @@ if TYPE_CHECKING:
 
 
 class DuckDBEngine:
-    capabilities = Capabilities(dialect="duckdb", asof_join=True, streams_parquet=True)
+    capabilities = Capabilities(
+        dialect="duckdb", asof_join=True, streams_parquet=True, reads_entity_files=True
+    )
 
     def __init__(self, config: DuckDBConfig, root: Path, storage: StorageConfig | None = None) -> None:
         """``storage``: the endpoint and credentials ``s3://`` paths are read with (default: the
@@ -45,6 +48,8 @@ class DuckDBEngine:
         if config.threads:
             settings["threads"] = config.threads
         self._tables: dict[str, pa.Table] = {}
+        # name -> (the entity file, the CREATE TEMP VIEW each cursor runs)
+        self._views: dict[str, tuple[Path, str]] = {}
         self._limits = {k: v for k, v in settings.items() if k in ("memory_limit", "threads")}
         self._con = duckdb.connect(":memory:")
         for key, value in settings.items():
@@ -58,15 +63,28 @@ class DuckDBEngine:
         self._con.execute("SET preserve_insertion_order = false")
 
     def cursor(self, sql: str = "") -> Any:
-        """A cursor (its own connection to the same database) that sees every registered table; able to
-        read ``s3://`` paths when ``sql`` names one."""
+        """A cursor (its own connection to the same database) that sees every registered table and the
+        entity files ``sql`` names; able to read ``s3://`` paths when ``sql`` names one."""
         if "s3://" in sql:
             self._register_s3()
         cur = self._con.cursor()
         with self._lock:
             tables = list(self._tables.items())
+            # Only the entity files ``sql`` names: a view reads its file's footer as it is made, and a
+            # file deleted since must not break queries about anything else.
+            views = [view for name, view in self._views.items() if name in sql]
         for name, table in tables:
             cur.register(name, table)
+        for path, view in views:
+            try:
+                cur.execute(view)
+            except self._duckdb.Error as exc:
+                cur.close()
+                raise SourceError(
+                    f"the entity rows file {path} cannot be read any more ({_first_line(exc)}); it was "
+                    "read when the training set was planned: restore the file, or plan the training set "
+                    "again"
+                ) from None
         return cur
 
     def _register_s3(self) -> None:
@@ -88,9 +106,43 @@ class DuckDBEngine:
         with self._lock:
             self._tables[name] = table
 
+    def register_entity_file(
+        self, name: str, path: Path, key_columns: Sequence[str], time_column: str
+    ) -> None:
+        """Entity rows read by DuckDB from their Parquet file (``EntityFileReading``): a temporary view
+        made again on each cursor, as registered tables are.
+
+        The time is cast to ``TIMESTAMP`` in the engine's UTC session: a zoned time becomes its UTC
+        wall time, a date its midnight, seconds and milliseconds exact microseconds.
+        """
+        keys = ", ".join(_quote_name(k) for k in key_columns)
+        view = (
+            f"CREATE OR REPLACE TEMP VIEW {_quote_name(name)} AS SELECT {keys}, file_row_number AS __row_id, "
+            f"CAST({_quote_name(time_column)} AS TIMESTAMP) AS __t "
+            f"FROM read_parquet('{_quote_path(path.resolve())}', file_row_number = true)"
+        )
+        with self._lock:
+            self._views[name] = (path, view)
+
+    def entity_file_times(self, path: Path, time_column: str) -> tuple[datetime | None, datetime | None]:
+        """The least and greatest time of a Parquet file's entity rows, as ``register_entity_file``
+        casts them (naive UTC); ``None`` when the file has no time."""
+        cast = f"CAST({_quote_name(time_column)} AS TIMESTAMP)"
+        sql = f"SELECT min({cast}), max({cast}) FROM read_parquet('{_quote_path(path.resolve())}')"
+        cur = self.cursor()
+        try:
+            row = cur.execute(sql).fetchone()
+        except self._duckdb.Error as exc:
+            raise _source_error(exc) from exc
+        finally:
+            cur.close()
+        lo, hi = row if row is not None else (None, None)
+        return lo, hi
+
     def unregister(self, name: str) -> None:
         with self._lock:
             self._tables.pop(name, None)
+            self._views.pop(name, None)
 
     def to_arrow(self, sql: str) -> pa.Table:
         cur = self.cursor(sql)
@@ -184,6 +236,10 @@ def utc_labels(data: Any) -> Any:
             changed = True
         fields.append(field)
     return data.cast(pa.schema(fields, metadata=schema.metadata)) if changed else data
+
+
+def _quote_name(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _quote_path(path: Path) -> str:

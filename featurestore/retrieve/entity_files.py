@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from featurestore.errors import EntityRowsError, looks_like_column_names
 
@@ -29,6 +30,7 @@ FORMATS = {
     ".ndjson": "ndjson",
     ".jsonl": "ndjson",
 }
+T = TypeVar("T")
 SHOWN = ".parquet, .csv, .json, .ndjson (or .jsonl)"
 
 
@@ -57,6 +59,24 @@ def looks_like_path(text: str) -> bool:
 
 def read_rows_file(path: Path) -> pa.Table:
     """The entity rows in ``path``; ``EntityRowsError`` naming the file for anything that stops it."""
+    return _reading(path, _read)
+
+
+def parquet_shape(path: Path) -> tuple[pa.Schema, int]:
+    """The Arrow schema and the row count of a Parquet file of entity rows, read from its footer;
+    ``EntityRowsError`` as ``read_rows_file`` raises it."""
+
+    def shape(path: Path, fmt: str) -> tuple[pa.Schema, int]:
+        import pyarrow.parquet as pq
+
+        file = pq.ParquetFile(path)
+        return file.schema_arrow, file.metadata.num_rows
+
+    return _reading(path, shape)
+
+
+def _reading(path: Path, read: Callable[[Path, str], T]) -> T:
+    """``read(path, format)`` after checking the file, its errors worded for entity rows."""
     import pyarrow as pa
 
     fmt = file_format(path)
@@ -73,7 +93,7 @@ def read_rows_file(path: Path) -> pa.Table:
     if path.is_dir():
         raise EntityRowsError(f"entity rows file {shown!r} is a folder; give one {fmt} file")
     try:
-        return _read(path, fmt)
+        return read(path, fmt)
     except EntityRowsError:
         raise
     except (OSError, ValueError, pa.ArrowException) as exc:

@@ -22,7 +22,15 @@ from featurestore.errors import (
 from featurestore.plan import EntityRows, PointInTimeJoin, TrainingSetPlan, explain, plan_training_set
 from featurestore.plan.passes import optimize
 from featurestore.registry.model import RegisteredView, Registry, column_order, output_names
-from featurestore.retrieve.entity_rows import PreparedRows, check_reach, prepare, to_arrow_table, validate
+from featurestore.retrieve.entity_parquet import FileRows, engine_reads_time
+from featurestore.retrieve.entity_rows import (
+    PreparedRows,
+    check_reach,
+    entity_file,
+    prepare,
+    to_arrow_table,
+    validate,
+)
 from featurestore.sql import renderer_for
 
 if TYPE_CHECKING:
@@ -62,7 +70,7 @@ class TrainingSet:
         engine: Engine,
         plan: TrainingSetPlan,
         sql: str,
-        rows: PreparedRows,
+        rows: PreparedRows | FileRows,
         views: tuple[RegisteredView, ...] = (),
         root: Path | None = None,
         renderer: Renderer | None = None,
@@ -76,7 +84,7 @@ class TrainingSet:
         self._rows = rows  # keeps the registered Arrow data alive
         self._views = views
         self._root = root
-        engine.register(self._table_name, rows.keys)
+        rows.register(engine, self._table_name)
 
     def _explain(self, error: SourceError) -> FeatureStoreError:
         """An engine error, with the view and source it came from (a source changed since apply?)."""
@@ -107,11 +115,11 @@ class TrainingSet:
         """The plan, step by step, followed by the SQL it renders to."""
         return f"{explain(self.plan)}\n\n-- SQL ({self._renderer.dialect})\n{self.sql}"
 
-    def _attach(self, offset: int, features: pa.Table) -> pa.Table:
-        """The entity rows ``[offset, offset + n)`` exactly as given, then the feature columns."""
+    @staticmethod
+    def _attach(base: pa.Table, features: pa.Table) -> pa.Table:
+        """The entity rows exactly as given, then the feature columns."""
         import pyarrow as pa
 
-        base = self._rows.output.slice(offset, features.num_rows)
         return pa.Table.from_arrays(
             [*base.columns, *features.columns], names=[*base.column_names, *features.column_names]
         )
@@ -124,7 +132,7 @@ class TrainingSet:
             raise self._explain(exc) from None
         if features.num_rows != len(self):  # would mean a broken join: never attach misaligned rows
             raise RuntimeError(f"training set produced {features.num_rows} rows for {len(self)} entity rows")
-        return self._profile_table(self._attach(0, features), profile)
+        return self._profile_table(self._attach(self._rows.whole(), features), profile)
 
     def _profile_table(self, table: pa.Table, profile: bool) -> pa.Table:
         if profile:
@@ -164,7 +172,7 @@ class TrainingSet:
         """The training set in input order, one table of at most ``batch_size`` rows at a time."""
         import pyarrow as pa
 
-        offset = 0
+        entity_rows = self._rows.slices()
         batches = self._engine.batches(self.sql, batch_size)
         while True:
             try:
@@ -173,8 +181,7 @@ class TrainingSet:
                 return
             except SourceError as exc:
                 raise self._explain(exc) from None
-            yield self._attach(offset, pa.Table.from_batches([batch]))
-            offset += batch.num_rows
+            yield self._attach(entity_rows.take(batch.num_rows), pa.Table.from_batches([batch]))
 
     def profile(self, batch_size: int = 100_000) -> Profiles:
         """The statistics of the feature columns (``featurestore.stats.Profiles``: count, nulls, min,
@@ -266,7 +273,7 @@ class TrainingSet:
             raise InvalidArgumentError(f"a training set's head takes a row count >= 0, got {rows!r}")
         if rows >= len(self):
             return self
-        prepared = first_rows(self._rows, rows)
+        prepared = self._rows.first(rows)
         entity = replace(
             self.plan.entity,
             table=f"__entity_rows_{next(_counter)}",
@@ -284,7 +291,7 @@ class TrainingSet:
 
     def _origins(self) -> list[tuple[str, str, str]]:
         """``(column, where it comes from, dtype)`` of every column, known without running anything."""
-        schema = self._rows.output.schema
+        schema = self._rows.output_schema
         out = [(c, "entity rows", str(schema.field(c).type)) for c in self.plan.entity.columns]
         found: dict[str, tuple[str, str]] = {}
         for join in self.plan.joins:
@@ -323,18 +330,6 @@ class TrainingSet:
         return html_of([arrow_table(title, head, notes)])
 
 
-def first_rows(rows: PreparedRows, n: int) -> PreparedRows:
-    """The first ``n`` entity rows (row ids 0..n-1 kept) with their own time range."""
-    import pyarrow.compute as pc
-
-    keys, output = rows.keys.slice(0, n), rows.output.slice(0, n)
-    t = keys.column("__t")
-    if n == 0 or t.null_count == len(t):
-        return PreparedRows(keys, output, None, None)
-    bounds = pc.min_max(t)
-    return PreparedRows(keys, output, bounds["min"].as_py(), bounds["max"].as_py())
-
-
 def build_training_set(
     registry: Registry,
     engine: Engine,
@@ -349,17 +344,16 @@ def build_training_set(
     """Validate the request, plan it and render it. Raises before anything runs."""
     pairs = registry.expand(features)
     groups = registry.resolve(features)
-    table = to_arrow_table(entity_df, engine)
-    validate(table, timestamp_column, groups)
-    outputs = output_names(groups, full_feature_names, taken=table.column_names)
     keys = list(dict.fromkeys(k for rv, _ in groups for k in rv.view.join_keys))
-    rows = prepare(table, timestamp_column, keys)
-    check_reach(rows, timestamp_column, groups)
+    rows = _entity_rows(entity_df, engine, timestamp_column, groups, keys)
+    schema = rows.output_schema
+    outputs = output_names(groups, full_feature_names, taken=schema.names)
+    check_reach(rows.min_ts, timestamp_column, groups)
     entity = EntityRows(
         table=f"__entity_rows_{next(_counter)}",
-        columns=tuple(table.column_names),
+        columns=tuple(schema.names),
         timestamp_column=timestamp_column,
-        row_count=table.num_rows,
+        row_count=rows.row_count,
         min_ts=rows.min_ts,
         max_ts=rows.max_ts,
     )
@@ -368,3 +362,25 @@ def build_training_set(
     views = tuple({rv.name: rv for rv, _ in groups}.values())
     renderer = renderer_for(engine.capabilities)
     return TrainingSet(engine, plan, renderer.render_training_set(plan), rows, views, root, renderer)
+
+
+def _entity_rows(
+    entity_df: Any,
+    engine: Engine,
+    timestamp_column: str,
+    groups: list[tuple[RegisteredView, list[str]]],
+    keys: list[str],
+) -> PreparedRows | FileRows:
+    """The entity rows, validated: a Parquet file the engine reads itself where it can (the rows never
+    cross into Python to be joined), else an Arrow table with row ids and times."""
+    from featurestore.retrieve.entity_files import parquet_shape
+
+    path = entity_file(entity_df, engine)
+    if path is not None:
+        schema, row_count = parquet_shape(path)
+        validate(schema, timestamp_column, groups)
+        if engine_reads_time(schema, timestamp_column):
+            return FileRows.of(engine, path, schema, row_count, timestamp_column, keys)
+    table = to_arrow_table(entity_df, engine)
+    validate(table, timestamp_column, groups)
+    return prepare(table, timestamp_column, keys)
