@@ -74,6 +74,9 @@ README = BENCH_DIR / "README.md"
 SECTION_TITLE = "## Online reads and materialization"
 RESULTS_START = "<!-- online:start -->"
 RESULTS_END = "<!-- online:end -->"
+MAT_START = "<!-- online-materialize:start -->"
+MAT_END = "<!-- online-materialize:end -->"
+MAT_TITLE = "### Materialization (issue 13)"
 FEAST_REDIS_REQUIREMENT = "feast[redis,duckdb]==0.67.0"
 
 MAT_LABELS = {
@@ -118,6 +121,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--working-tree", action="store_true",
                         help="measure featurestore in the working tree (default: HEAD)")  # fmt: skip
     parser.add_argument("--profile", action="store_true", help="also print cProfile tops of our paths")
+    parser.add_argument("--only", choices=["materialize"], default=None,
+                        help="materialize: measure materialization only (no latency runs, Feast left out); "
+                        "the figures go to the README's 'Materialization (issue 13)' block")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="5k drivers, 500 calls, README untouched")
     parser.add_argument("--readme", action=argparse.BooleanOptionalAction, default=None,
                         help="record the figures in the README (default: yes unless --quick)")  # fmt: skip
@@ -127,6 +133,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.round = min(args.round, 50)
     if args.readme is None:
         args.readme = not args.quick
+    if args.only == "materialize":
+        args.skip_feast = True
     args.sample = min(args.sample, args.drivers)
     return args
 
@@ -855,6 +863,69 @@ def profile_ours(store: Any, repo: Path, end: datetime, requests: dict[str, list
     pstats.Stats(profiler).sort_stats("tottime").print_stats(14)
 
 
+def profile_materialize(repo: Path, end: datetime) -> None:
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    run_ours_materialize(repo, end)
+    profiler.disable()
+    print("\nprofile: one featurestore materialize (tottime):")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(18)
+
+
+def write_materialize_block(report: str) -> None:
+    """Replace the "Materialization (issue 13)" block (its own markers, after the shared online block);
+    the shared block between the online markers is left alone."""
+    text = README.read_text()
+    block = f"{MAT_START}\n{report}\n{MAT_END}"
+    if MAT_START in text and MAT_END in text:
+        head, rest = text.split(MAT_START, 1)
+        text = head + block + rest.split(MAT_END, 1)[1]
+    else:
+        head, rest = text.split(RESULTS_END, 1)
+        text = f"{head}{RESULTS_END}\n\n{MAT_TITLE}\n\n{block}{rest}"
+    README.write_text(text)
+
+
+def materialize_only_report(
+    args: argparse.Namespace,
+    argv: list[str],
+    mat: dict[str, MatOutcome],
+    load_before: tuple[float, ...],
+    redis_ver: str,
+    code: str,
+    rows: dict[str, int],
+) -> None:
+    load_after = os.getloadavg()
+    command = ".venv/bin/python benchmarks/online.py " + " ".join(argv)
+    ours, raw = mat.get("ours"), mat.get("raw-mset")
+    lines = []
+    if ours and ours.seconds and raw and raw.seconds:
+        wall = ours.median / raw.median
+        cpu_ours = statistics.median(ours.client_cpu) + statistics.median(ours.redis_cpu)
+        cpu_raw = statistics.median(raw.client_cpu) + statistics.median(raw.redis_cpu)
+        lines.append(
+            f"- materialize <= 1.2x the raw MSET pipeline: wall {wall:.2f}x, {verdict(wall <= 1.2)}; "
+            f"CPU (client + Redis) {cpu_ours:.2f} vs {cpu_raw:.2f} s = {cpu_ours / cpu_raw:.2f}x"
+        )
+    report = "\n\n".join(
+        [
+            f"`{command}`, {machine_line(load_before, load_after, redis_ver, code)}.",
+            f"Data: {args.drivers:,} drivers x {len(VIEWS)} views (driver_stats {rows['driver_stats']:,} "
+            f"source rows, driver_profile {rows['driver_profile']:,}); median of {args.repeat} runs per "
+            "system, round-robin, FLUSHALL before each.",
+            materialize_table(mat),
+            "Target (issue 13):\n\n" + "\n".join(lines),
+        ]
+    )
+    print("\n" + report)
+    if args.readme:
+        write_materialize_block(report)
+        print(f"\nfigures written to {README.relative_to(REPO_ROOT)}")
+
+
 def main(argv: list[str]) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop redis-server, kill workers
     args = parse_args(argv)
@@ -903,6 +974,13 @@ def main(argv: list[str]) -> None:
             ns = namespaces(repo)
 
             mat = measure_materialize(args, client, repo, paths, ns, naive_end, expected)
+            if args.only == "materialize":
+                if args.profile:
+                    client.flushall()
+                    profile_materialize(repo, naive_end)
+                client.close()
+                materialize_only_report(args, argv, mat, load_before, redis_ver, code.label, rows)
+                return
 
             feast: dict[str, Any] | str = feast_why
             if feast_python is not None:
