@@ -44,7 +44,7 @@ from redis.retry import Retry
 from featurestore.errors import ConfigError, OnlineStoreError, OnlineStoreTimeoutError
 from featurestore.online import keys
 from featurestore.online.base import OnlineView, StoreCapabilities, StoreDiagnostics, ViewResult
-from featurestore.online.batch import EncodedBatch, encode_batch
+from featurestore.online.batch import EncodedBatch, encode_batch, encode_columns
 from featurestore.online.readplan import ReadPlan
 from featurestore.online.redis_writes import (
     SweepResult,
@@ -261,7 +261,8 @@ class RedisOnlineStore:
         pool = self._client.connection_pool
         with translate_errors(self.settings, f"writing view '{view.name}'"), checked_out(pool) as conn:
             sweep_expired(conn, view, time.time_ns() // 1_000_000)
-            yield from write_bulk(conn, view, (_encoded(view, b) for b in batches))
+            encoded = (encode_columns(view, b, now_us=time.time_ns() // 1000) for b in batches)
+            yield from write_bulk(conn, view, encoded)
 
     def sweep_expired(self, view: OnlineView, *, now: datetime | None = None) -> SweepResult:
         """Give the values bulk-written into ``view``'s namespace their own expiry (deleting those already

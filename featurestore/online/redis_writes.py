@@ -39,13 +39,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
 import redis.exceptions as rex
 
 from featurestore.online import keys
 
 if TYPE_CHECKING:
     from featurestore.online.base import OnlineView
-    from featurestore.online.batch import EncodedBatch
+    from featurestore.online.batch import EncodedBatch, EncodedColumns
 
 _pack_command: Callable[[tuple[Any, ...]], bytes] | None
 try:
@@ -271,27 +272,83 @@ def write_scripted(conn: Any, view: OnlineView, batches: Iterable[EncodedBatch])
 # -- the bulk path --------------------------------------------------------------------------------------
 
 
+def _binary(value: bytes | str) -> pa.Scalar:
+    return pa.scalar(value.encode() if isinstance(value, str) else value, pa.large_binary())
+
+
+class _Wire:
+    """One batch on the bulk path, its ``MSETNX`` arguments built with Arrow kernels: every row's
+    ``$<len>\r\n<key>\r\n$<len>\r\n<value>\r\n`` (the wire form of two arguments) in one buffer, so a
+    chunk's command is a slice of it behind a header, with no Python object per key."""
+
+    def __init__(self, view: OnlineView, rows: EncodedColumns) -> None:
+        import numpy as np
+        import pyarrow.compute as pc
+
+        self.view, self.rows = view, rows
+        keys_ = pc.binary_join_element_wise(
+            _binary(key_prefix(view)), rows.keys.cast(pa.large_binary()), _binary("}"), _binary("")
+        )
+        values = rows.values.cast(pa.large_binary())
+
+        def length(column: pa.Array) -> pa.Array:
+            return pc.binary_length(column).cast(pa.string()).cast(pa.large_binary())
+
+        wire = pc.binary_join_element_wise(
+            _binary("$"), length(keys_), _binary("\r\n"), keys_, _binary("\r\n$"), length(values),
+            _binary("\r\n"), values, _binary("\r\n"), _binary(""),
+        )  # fmt: skip
+        self.keys = keys_
+        self.offsets = np.frombuffer(wire.buffers()[1], np.int64)[wire.offset : wire.offset + len(wire) + 1]
+        self.data = memoryview(wire.buffers()[2]) if len(wire) else memoryview(b"")
+        self._wire = wire  # keeps the buffer alive
+        self.unique = pc.count_distinct(rows.keys).as_py() == len(rows)
+        self.expire = None if rows.expire_at_ms is None else rows.expire_at_ms.to_numpy()
+
+    def nx(self, start: int, end: int) -> list[Any]:
+        """The packed ``MSETNX`` of rows ``[start, end)``, in a ``MULTI`` with the sweep record's ``ZADD``
+        when the view has a ttl: (buffers to send, replies to read)."""
+        head = b"*%d\r\n$6\r\nMSETNX\r\n" % (2 * (end - start) + 1)
+        body = self.data[self.offsets[start] : self.offsets[end]]
+        if self.expire is None:
+            return [head, body]
+        due = int(self.expire[start:end].min())
+        record = sweep_key(self.view.namespace)
+        opening = _packed(["MULTI"]) + _packed(["ZADD", record, "LT", due, "due"])
+        return [opening + head, body, _packed(["EXEC"])]
+
+    def script(self, start: int, end: int) -> list[Any]:
+        """The ``EVAL`` of the newer-wins script for rows ``[start, end)``."""
+        chunk_keys = self.keys[start:end].to_pylist()
+        args: list[Any] = ["EVAL", WRITE_SCRIPT, len(chunk_keys), *chunk_keys]
+        args.append("" if self.view.ttl_us is None else self.view.ttl_us)
+        args += self.rows.values[start:end].to_pylist()
+        if self.rows.expire_at_ms is not None:
+            args += self.rows.expire_at_ms[start:end].to_pylist()
+        return args
+
+
+def _packed(command: Sequence[Any]) -> bytes:
+    """One small command in the wire form (RESP), as one bytes string."""
+    if _pack_command is not None:
+        return _pack_command(tuple(command))
+    parts = [b"*%d\r\n" % len(command)]
+    for arg in command:
+        data = arg if isinstance(arg, bytes) else str(arg).encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
 @dataclass(frozen=True)
 class _Sent:
-    """One chunk on the wire: rows ``[start, end)`` of ``rows``, as an MSETNX (``replies`` replies, the
+    """One chunk on the wire: rows ``[start, end)`` of a batch, as an MSETNX (``replies`` replies, the
     last one decides) or as a script call."""
 
-    rows: EncodedBatch
+    wire: _Wire
     start: int
     end: int
     nx: bool
     replies: int
-
-
-def _nx_commands(view: OnlineView, rows: EncodedBatch, start: int, end: int) -> list[list[Any]]:
-    prefix = key_prefix(view)
-    mset: list[Any] = ["MSETNX"]
-    for key, value in zip(rows.keys[start:end], rows.values[start:end], strict=True):
-        mset += (f"{prefix}{key}}}", value)
-    if rows.expire_at_ms is None:
-        return [mset]
-    due = min(rows.expire_at_ms[start:end])
-    return [["MULTI"], ["ZADD", sweep_key(view.namespace), "LT", due, "due"], mset, ["EXEC"]]
 
 
 class BulkWriter:
@@ -303,20 +360,18 @@ class BulkWriter:
         self.view = view
         self.nx = True
 
-    def send(self, rows: EncodedBatch) -> list[_Sent]:
+    def send(self, rows: EncodedColumns) -> list[_Sent]:
         sent: list[_Sent] = []
+        wire = _Wire(self.view, rows)
         conn = self.conn
         for start in range(0, len(rows), WRITE_CHUNK):
             end = min(start + WRITE_CHUNK, len(rows))
-            if self.nx and len(set(rows.keys[start:end])) == end - start:
-                commands = _nx_commands(self.view, rows, start, end)
-                for command in commands:
-                    conn.send_packed_command(pack_one(conn, command), check_health=False)
-                sent.append(_Sent(rows, start, end, True, len(commands)))
+            if self.nx and wire.unique:
+                conn.send_packed_command(wire.nx(start, end), check_health=False)
+                sent.append(_Sent(wire, start, end, True, 1 if wire.expire is None else 4))
             else:
-                command = script_call(self.view, rows, start, end)
-                conn.send_packed_command(pack_one(conn, command), check_health=False)
-                sent.append(_Sent(rows, start, end, False, 1))
+                conn.send_packed_command(pack_one(conn, wire.script(start, end)), check_health=False)
+                sent.append(_Sent(wire, start, end, False, 1))
         return sent
 
     def confirm(self, sent: list[_Sent]) -> tuple[int, list[_Sent]]:
@@ -347,11 +402,11 @@ class BulkWriter:
 
     def retry(self, refused: list[_Sent]) -> int:
         """Send refused chunks through the newer-wins script and wait for them (nothing else in flight)."""
-        calls = (script_call(self.view, c.rows, c.start, c.end) for c in refused)
+        calls = (c.wire.script(c.start, c.end) for c in refused)
         return sum_replies(read_replies(self.conn, send_commands(self.conn, calls)))
 
 
-def write_bulk(conn: Any, view: OnlineView, batches: Iterable[EncodedBatch]) -> Iterator[int]:
+def write_bulk(conn: Any, view: OnlineView, batches: Iterable[EncodedColumns]) -> Iterator[int]:
     """Every batch through the bulk path, one batch kept in flight; the values stored per batch.
 
     A refusal is seen when a batch is confirmed, after the next one was sent: both are then confirmed
