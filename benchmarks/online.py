@@ -121,6 +121,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--working-tree", action="store_true",
                         help="measure featurestore in the working tree (default: HEAD)")  # fmt: skip
     parser.add_argument("--profile", action="store_true", help="also print cProfile tops of our paths")
+    parser.add_argument("--peak-rss", action="store_true",
+                        help="with --only materialize: one more materialize in a fresh process, its peak "
+                        "RSS")  # fmt: skip
     parser.add_argument("--only", choices=["materialize"], default=None,
                         help="materialize: measure materialization only (no latency runs, Feast left out); "
                         "the figures go to the README's 'Materialization (issue 13)' block")  # fmt: skip
@@ -875,6 +878,32 @@ def profile_materialize(repo: Path, end: datetime) -> None:
     pstats.Stats(profiler).sort_stats("tottime").print_stats(18)
 
 
+_RSS_PROBE = """
+import resource, sys, time
+from datetime import datetime
+from featurestore import FeatureStore
+with FeatureStore(sys.argv[1]) as store:
+    began = time.perf_counter()
+    summary = store.materialize(end=datetime.fromisoformat(sys.argv[2]))
+    seconds = time.perf_counter() - began
+print(summary.entities_written, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_rss_of_materialize(repo: Path, end: datetime, code: Path | None) -> tuple[int, float, float]:
+    """One ``materialize`` in a fresh process: (values written, seconds, peak RSS in MB, the whole
+    process: interpreter, imports and DuckDB included)."""
+    env = dict(os.environ)
+    if code is not None:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(code), env.get("PYTHONPATH", "")) if p)
+    done = subprocess.run(
+        [sys.executable, "-c", _RSS_PROBE, str(repo), end.isoformat()],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    written, seconds, rss_kb = done.stdout.split()[-3:]
+    return int(written), float(seconds), int(rss_kb) / 1024
+
+
 def write_materialize_block(report: str) -> None:
     """Replace the "Materialization (issue 13)" block (its own markers, after the shared online block);
     the shared block between the online markers is left alone."""
@@ -897,6 +926,7 @@ def materialize_only_report(
     redis_ver: str,
     code: str,
     rows: dict[str, int],
+    rss: tuple[int, float, float] | None = None,
 ) -> None:
     load_after = os.getloadavg()
     command = ".venv/bin/python benchmarks/online.py " + " ".join(argv)
@@ -920,6 +950,12 @@ def materialize_only_report(
             "Target (issue 13):\n\n" + "\n".join(lines),
         ]
     )
+    if rss is not None:
+        written, seconds, mb = rss
+        report += (
+            f"\n\nOne `materialize` in a fresh process (after FLUSHALL): {written:,} values in "
+            f"{seconds:.2f} s, peak RSS {mb:,.0f} MB (the whole process)."
+        )
     print("\n" + report)
     if args.readme:
         write_materialize_block(report)
@@ -978,8 +1014,12 @@ def main(argv: list[str]) -> None:
                 if args.profile:
                     client.flushall()
                     profile_materialize(repo, naive_end)
+                rss = None
+                if args.peak_rss:
+                    client.flushall()
+                    rss = peak_rss_of_materialize(repo, naive_end, code.path)
                 client.close()
-                materialize_only_report(args, argv, mat, load_before, redis_ver, code.label, rows)
+                materialize_only_report(args, argv, mat, load_before, redis_ver, code.label, rows, rss)
                 return
 
             feast: dict[str, Any] | str = feast_why

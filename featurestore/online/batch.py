@@ -56,6 +56,8 @@ class EncodedColumns:
     event_ts: pa.Int64Array
     values: pa.BinaryArray
     expire_at_ms: pa.Int64Array | None
+    distinct: bool
+    """No entity key appears twice."""
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -118,6 +120,7 @@ def encode_columns(view: OnlineView, batch: pa.RecordBatch | pa.Table, *, now_us
     encoded_keys = key_columns[0]
     if len(key_columns) > 1:
         encoded_keys = pc.binary_join_element_wise(*key_columns, pa.scalar("|", pa.string()))
+    distinct = _distinct(columns[view.join_keys[0]] if len(view.join_keys) == 1 else encoded_keys)
 
     features = [
         _cast(columns[name], arrow_type(dtype), name, view, what=f"{dtype} feature")
@@ -127,7 +130,17 @@ def encode_columns(view: OnlineView, batch: pa.RecordBatch | pa.Table, *, now_us
     expire_ms = None
     if expire is not None:  # every kept row expires after now (> 0), so truncating division rounds up here
         expire_ms = pc.divide(pc.add(expire, pa.scalar(999, pa.int64())), pa.scalar(1000, pa.int64()))
-    return EncodedColumns(encoded_keys, ts, values, expire_ms)
+    return EncodedColumns(encoded_keys, ts, values, expire_ms, distinct)
+
+
+def _distinct(col: pa.Array) -> bool:
+    """No value appears twice (ints: sorted by numpy, faster than hashing)."""
+    if pa.types.is_integer(col.type):
+        import numpy as np
+
+        ordered = np.sort(col.to_numpy())
+        return bool((ordered[1:] != ordered[:-1]).all())
+    return bool(pc.count_distinct(col).as_py() == len(col))
 
 
 _INT_RANGE = {"int64": (-(2**63), 2**63 - 1), "int32": (-(2**31), 2**31 - 1)}  # as keys.py checks

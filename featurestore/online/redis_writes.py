@@ -302,7 +302,7 @@ class _Wire:
         self.offsets = np.frombuffer(wire.buffers()[1], np.int64)[wire.offset : wire.offset + len(wire) + 1]
         self.data = memoryview(wire.buffers()[2]) if len(wire) else memoryview(b"")
         self._wire = wire  # keeps the buffer alive
-        self.unique = pc.count_distinct(rows.keys).as_py() == len(rows)
+        self.unique = rows.distinct
         self.expire = None if rows.expire_at_ms is None else rows.expire_at_ms.to_numpy()
 
     def nx(self, start: int, end: int) -> list[Any]:
