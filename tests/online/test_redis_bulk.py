@@ -255,3 +255,15 @@ def test_delete_namespace_removes_the_sweep_record_and_counts_values_only(
     store.write_marker(view.namespace, "{}")
     assert store.delete_namespace(view.namespace) == 2
     assert not raw.exists(sweep_key(view.namespace))
+
+
+def test_a_namespace_with_a_marker_is_written_through_the_script(
+    store: RedisOnlineStore, raw: Any, project: str, now: datetime
+) -> None:
+    """After a complete run (its marker) most keys exist: no MSETNX to be refused, no sweep record."""
+    view = make_view(project, features=(("seq", "int64"),), ttl=HOUR)
+    store.write_marker(view.namespace, "{}")
+    at = now - timedelta(minutes=3)
+    assert sum(store.write_batches(view, [seq_batch(view, [1, 2], at, 1)])) == 2
+    assert raw.pexpiretime(redis_key(view.namespace, "i1")) == ms(at + HOUR)
+    assert not raw.exists(sweep_key(view.namespace))
