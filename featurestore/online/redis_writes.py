@@ -301,7 +301,7 @@ class _Wire:
         )  # fmt: skip
         self.keys = keys_
         self.offsets = np.frombuffer(wire.buffers()[1], np.int64)[wire.offset : wire.offset + len(wire) + 1]
-        self.data = memoryview(wire.buffers()[2]) if len(wire) else memoryview(b"")
+        self.data = memoryview(wire.buffers()[2])
         self._wire = wire  # keeps the buffer alive
         self.unique = rows.distinct
         self.expire = None if rows.expire_at_ms is None else rows.expire_at_ms.to_numpy()
@@ -363,6 +363,8 @@ class BulkWriter:
 
     def send(self, rows: EncodedColumns) -> list[_Sent]:
         sent: list[_Sent] = []
+        if not len(rows):
+            return sent
         wire = _Wire(self.view, rows)
         conn = self.conn
         for start in range(0, len(rows), WRITE_CHUNK):
