@@ -76,6 +76,9 @@ RESULTS_START = "<!-- online:start -->"
 RESULTS_END = "<!-- online:end -->"
 READS_START = "<!-- online-reads:start -->"
 READS_END = "<!-- online-reads:end -->"
+MAT_START = "<!-- online-materialize:start -->"
+MAT_END = "<!-- online-materialize:end -->"
+MAT_TITLE = "### Materialization (issue 13)"
 FEAST_REDIS_REQUIREMENT = "feast[redis,duckdb]==0.67.0"
 
 MAT_LABELS = {
@@ -120,10 +123,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--working-tree", action="store_true",
                         help="measure featurestore in the working tree (default: HEAD)")  # fmt: skip
     parser.add_argument("--profile", action="store_true", help="also print cProfile tops of our paths")
+    parser.add_argument("--peak-rss", action="store_true",
+                        help="with --only materialize: one more materialize in a fresh process, its peak "
+                        "RSS")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="5k drivers, 500 calls, README untouched")
-    parser.add_argument("--only", choices=["all", "reads"], default="all",
+    parser.add_argument("--only", choices=["all", "reads", "materialize"], default="all",
                         help="reads: materialize once (checked), then only the read latency and its "
-                        "breakdown; the README's read figures alone are replaced")  # fmt: skip
+                        "breakdown; the README's read figures alone are replaced. materialize: "
+                        "materialization only (no latency runs, Feast left out); the figures go to the "
+                        "README's 'Materialization (issue 13)' block")  # fmt: skip
     parser.add_argument("--readme", action=argparse.BooleanOptionalAction, default=None,
                         help="record the figures in the README (default: yes unless --quick)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -132,6 +140,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.round = min(args.round, 50)
     if args.readme is None:
         args.readme = not args.quick
+    if args.only == "materialize":
+        args.skip_feast = True
     args.sample = min(args.sample, args.drivers)
     return args
 
@@ -857,6 +867,102 @@ def profile_ours(store: Any, repo: Path, end: datetime, requests: dict[str, list
     pstats.Stats(profiler).sort_stats("tottime").print_stats(14)
 
 
+def profile_materialize(repo: Path, end: datetime) -> None:
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    run_ours_materialize(repo, end)
+    profiler.disable()
+    print("\nprofile: one featurestore materialize (tottime):")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(18)
+
+
+_RSS_PROBE = """
+import resource, sys, time
+from datetime import datetime
+from featurestore import FeatureStore
+with FeatureStore(sys.argv[1]) as store:
+    began = time.perf_counter()
+    summary = store.materialize(end=datetime.fromisoformat(sys.argv[2]))
+    seconds = time.perf_counter() - began
+print(summary.entities_written, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_rss_of_materialize(repo: Path, end: datetime, code: Path | None) -> tuple[int, float, float]:
+    """One ``materialize`` in a fresh process: (values written, seconds, peak RSS in MB, the whole
+    process: interpreter, imports and DuckDB included)."""
+    env = dict(os.environ)
+    if code is not None:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(code), env.get("PYTHONPATH", "")) if p)
+    done = subprocess.run(
+        [sys.executable, "-c", _RSS_PROBE, str(repo), end.isoformat()],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    written, seconds, rss_kb = done.stdout.split()[-3:]
+    return int(written), float(seconds), int(rss_kb) / 1024
+
+
+def write_materialize_block(report: str) -> None:
+    """Replace the "Materialization (issue 13)" block (its own markers, after the shared online block);
+    the shared block between the online markers is left alone."""
+    text = README.read_text()
+    block = f"{MAT_START}\n{report}\n{MAT_END}"
+    if MAT_START in text and MAT_END in text:
+        head, rest = text.split(MAT_START, 1)
+        text = head + block + rest.split(MAT_END, 1)[1]
+    else:
+        head, rest = text.split(RESULTS_END, 1)
+        text = f"{head}{RESULTS_END}\n\n{MAT_TITLE}\n\n{block}{rest}"
+    README.write_text(text)
+
+
+def materialize_only_report(
+    args: argparse.Namespace,
+    argv: list[str],
+    mat: dict[str, MatOutcome],
+    load_before: tuple[float, ...],
+    redis_ver: str,
+    code: str,
+    rows: dict[str, int],
+    rss: tuple[int, float, float] | None = None,
+) -> None:
+    load_after = os.getloadavg()
+    command = ".venv/bin/python benchmarks/online.py " + " ".join(argv)
+    ours, raw = mat.get("ours"), mat.get("raw-mset")
+    lines = []
+    if ours and ours.seconds and raw and raw.seconds:
+        wall = ours.median / raw.median
+        cpu_ours = statistics.median(ours.client_cpu) + statistics.median(ours.redis_cpu)
+        cpu_raw = statistics.median(raw.client_cpu) + statistics.median(raw.redis_cpu)
+        lines.append(
+            f"- materialize <= 1.2x the raw MSET pipeline: wall {wall:.2f}x, {verdict(wall <= 1.2)}; "
+            f"CPU (client + Redis) {cpu_ours:.2f} vs {cpu_raw:.2f} s = {cpu_ours / cpu_raw:.2f}x"
+        )
+    report = "\n\n".join(
+        [
+            f"`{command}`, {machine_line(load_before, load_after, redis_ver, code)}.",
+            f"Data: {args.drivers:,} drivers x {len(VIEWS)} views (driver_stats {rows['driver_stats']:,} "
+            f"source rows, driver_profile {rows['driver_profile']:,}); median of {args.repeat} runs per "
+            "system, round-robin, FLUSHALL before each.",
+            materialize_table(mat),
+            "Target (issue 13):\n\n" + "\n".join(lines),
+        ]
+    )
+    if rss is not None:
+        written, seconds, mb = rss
+        report += (
+            f"\n\nOne `materialize` in a fresh process (after FLUSHALL): {written:,} values in "
+            f"{seconds:.2f} s, peak RSS {mb:,.0f} MB (the whole process)."
+        )
+    print("\n" + report)
+    if args.readme:
+        write_materialize_block(report)
+        print(f"\nfigures written to {README.relative_to(REPO_ROOT)}")
+
+
 def main(argv: list[str]) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop redis-server, kill workers
     args = parse_args(argv)
@@ -908,6 +1014,17 @@ def main(argv: list[str]) -> None:
             mat: dict[str, MatOutcome] = {}
             if not reads_only:
                 mat = measure_materialize(args, client, repo, paths, ns, naive_end, expected)
+            if args.only == "materialize":
+                if args.profile:
+                    client.flushall()
+                    profile_materialize(repo, naive_end)
+                rss = None
+                if args.peak_rss:
+                    client.flushall()
+                    rss = peak_rss_of_materialize(repo, naive_end, code.path)
+                client.close()
+                materialize_only_report(args, argv, mat, load_before, redis_ver, code.label, rows, rss)
+                return
 
             feast: dict[str, Any] | str = feast_why
             if feast_python is not None and not reads_only:

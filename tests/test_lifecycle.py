@@ -86,7 +86,8 @@ def _read(store: FeatureStore, *features: str) -> tuple[dict[str, list[Any]], di
 
 
 def _total_values(store: FeatureStore, kind: str) -> int:
-    """Every value in the online store, whatever namespace (nothing may be left behind)."""
+    """Every value in the online store, whatever namespace (nothing may be left behind; markers and
+    sweep records are bookkeeping)."""
     if kind == "sqlite":
         with sqlite3.connect(store.root / ".featurestore" / "online.db") as conn:
             count: int = conn.execute("SELECT count(*) FROM online_values").fetchone()[0]
@@ -96,7 +97,8 @@ def _total_values(store: FeatureStore, kind: str) -> int:
     client = redis.Redis.from_url(store.config.online.url)
     prefix = f"fs:{store.config.project}:"
     try:
-        return sum(1 for k in client.scan_iter(match=prefix + "*", count=1000) if not k.endswith(b":marker"))
+        found = client.scan_iter(match=prefix + "*", count=1000)
+        return sum(1 for k in found if not k.endswith((b":marker", b":sweep")))
     finally:
         client.close()
 

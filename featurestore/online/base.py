@@ -12,7 +12,9 @@ Arrow; it knows nothing of plans, registries or definitions beyond feature dtype
 * **ttl.** A value whose event timestamp is older than ``now - ttl`` reads back as nulls with status
   ``EXPIRED`` (a value exactly ``ttl`` old is still ``PRESENT``, as in point-in-time joins). Writes of
   values already expired are skipped. Stores with ``capabilities.supports_ttl_expiry`` (Redis) also
-  delete the value at ``event_ts + ttl``; after that it reads as ``NOT_FOUND``.
+  delete the value at ``event_ts + ttl``; after that it reads as ``NOT_FOUND``. (Standalone Redis:
+  values ``write_batches`` stored into absent keys get that expiry from the namespace's sweep, at the
+  latest at its next ``write_batches`` after the earliest of them expired; ``online/redis_writes.py``.)
 * **Namespaces.** Values live under (project, view, version); a new version sees nothing of an old one.
   :meth:`OnlineStore.delete_namespace` removes exactly one namespace (its values and its marker) in
   batches without blocking the store; nothing is ever deleted by a pattern wider than one namespace.

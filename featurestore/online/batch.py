@@ -23,8 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from featurestore.dsl.dtypes import arrow_type
-from featurestore.errors import EntityRowsError, OnlineStoreError
-from featurestore.online import keys
+from featurestore.errors import OnlineStoreError
 from featurestore.online.base import EVENT_TS, OnlineView
 from featurestore.online.codec import codec_for
 
@@ -49,8 +48,36 @@ class EncodedBatch:
         return len(self.keys)
 
 
+@dataclass(frozen=True)
+class EncodedColumns:
+    """:class:`EncodedBatch` as Arrow arrays (one entry per kept row), for stores that write in bulk."""
+
+    keys: pa.StringArray
+    event_ts: pa.Int64Array
+    values: pa.BinaryArray
+    expire_at_ms: pa.Int64Array | None
+    distinct: bool
+    """No entity key appears twice."""
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def to_lists(self) -> EncodedBatch:
+        return EncodedBatch(
+            self.keys.to_pylist(),
+            self.event_ts.to_pylist(),
+            self.values.to_pylist(),
+            None if self.expire_at_ms is None else self.expire_at_ms.to_pylist(),
+        )
+
+
 def encode_batch(view: OnlineView, batch: pa.RecordBatch | pa.Table, *, now_us: int) -> EncodedBatch:
     """Check and encode a write batch for ``view``; raise :class:`OnlineStoreError` naming the problem."""
+    return encode_columns(view, batch, now_us=now_us).to_lists()
+
+
+def encode_columns(view: OnlineView, batch: pa.RecordBatch | pa.Table, *, now_us: int) -> EncodedColumns:
+    """:func:`encode_batch` as Arrow arrays, computed with Arrow kernels (no Python loop per row)."""
     if not isinstance(batch, pa.RecordBatch | pa.Table):
         raise OnlineStoreError(
             f"write to view '{view.name}' needs a pyarrow RecordBatch or Table, got {type(batch).__name__}"
@@ -62,15 +89,17 @@ def encode_batch(view: OnlineView, batch: pa.RecordBatch | pa.Table, *, now_us: 
             f"write batch for view '{view.name}' lacks column(s) {', '.join(missing)}; it needs "
             f"{', '.join(needed)} (got {', '.join(batch.schema.names)})"
         )
-    ts = _cast(batch.column(EVENT_TS), _TS, EVENT_TS, view, what="event timestamps").cast(pa.int64())
+    ts = _one_chunk(
+        _cast(batch.column(EVENT_TS), _TS, EVENT_TS, view, what="event timestamps").cast(pa.int64())
+    )
     if ts.null_count:
         raise OnlineStoreError(
             f"write batch for view '{view.name}' has {ts.null_count} null {EVENT_TS} value(s); drop rows "
             "without an event timestamp before writing"
         )
-    columns = {name: batch.column(name) for name in needed}
+    columns = {name: _one_chunk(batch.column(name)) for name in needed}
     ttl_us = view.ttl_us
-    expire: pa.Array | pa.ChunkedArray | None = None
+    expire: pa.Array | None = None
     if ttl_us is not None:
         expire = pc.add(ts, pa.scalar(ttl_us, pa.int64()))
         keep = pc.greater_equal(expire, pa.scalar(now_us, pa.int64()))
@@ -87,24 +116,72 @@ def encode_batch(view: OnlineView, batch: pa.RecordBatch | pa.Table, *, now_us: 
                 f"write batch for view '{view.name}' has {col.null_count} null value(s) in join key "
                 f"'{key}'; drop rows with null keys before writing"
             )
-        key_columns.append(col.to_pylist())
-    try:
-        encoded_keys = keys.encode_columns(key_columns, view.key_dtypes, keys=view.join_keys, view=view.name)
-    except EntityRowsError as exc:
-        raise OnlineStoreError(f"write batch: {exc}") from None
+        key_columns.append(_encoded_key_column(col, key, dtype, view))
+    encoded_keys = key_columns[0]
+    if len(key_columns) > 1:
+        encoded_keys = pc.binary_join_element_wise(*key_columns, pa.scalar("|", pa.string()))
+    distinct = _distinct(columns[view.join_keys[0]] if len(view.join_keys) == 1 else encoded_keys)
 
     features = [
         _cast(columns[name], arrow_type(dtype), name, view, what=f"{dtype} feature")
         for name, dtype in view.features
     ]
-    event_ts: list[int] = ts.to_pylist()
-    values = codec_for(view.dtypes).encode(event_ts, features)
+    values = codec_for(view.dtypes).encode_arrow(ts, features)
     expire_ms = None
     if expire is not None:  # every kept row expires after now (> 0), so truncating division rounds up here
-        expire_ms = pc.divide(
-            pc.add(expire, pa.scalar(999, pa.int64())), pa.scalar(1000, pa.int64())
-        ).to_pylist()
-    return EncodedBatch(encoded_keys, event_ts, values, expire_ms)
+        expire_ms = pc.divide(pc.add(expire, pa.scalar(999, pa.int64())), pa.scalar(1000, pa.int64()))
+    return EncodedColumns(encoded_keys, ts, values, expire_ms, distinct)
+
+
+def _distinct(col: pa.Array) -> bool:
+    """No value appears twice (ints: sorted by numpy, faster than hashing)."""
+    if pa.types.is_integer(col.type):
+        import numpy as np
+
+        ordered = np.sort(col.to_numpy())
+        return bool((ordered[1:] != ordered[:-1]).all())
+    return bool(pc.count_distinct(col).as_py() == len(col))
+
+
+_INT_RANGE = {"int64": (-(2**63), 2**63 - 1), "int32": (-(2**31), 2**31 - 1)}  # as keys.py checks
+_ESCAPES = (("%", "%25"), ("|", "%7C"), ("{", "%7B"), ("}", "%7D"))  # "%" first: keys.encode_value
+
+
+def _encoded_key_column(col: pa.Array, key: str, dtype: str, view: OnlineView) -> pa.StringArray:
+    """One join-key column in ``keys.encode_value``'s text, with Arrow kernels.
+
+    >>> from featurestore.online.keys import encode_value
+    >>> v = OnlineView(project="p", name="v", version="1", join_keys=("k",), key_dtypes=("string",),
+    ...                features=(("x", "int64"),), ttl=None)
+    >>> texts = ["a|b", "%7C", "{x}", "", "é"]
+    >>> _encoded_key_column(pa.array(texts), "k", "string", v).to_pylist() == [encode_value(t) for t in texts]
+    True
+    >>> _encoded_key_column(pa.array([-5, 0, 2**40]), "k", "int64", v).to_pylist()
+    ['i-5', 'i0', 'i1099511627776']
+    """
+    if dtype == "string":
+        text = col.cast(pa.string())
+        for plain, escaped in _ESCAPES:
+            text = pc.replace_substring(text, plain, escaped)
+        tag = pa.scalar("s", pa.string())
+    else:
+        if len(col):
+            low, high = _INT_RANGE[dtype]
+            bounds = pc.min_max(col)
+            if bounds["min"].as_py() < low or bounds["max"].as_py() > high:
+                bad = next(i for i, v in enumerate(col.to_pylist()) if not low <= v <= high)
+                raise OnlineStoreError(
+                    f"write batch: join key '{key}' of feature view '{view.name}' expects {dtype} values; "
+                    f"entity row {bad} has {col[bad].as_py()}, which is out of range [{low}, {high}]"
+                )
+        text = col.cast(pa.string())
+        tag = pa.scalar("i", pa.string())
+    joined: pa.StringArray = pc.binary_join_element_wise(tag, text, pa.scalar("", pa.string()))
+    return joined
+
+
+def _one_chunk(col: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
 
 
 def _cast(

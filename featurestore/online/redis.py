@@ -1,12 +1,12 @@
 """The Redis online store (standalone server), through redis-py with the hiredis parser.
 
 Layout: one packed value (``codec.py``) per key ``fs:<project>:<view>:<version>:{<entity key>}``
-(``keys.py``). A read of E entities over V views is one ``MGET`` of E x V keys. A write is a Lua script
-over up to ``WRITE_CHUNK`` keys per call (the calls streamed down one connection, replies read at the end)
-that keeps a value only if its event timestamp (the first 8 bytes) is >= the stored one, with ``PXAT
-event_ts + ttl``: ``SET ... GET`` per key, and the old value put back in the rare case it was newer.
-The script runs atomically, so racing writers end newer-wins. Scripts are sent with ``EVAL`` (Redis
-caches them by SHA), so there is no ``NOSCRIPT`` state to recover. A namespace is deleted with ``SCAN
+(``keys.py``). A read of E entities over V views is one ``MGET`` of E x V keys. Writes are in
+``redis_writes.py``: ``write`` (pushes) runs a newer-wins Lua script per chunk of keys, each key with its
+exact ``PXAT event_ts + ttl``; ``write_batches`` (materialization) sends each chunk as one ``MSETNX``
+where none of its keys exists, the script elsewhere, and leaves the per-key expiry of what ``MSETNX``
+wrote to the namespace's sweep (reads enforce the ttl exactly either way). Both stream their commands
+down one connection and read the replies a batch later. A namespace is deleted with ``SCAN
 MATCH fs:<namespace>:*`` + ``UNLINK`` in batches (never ``KEYS``, never a blocking ``DEL``, never a pattern
 wider than one namespace). Needs Redis >= 6.2
 (``SET ... PXAT ... GET``); Redis Cluster needs >= 7.0 (script flags).
@@ -44,8 +44,16 @@ from redis.retry import Retry
 from featurestore.errors import ConfigError, OnlineStoreError, OnlineStoreTimeoutError
 from featurestore.online import keys
 from featurestore.online.base import OnlineView, StoreCapabilities, StoreDiagnostics, ViewResult
-from featurestore.online.batch import EncodedBatch, encode_batch
+from featurestore.online.batch import EncodedBatch, encode_batch, encode_columns
 from featurestore.online.readplan import ReadPlan
+from featurestore.online.redis_writes import (
+    SweepResult,
+    bookkeeping_keys,
+    checked_out,
+    sweep_expired,
+    write_bulk,
+    write_scripted,
+)
 
 if TYPE_CHECKING:
     from featurestore.online.redis_async import AsyncReader
@@ -56,43 +64,7 @@ try:
 except ImportError:  # pragma: no cover - redis[hiredis] is a dependency; plain redis-py still works
     _pack_command = None
 
-WRITE_CHUNK = 1000
-"""Keys per write-script call: large enough to amortise the call, small enough not to stall Redis."""
 SCAN_COUNT = 1000
-
-# Newer wins, in one command per key on the common path: SET ... GET stores the new value and returns
-# the old one; only when the old one is strictly newer is it put back (with its own expiry, recomputed
-# from its event time: the ttl is part of the namespace). The event time is the value's first 8 bytes.
-_WRITE_BODY = """
-local written = 0
-local ttl_us = tonumber(ARGV[ttl_arg])
-for i = 1, n do
-  local key = {key}
-  local new = ARGV[vbase + i]
-  local old
-  if ttl_us then
-    old = redis.call('SET', key, new, 'PXAT', ARGV[tbase + i], 'GET')
-  else
-    old = redis.call('SET', key, new, 'GET')
-  end
-  if old and struct.unpack('<i8', old) > struct.unpack('<i8', new) then
-    if ttl_us then
-      local expire = math.ceil((struct.unpack('<i8', old) + ttl_us) / 1000)
-      redis.call('SET', key, old, 'PXAT', string.format('%.0f', expire))
-    else
-      redis.call('SET', key, old)
-    end
-  else
-    written = written + 1
-  end
-end
-return written
-"""
-WRITE_SCRIPT = "local n = #KEYS local ttl_arg = 1 local vbase = 1 local tbase = 1 + n" + _WRITE_BODY.replace(
-    "{key}", "KEYS[i]"
-)
-"""KEYS = n keys; ARGV = ttl in microseconds (or ""), n values, [n expiry times in ms]. Returns the
-number of values stored."""
 
 
 @dataclass(frozen=True)
@@ -283,22 +255,27 @@ class RedisOnlineStore:
         return values
 
     def write(self, view: OnlineView, batch: pa.RecordBatch | pa.Table) -> int:
-        return sum(self.write_batches(view, [batch]))
-
-    def write_batches(self, view: OnlineView, batches: Iterable[pa.RecordBatch | pa.Table]) -> Iterator[int]:
+        """Newer-wins script writes, each key with its exact expiry (pushes write here)."""
         pool = self._client.connection_pool
         with translate_errors(self.settings, f"writing view '{view.name}'"), checked_out(pool) as conn:
-            in_flight: int | None = None  # script calls of the previous batch, not yet confirmed
-            for batch in batches:
-                rows = encode_batch(view, batch, now_us=time.time_ns() // 1000)
-                # Each chunk is sent as soon as it is packed, so Redis runs it while the next is built.
-                calls = (["EVAL", WRITE_SCRIPT, *args] for args in _script_calls(view, rows))
-                sent = send_commands(conn, calls)
-                if in_flight is not None:
-                    yield sum_replies(read_replies(conn, in_flight))
-                in_flight = sent
-            if in_flight is not None:
-                yield sum_replies(read_replies(conn, in_flight))
+            return sum(write_scripted(conn, view, [_encoded(view, batch)]))
+
+    def write_batches(self, view: OnlineView, batches: Iterable[pa.RecordBatch | pa.Table]) -> Iterator[int]:
+        """The bulk path (``redis_writes.py``): ``MSETNX`` per chunk where no key exists, the newer-wins
+        script elsewhere; a due sweep of the namespace runs first."""
+        pool = self._client.connection_pool
+        with translate_errors(self.settings, f"writing view '{view.name}'"), checked_out(pool) as conn:
+            sweep_expired(conn, view, time.time_ns() // 1_000_000)
+            encoded = (encode_columns(view, b, now_us=time.time_ns() // 1000) for b in batches)
+            yield from write_bulk(conn, view, encoded)
+
+    def sweep_expired(self, view: OnlineView, *, now: datetime | None = None) -> SweepResult:
+        """Give the values bulk-written into ``view``'s namespace their own expiry (deleting those already
+        expired) if its sweep record is due at ``now`` (default: the current time); ``redis_writes.py``."""
+        now_ms = time.time_ns() // 1_000_000 if now is None else int(now.timestamp() * 1000)
+        pool = self._client.connection_pool
+        with translate_errors(self.settings, f"sweeping {view.namespace}"), checked_out(pool) as conn:
+            return sweep_expired(conn, view, now_ms)
 
     def read(
         self, plan: ReadPlan, entity_keys: Mapping[str, Sequence[Any]], *, now: datetime | None = None
@@ -336,15 +313,16 @@ class RedisOnlineStore:
     def delete_namespace(self, namespace: str) -> int:
         deleted = 0
         with translate_errors(self.settings, f"deleting namespace {namespace}"):
+            skip = bookkeeping_keys(namespace)
             for found in scan_namespace(self._client, namespace):
                 deleted += self._client.unlink(*found)
-                deleted -= keys.marker_key(namespace).encode() in found
+                deleted -= sum(k in skip for k in found)
         return deleted
 
     def count_keys(self, namespace: str) -> int:
-        marker = keys.marker_key(namespace).encode()
+        skip = bookkeeping_keys(namespace)
         with translate_errors(self.settings, f"counting the keys of {namespace}"):
-            return sum(sum(k != marker for k in found) for found in scan_namespace(self._client, namespace))
+            return sum(sum(k not in skip for k in found) for found in scan_namespace(self._client, namespace))
 
     def write_marker(self, namespace: str, marker: str) -> None:
         with translate_errors(self.settings, f"writing the marker of {namespace}"):
@@ -376,33 +354,8 @@ class RedisOnlineStore:
         self.close()
 
 
-def _script_calls(view: OnlineView, rows: EncodedBatch) -> Iterator[list[Any]]:
-    """``EVAL`` arguments after the script (numkeys, keys, ttl, values [, expiry ms]), per chunk."""
-    prefix = keys.redis_key(view.namespace, "")[:-1]
-    ttl = "" if view.ttl_us is None else view.ttl_us
-    expire = rows.expire_at_ms
-    for start in range(0, len(rows), WRITE_CHUNK):
-        end = start + WRITE_CHUNK
-        chunk_keys = [f"{prefix}{k}}}" for k in rows.keys[start:end]]
-        args: list[Any] = [len(chunk_keys), *chunk_keys, ttl, *rows.values[start:end]]
-        if expire is not None:
-            args += expire[start:end]
-        yield args
-
-
-@contextmanager
-def checked_out(pool: Any) -> Iterator[Any]:
-    """A connection from ``pool``; dropped (not reused) if anything but an error reply interrupts it."""
-    conn = pool.get_connection()
-    try:
-        yield conn
-    except rex.ResponseError:
-        raise
-    except BaseException:
-        conn.disconnect()  # replies may still be in flight: never reuse a half-read connection
-        raise
-    finally:
-        pool.release(conn)
+def _encoded(view: OnlineView, batch: pa.RecordBatch | pa.Table) -> EncodedBatch:
+    return encode_batch(view, batch, now_us=time.time_ns() // 1000)
 
 
 def _mget_command(conn: Any, all_keys: list[str]) -> Any:
@@ -418,34 +371,6 @@ def pack(conn: Any, command: Sequence[Any]) -> Any:
     if _pack_command is not None:
         return [_pack_command(tuple(command))]
     return conn.pack_command(*command)
-
-
-def send_commands(conn: Any, commands: Iterable[Sequence[Any]]) -> int:
-    """Send commands without reading replies (a pipeline that streams); return how many were sent."""
-    count = 0
-    for command in commands:
-        conn.send_packed_command(pack(conn, command), check_health=False)
-        count += 1
-    return count
-
-
-def read_replies(conn: Any, count: int) -> list[Any]:
-    """Read ``count`` replies; error replies come back as exception objects (all replies are drained)."""
-    out: list[Any] = []
-    for _ in range(count):
-        try:
-            out.append(conn.read_response())
-        except rex.ResponseError as exc:
-            out.append(exc)
-    return out
-
-
-def sum_replies(replies: Sequence[Any]) -> int:
-    """The total of integer replies; raise the first error reply."""
-    for reply in replies:
-        if isinstance(reply, Exception):
-            raise reply
-    return sum(int(r) for r in replies)
 
 
 def scan_namespace(client: Any, namespace: str) -> Iterator[list[bytes]]:

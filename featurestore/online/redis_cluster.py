@@ -8,7 +8,10 @@ client's slot table.
   its keys (the script has the ``allow-cross-slot-keys`` flag, Redis >= 7.0). The calls to all nodes are
   sent before any reply is read, so a read costs one round trip to the slowest node.
 * **Writes**: likewise grouped per node, in chunks of ``WRITE_CHUNK`` keys, sent to all nodes before
-  reading replies. The newer-wins script is the standalone one, reading its keys from ``ARGV``.
+  reading replies. The newer-wins script is the standalone one, reading its keys from ``ARGV``; every
+  write (``write`` and ``write_batches``) goes through it with its exact per-key expiry. The standalone
+  store's bulk path has no cluster form: ``MSETNX`` cannot span slots, and one chunk of a write holds
+  about one key per slot.
 * **Topology changes**: a node answering ``MOVED``/``ASK``/"non local key" (a slot moved, a failover)
   makes the store refresh the slot table and redo the call through redis-py's own per-slot routing
   (``EVAL`` with declared keys of one slot; ``MGET`` per slot), which follows redirections. Writes are
@@ -37,17 +40,14 @@ from featurestore.online import keys
 from featurestore.online.base import OnlineView, StoreCapabilities, StoreDiagnostics, ViewResult
 from featurestore.online.batch import encode_batch
 from featurestore.online.readplan import ReadPlan
-from featurestore.online.redis import (
+from featurestore.online.redis import RedisSettings, scan_namespace, server_diagnostics, translate_errors
+from featurestore.online.redis_writes import (
     _WRITE_BODY,
     WRITE_CHUNK,
     WRITE_SCRIPT,
-    RedisSettings,
     checked_out,
     read_replies,
-    scan_namespace,
     send_commands,
-    server_diagnostics,
-    translate_errors,
 )
 
 # ARGV = n, ttl in microseconds (or ""), n keys, n values [, n expiry times in ms]; the keys may span

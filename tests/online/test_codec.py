@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import struct
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -161,3 +161,42 @@ def test_a_value_of_another_format_does_not_decode() -> None:
 def test_unknown_dtype() -> None:
     with pytest.raises(ValueError, match="unknown feature dtype 'decimal'"):
         ValueCodec(("decimal",))
+
+
+_US = timedelta(microseconds=1)
+
+
+def _packed_by_hand(codec: ValueCodec, ts: int, row: list[Any]) -> bytes:
+    """The layout of the module docstring, one value with ``struct`` (the reference of the bulk encoder)."""
+    nulls = sum(1 << i for i, v in enumerate(row) if v is None)
+    words = [nulls >> (64 * w) & (2**64 - 1) for w in range(codec.bitmap_words)]
+    fixed, lengths, data = [], [], b""
+    for i, (dtype, v) in enumerate(zip(codec.dtypes, row, strict=True)):
+        if i in codec.var:
+            raw = b"" if v is None else v.encode() if dtype == "string" else v
+            lengths.append(len(raw))
+            data += raw
+        elif dtype == "timestamp":
+            fixed.append(0 if v is None else (v - datetime(1970, 1, 1, tzinfo=UTC)) // _US)
+        elif dtype == "date":
+            fixed.append(0 if v is None else (v - date(1970, 1, 1)).days)
+        else:
+            fixed.append(v if v is not None else (False if dtype == "bool" else 0))
+    return codec.header.pack(ts, *words, *fixed, *lengths) + data
+
+
+@pytest.mark.parametrize("n_copies", [1, 8])  # 9 and 72 features: one null word, then two
+def test_bulk_encoder_matches_the_layout_byte_for_byte(n_copies: int) -> None:
+    dtypes = DTYPES * n_copies
+    rows: list[list[Any]] = [
+        [True, -(2**31), 2**63 - 1, 1.5, -0.1, "héllo {x}|%", b"\x00\xff",
+         datetime(2024, 2, 29, 12, 0, 0, 7, tzinfo=UTC), date(1969, 12, 31)] * n_copies,
+        [None] * len(dtypes),
+        [False, 0, None, None, float("inf"), "", b"", None, date(2200, 1, 1)] * n_copies,
+    ]  # fmt: skip
+    codec = ValueCodec(dtypes)
+    columns = [pa.array([r[i] for r in rows], arrow_type(d)) for i, d in enumerate(dtypes)]
+    chunked = [pa.chunked_array([c.slice(0, 1), c.slice(1)]) for c in columns]  # a Table's columns
+    expected = [_packed_by_hand(codec, T0 - i, row) for i, row in enumerate(rows)]
+    assert codec.encode([T0, T0 - 1, T0 - 2], columns) == expected
+    assert codec.encode_arrow(pa.array([T0, T0 - 1, T0 - 2]), chunked).to_pylist() == expected

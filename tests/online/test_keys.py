@@ -87,3 +87,27 @@ def test_redis_key_layout() -> None:
 def test_namespace_parts_are_checked(project: str, view: str, version: str) -> None:
     with pytest.raises(ValueError, match="must"):
         keys.check_namespace_parts(project, view, version)
+
+
+def test_write_batches_encode_keys_as_the_keys_module_does() -> None:
+    """``batch.py`` encodes key columns with Arrow kernels: the same text as ``encode_columns``."""
+    from datetime import UTC, datetime
+
+    import pyarrow as pa
+
+    from featurestore.errors import OnlineStoreError
+    from featurestore.online import EVENT_TS, OnlineView
+    from featurestore.online.batch import encode_batch
+
+    view = OnlineView(project="p", name="v", version="1", join_keys=("a", "b"),
+                      key_dtypes=("int32", "string"), features=(("x", "int64"),), ttl=None)  # fmt: skip
+    ints = [-(2**31), 0, 7, 2**31 - 1, 12]
+    texts = ["a|b", "%7C", "{x}", "", "é%|{}"]
+    ts = pa.array([datetime(2024, 1, 1, tzinfo=UTC)] * 5, pa.timestamp("us", tz="UTC"))
+    table = pa.table({"a": pa.array(ints, pa.int64()), "b": texts, EVENT_TS: ts, "x": [1] * 5})
+    expected = keys.encode_columns([ints, texts], ("int32", "string"), keys=("a", "b"), view="v")
+    assert encode_batch(view, table, now_us=0).keys == expected
+    assert expected[0] == "i-2147483648|sa%7Cb"
+    too_big = table.set_column(0, "a", pa.array([0, 0, 2**31, 0, 0], pa.int64()))
+    with pytest.raises(OnlineStoreError, match=r"'a' of feature view 'v' expects int32 values; entity row 2"):
+        encode_batch(view, too_big, now_us=0)
