@@ -260,6 +260,92 @@ def test_ties_in_a_source_without_created_column_go_to_the_greatest_feature_valu
     assert features_at(store, entity, ["daily:d", "daily:c"], "c", "d") == [(2.5, "a"), (None, "q")]
 
 
+def test_ties_in_several_views_of_one_training_set_follow_the_rule_in_each(repo: Build) -> None:
+    # The views' ASOF joins run as one chain (each onto the previous one's rows): every view still
+    # applies the rule to its own ties, nulls lowest, with duplicate entity rows kept in input order.
+    at = T - MIN
+    store = repo(
+        stats=feature_rows(
+            "stats",
+            (1, at, at, 1, None),
+            (1, at, at, 1, "b"),  # a ties, b decides: a null b is lowest
+            (1, at, at - US, 9, "z"),  # created one microsecond earlier: loses whatever its values
+            (2, at, None, None, "z"),
+            (2, at, None, 0, "a"),  # created null on both, a decides: a null a is lowest
+        ),
+        daily=feature_rows(
+            "daily",
+            (1, at, None, "x"),
+            (1, at, -1.5, "a"),  # no created column: c decides, a null c is lowest
+            (2, at, 2.5, None),
+            (2, at, 2.5, "q"),
+        ),
+        pair=feature_rows(
+            "pair",
+            (1, 7, at, None),
+            (1, 7, at, 3),
+            (1, 8, at, 4),
+            (2, 7, at, 5),
+        ),
+        life=feature_rows("life", (1, at, None), (1, at, None), (2, at, 6), (2, at, 6)),
+    )
+    entity = entity_rows(
+        ("driver_id", "customer_id", "event_timestamp"), (2, 7, T), (1, 7, T), (2, 7, T), (1, 8, at - US)
+    )
+    got = features_at(
+        store,
+        entity,
+        ["life:e", "stats:a", "pair:p", "daily:c", "stats:b", "daily:d"],
+        "driver_id",
+        "e",
+        "a",
+        "p",
+        "c",
+        "b",
+        "d",
+    )
+    assert got == [
+        (2, 6, 0, 5, 2.5, "a", "q"),
+        (1, None, 1, 3, -1.5, "b", "a"),
+        (2, 6, 0, 5, 2.5, "a", "q"),
+        (1, None, None, None, None, None, None),  # just before every row of driver 1
+    ]
+
+
+def test_a_feature_named_like_another_views_join_key(tmp_path: Path) -> None:
+    # The chain of joins carries the keys later views join on beside the features so far: a feature
+    # called ``customer_id`` must not be mistaken for the key of the view joined after it.
+    defs = """
+driver = Entity(name="driver", join_keys=["driver_id"])
+customer = Entity(name="customer", join_keys=["customer_id"])
+trips = FeatureView(
+    name="trips", entities=[driver], ttl=None,
+    source=FileSource(name="trips_src", path="data/trips.parquet", timestamp_field="ts"),
+    features=[Feature("customer_id", "int64")],
+)
+spend = FeatureView(
+    name="spend", entities=[customer], ttl=None,
+    source=FileSource(name="spend_src", path="data/spend.parquet", timestamp_field="ts"),
+    features=[Feature("driver_id", "int64")],
+)
+"""
+    types = {"driver_id": pa.int64(), "customer_id": pa.int64(), "ts": TS}
+    data = {
+        "data/trips.parquet": table_of(("driver_id", "ts", "customer_id"), (1, T - MIN, 500), types=types),
+        "data/spend.parquet": table_of(("customer_id", "ts", "driver_id"), (7, T - MIN, 900), types=types),
+    }
+    store = make_repo(tmp_path, defs, data)
+    try:
+        entity = entity_rows(("driver_id", "customer_id", "event_timestamp"), (1, 7, T), (1, 8, T))
+        table = store.get_training_set(
+            entity, ["trips:customer_id", "spend:driver_id"], full_feature_names=True
+        ).to_arrow()
+        got = rows(table, "driver_id", "customer_id", "trips__customer_id", "spend__driver_id")
+        assert got == [(1, 7, 500, 900), (1, 8, 500, None)]
+    finally:
+        store.close()
+
+
 # -- rule 3: no candidate -> nulls; null keys match nothing; bad feature rows are ignored -------
 
 

@@ -154,18 +154,29 @@ def deduped(
     """One row per (keys, ts): the greatest created time, then the tie rule. ASOF picks arbitrarily
     among equal timestamps, so ties must be gone before the join.
 
+    Each key's rows are ordered by time, and within one time newest first (``tie_order``); a row is
+    kept when the row before it has another time. A window partitioned by the keys alone costs less
+    than one partitioned by (keys, ts), whose groups are mostly single rows.
+
     Nanosecond sources are grouped by their time rounded up to the microsecond (the ASOF key):
     the latest row of each group, by nanoseconds, is the only one an entity row can choose; rounded
-    down instead when the view excludes events at ``t`` (``asof_time``)."""
-    ts_up = asof_time(scan)
-    order = tie_order(scan, tie_break)
+    down instead when the view excludes events at ``t`` (``asof_time``).
+
+    >>> from featurestore.plan.nodes import SourceScan
+    >>> scan = SourceScan("v", "file", "/v.parquet", "parquet", False, "ts", "timestamp[us]", None, ("id",))
+    >>> print(deduped(scan, ("id",), ["a"], ("a",)).sql("duckdb").split(" QUALIFY ")[1])
+    LAG("__ts") OVER (PARTITION BY "id" ORDER BY "__ts", "__created" DESC, "a" DESC) IS DISTINCT FROM "__ts"
+    """
+    at = asof_time(scan)
+    newest = tie_order(scan, tie_break)
+    order = [exp.Ordered(this=col(at)), *(newest if exact_times(scan) else newest[1:])]
     window = exp.Window(
-        this=exp.RowNumber(),
-        partition_by=[col(k) for k in keys] + [col(ts_up)],
-        order=exp.Order(expressions=order if exact_times(scan) else order[1:]),
+        this=exp.Lag(this=col(at)),
+        partition_by=[col(k) for k in keys],
+        order=exp.Order(expressions=order),
     )
     rows = scan_select(scan, features, exact=True)
-    return rows.qualify(exp.EQ(this=window, expression=exp.Literal.number(1)))
+    return rows.qualify(exp.NullSafeNEQ(this=window, expression=col(at)))
 
 
 def _cast_feature(value: exp.Expr, feature: FeatureColumn) -> exp.Expr:
@@ -182,16 +193,25 @@ def _ttl_ok(join: PointInTimeJoin, v: str) -> exp.Expr | None:
     return exp.GTE(this=col(TS, v), expression=oldest)
 
 
-def asof_join(join: PointInTimeJoin, entity_table: str) -> exp.Select:
+def asof_join(
+    join: PointInTimeJoin, left: exp.Select | str, passed: list[str], names: list[str]
+) -> exp.Select:
+    """The join's features for each row of ``left`` (a query, or a table's name, with ``ROW_ID``,
+    ``ENTITY_TS`` and the join's keys; aliased ``e``): one ``ASOF LEFT JOIN``, so exactly one row
+    per row of ``left``.
+
+    The columns ``passed`` of ``left`` come through unchanged, then the join's features named
+    ``names`` (in ``join.features`` order): the training set chains its views' joins this way,
+    each one's result the next one's ``left``, instead of joining the results on the row id."""
     features = list(dict.fromkeys([f.name for f in join.features] + list(join.tie_break)))
     rows = deduped(join.scan, join.keys, features, join.tie_break)
     keep = _ttl_ok(join, "v")
     values = []
-    for f in join.features:
+    for f, name in zip(join.features, names, strict=True):
         value: exp.Expr = col(f.name, "v")
         if keep is not None:
             value = exp.Case(ifs=[exp.If(this=keep.copy(), true=value)])
-        values.append(exp.alias_(_cast_feature(value, f), f.output, quoted=True))
+        values.append(exp.alias_(_cast_feature(value, f), name, quoted=True))
     on = exp.and_(
         *[exp.EQ(this=col(k, "e"), expression=col(k, "v")) for k in join.keys],
         # ``ts <= t`` (``ts < t`` for a view excluding events at t: rounded down, a strict ASOF)
@@ -199,12 +219,15 @@ def asof_join(join: PointInTimeJoin, entity_table: str) -> exp.Select:
             this=col(ENTITY_TS, "e"), expression=col(asof_time(join.scan), "v")
         ),
     )
-    entity = exp.select(col(ROW_ID), col(ENTITY_TS), *[col(k) for k in join.keys]).from_(
-        exp.Table(this=ident(entity_table))
+    alias = exp.TableAlias(this=ident("e"))
+    source = (
+        exp.Table(this=ident(left), alias=alias)
+        if isinstance(left, str)
+        else exp.Subquery(this=left, alias=alias)
     )
     return (
-        exp.select(col(ROW_ID, "e"), *values)
-        .from_(exp.Subquery(this=entity, alias=exp.TableAlias(this=ident("e"))))
+        exp.select(*[col(c, "e") for c in passed], *values)
+        .from_(source)
         .join(
             exp.Subquery(this=rows, alias=exp.TableAlias(this=ident("v"))),
             on=on,

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TypeGuard
 
 from sqlglot import exp
 
@@ -16,16 +17,60 @@ from featurestore.dsl.dtypes import is_integer
 from featurestore.plan.nodes import LatestPerKey, PointInTimeJoin, SourceScan, TrainingSetPlan
 from featurestore.plan.window import AggregatesAt, WindowAggregate
 from featurestore.sql import check_queries, duckdb, window_latest
-from featurestore.sql.duckdb import DIALECT, ROW_ID, asof_join, col, ident, ranked_join
+from featurestore.sql.duckdb import DIALECT, ENTITY_TS, ROW_ID, asof_join, col, ident, ranked_join
 from featurestore.sql.measures import Measure
 from featurestore.sql.window import render_window_aggregate
 
 
 def _join_body(join: PointInTimeJoin | WindowAggregate, entity_table: str) -> exp.Select:
-    """One view's feature columns with ``__row_id``, one row per entity row."""
+    """One view's feature columns with ``__row_id``, one row per entity row (at most one, as known at)."""
     if isinstance(join, WindowAggregate):  # windowed aggregations: sql/window.py
         return render_window_aggregate(join, entity_table)
-    return ranked_join(join, entity_table) if join.as_known_at else asof_join(join, entity_table)
+    return ranked_join(join, entity_table)
+
+
+def _chained(join: PointInTimeJoin | WindowAggregate) -> TypeGuard[PointInTimeJoin]:
+    """Is the join an ASOF join, one row out per row in, that can take the previous join's result?"""
+    return isinstance(join, PointInTimeJoin) and not join.as_known_at
+
+
+def _inner_name(join_index: int, feature_index: int) -> str:
+    """A feature's column inside the chain of ASOF joins: never equal to a join key it travels with."""
+    return f"__f{join_index}_{feature_index}"
+
+
+def _asof_chain(plan: TrainingSetPlan) -> tuple[list[tuple[str, exp.Select]], dict[str, exp.Expr]]:
+    """The ASOF joins as a chain of CTEs, each joining one view onto the previous one's rows (the
+    first onto the entity rows), and where each of their features is read from the last one.
+
+    Each step passes on the row id, the entity time and the keys later steps join on, and the
+    features so far; so the views' results need no join on the row id, and the entity rows are read
+    once."""
+    chain = [(i, join) for i, join in enumerate(plan.joins) if _chained(join)]
+    if not chain:
+        return [], {}
+    keys = list(dict.fromkeys(k for _, join in chain for k in join.keys))
+    left: exp.Select | str = exp.select(col(ROW_ID), col(ENTITY_TS), *[col(k) for k in keys]).from_(
+        exp.Table(this=ident(plan.entity.table))
+    )
+    ctes: list[tuple[str, exp.Select]] = []
+    features: list[str] = []
+    for step, (i, join) in enumerate(chain):
+        later = chain[step + 1 :]
+        passed = [ROW_ID]
+        if later:
+            passed.append(ENTITY_TS)
+            passed.extend(dict.fromkeys(k for _, after in later for k in after.keys))
+        passed.extend(features)
+        names = [_inner_name(i, n) for n in range(len(join.features))]
+        ctes.append((f"j{i}", asof_join(join, left, passed, names)))
+        features.extend(names)
+        left = f"j{i}"
+    last = ctes[-1][0]
+    columns: dict[str, exp.Expr] = {
+        f.output: col(_inner_name(i, n), last) for i, join in chain for n, f in enumerate(join.features)
+    }
+    return ctes, columns
 
 
 def render_time_fix(column: str, actual: str, path: str | None, file_format: str) -> tuple[str, str]:
@@ -55,34 +100,42 @@ def render_training_set(plan: TrainingSetPlan) -> str:
     """The feature columns of a training set, one row per entity row, in input order.
 
     The input columns are not carried through the joins: the caller attaches these feature columns
-    to the entity rows' own Arrow table, so every input column comes back exactly as given.
+    to the entity rows' own Arrow table, so every input column comes back exactly as given. The ASOF
+    joins run as one chain (``_asof_chain``); the others (as known at, windowed aggregations) are
+    joined on the row id.
     """
-    entity = plan.entity
-    if len(plan.joins) == 1 and not plan.joins[0].as_known_at:
-        # One ASOF LEFT JOIN already yields exactly one row per entity row: no join back needed.
-        join = plan.joins[0]
-        body = _join_body(join, entity.table)
-        query = exp.select(*[col(f.output, "j0") for f in join.features]).from_(exp.Table(this=ident("j0")))
-        return (
-            query.with_(ident("j0"), as_=body).order_by(col(ROW_ID, "j0")).sql(dialect=DIALECT, pretty=True)
-        )
-    query = exp.select().from_(exp.Table(this=ident(entity.table), alias=exp.TableAlias(this=ident("e"))))
-    ctes = []
-    owner = {f.output: f"j{i}" for i, join in enumerate(plan.joins) for f in join.features}
-    order = plan.column_order or tuple(owner)
-    query = query.select(*[col(name, owner[name]) for name in order])
-    for i, join in enumerate(plan.joins):
-        alias = f"j{i}"
-        ctes.append((alias, _join_body(join, entity.table)))
-        query = query.join(
-            exp.Table(this=ident(alias)),
-            on=exp.EQ(this=col(ROW_ID, alias), expression=col(ROW_ID, "e")),
-            join_type="LEFT",
-        )
+    ctes, columns = _asof_chain(plan)
+    others = [(f"j{i}", join) for i, join in enumerate(plan.joins) if not _chained(join)]
+    if ctes:
+        base = ctes[-1][0]
+    elif len(others) == 1 and not others[0][1].as_known_at:
+        base = others[0][0]  # a windowed aggregation: one row per entity row already, no join back
+    else:
+        base = "e"
+    query = exp.select().from_(
+        exp.Table(this=ident(plan.entity.table), alias=exp.TableAlias(this=ident("e")))
+        if base == "e"
+        else exp.Table(this=ident(base))
+    )
+    for alias, join in others:
+        ctes.append((alias, _join_body(join, plan.entity.table)))
+        if alias != base:
+            query = query.join(
+                exp.Table(this=ident(alias)),
+                on=exp.EQ(this=col(ROW_ID, alias), expression=col(ROW_ID, base)),
+                join_type="LEFT",
+            )
+        columns.update({f.output: col(f.output, alias) for f in join.features})
+    order = plan.column_order or tuple(columns)
+    query = query.select(
+        *[
+            exp.alias_(columns[name], name, quoted=True) if columns[name].name != name else columns[name]
+            for name in order
+        ]
+    )
     for alias, body in ctes:
         query = query.with_(ident(alias), as_=body)
-    query = query.order_by(col(ROW_ID, "e"))
-    return query.sql(dialect=DIALECT, pretty=True)
+    return query.order_by(col(ROW_ID, base)).sql(dialect=DIALECT, pretty=True)
 
 
 class DuckDBRenderer:

@@ -96,6 +96,21 @@ def _orders_join() -> PointInTimeJoin:
     )
 
 
+def _mixed_plan() -> TrainingSetPlan:
+    """A nanosecond view, a view excluding events at t (chained ASOF joins, ties removed at full
+    precision) and a view as known at (a range join, joined back on the row id)."""
+    nanos = replace(TRIPS, timestamp_type="timestamp[ns]", created_type="timestamp[ns]")
+    fine = replace(
+        _driver_join(),
+        view="driver_ns",
+        scan=replace(nanos, columns=("driver_id", "event_timestamp", "created", "conv_rate"), upper=T1),
+        features=(FeatureColumn("conv_rate", "float64", "ns__conv_rate", "double"),),
+    )
+    orders = _orders_join()
+    exclusive = replace(orders, scan=replace(orders.scan, exclude_current_time=True))
+    return TrainingSetPlan(ENTITY, (fine, exclusive, _driver_join(as_known_at=True)))
+
+
 def _latest(**changes: object) -> LatestPerKey:
     plan = LatestPerKey(
         view="driver_stats",
@@ -135,6 +150,7 @@ def test_the_duckdb_engine_gets_the_duckdb_renderer(renderer: Renderer) -> None:
             ),
         ),
         ("training_as_known_at", TrainingSetPlan(ENTITY, (_driver_join(as_known_at=True),))),
+        ("training_nanoseconds_exclusive_and_as_known_at", _mixed_plan()),
     ],
 )
 def test_training_set(

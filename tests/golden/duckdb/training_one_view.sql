@@ -4,7 +4,7 @@ WITH "j0" AS (
     CAST(CASE
       WHEN "v"."__ts" >= "e"."__t" - INTERVAL '86400000000' MICROSECOND
       THEN "v"."conv_rate"
-    END AS DOUBLE) AS "conv_rate"
+    END AS DOUBLE) AS "__f0_0"
   FROM (
     SELECT
       "__row_id",
@@ -25,15 +25,15 @@ WITH "j0" AS (
       AND NOT "event_timestamp" IS NULL
       AND "event_timestamp" <= CAST('2024-01-31 23:59:59.999999' AS TIMESTAMP)
     QUALIFY
-      ROW_NUMBER() OVER (
-        PARTITION BY "driver_id", "__ts"
-        ORDER BY "__created" DESC, "conv_rate" DESC, "acc_rate" DESC
-      ) = 1
+      LAG("__ts") OVER (
+        PARTITION BY "driver_id"
+        ORDER BY "__ts", "__created" DESC, "conv_rate" DESC, "acc_rate" DESC
+      ) IS DISTINCT FROM "__ts"
   ) AS "v"
     ON "e"."driver_id" = "v"."driver_id" AND "e"."__t" >= "v"."__ts"
 )
 SELECT
-  "j0"."conv_rate"
+  "j0"."__f0_0" AS "conv_rate"
 FROM "j0"
 ORDER BY
   "j0"."__row_id"
