@@ -70,6 +70,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default="",
         help="also run featurestore at this git revision in the main job (before/after)",
     )
+    add(
+        "--memory-limit",
+        default="4GB",
+        help="DuckDB's memory limit for featurestore ([offline] memory_limit) and the range join",
+    )
     add("--quick", action="store_true", help="200k events, 20k entity rows, 1 repetition")
     add("--readme", action=argparse.BooleanOptionalAction, default=None)
     args = parser.parse_args(argv)
@@ -128,7 +133,7 @@ def baseline_env(env: dict[str, str], revision: str) -> tuple[dict[str, str], st
 
 
 def run_once(
-    system: str, folder: Path, env: dict[str, str], timeout: float, result: Path | None
+    system: str, folder: Path, env: dict[str, str], args: argparse.Namespace, result: Path | None
 ) -> dict | str:
     with tempfile.TemporaryDirectory(dir=WORK_DIR, prefix=f"{system}-") as scratch:
         job = {
@@ -136,14 +141,15 @@ def run_once(
             "data": str(folder),
             "scratch": scratch,
             "result": str(result) if result else None,
+            "memory_limit": args.memory_limit,
         }
         command = [sys.executable, str(BENCH_DIR / "aggbench" / "agg_worker.py"), json.dumps(job)]
         try:
             done = subprocess.run(
-                command, capture_output=True, text=True, timeout=timeout, env=env, cwd=scratch
+                command, capture_output=True, text=True, timeout=args.timeout, env=env, cwd=scratch
             )
         except subprocess.TimeoutExpired:
-            return f"timed out after {timeout:.0f} s"
+            return f"timed out after {args.timeout:.0f} s"
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode != 0 or not lines:
         return f"exit code {done.returncode}: " + " | ".join(
@@ -168,7 +174,7 @@ def measure(
             if outcome.error or (outcome.seconds and outcome.seconds[0] > args.once_over):
                 continue
             result_path = WORK_DIR / f"result-{system}.parquet" if rep == 0 else None
-            got = run_once(system, folder, (envs or {}).get(system, env), args.timeout, result_path)
+            got = run_once(system, folder, (envs or {}).get(system, env), args, result_path)
             if isinstance(got, str):
                 outcome.error = got
             else:
@@ -280,7 +286,7 @@ def report(
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     out = [
         f"Run {when}, {os.cpu_count()} CPUs, load average {load:.1f} at the start, "
-        f"featurestore from {label}.",
+        f"featurestore from {label}, DuckDB memory_limit {args.memory_limit}.",
         f"Command: `{args.command}`",
         "",
         f"**{sizes.events:,} events, {sizes.entity_rows:,} entity rows, {sizes.keys:,} customers "

@@ -24,10 +24,10 @@ import pyarrow.parquet as pq
 WINDOWS = {"1h": 3600, "1d": 86_400, "7d": 7 * 86_400, "30d": 30 * 86_400}
 FUNCTIONS = ("count", "sum", "max")
 COLUMNS = [f"amount_{f}_{w}" for w in WINDOWS for f in FUNCTIONS]
-MEMORY_LIMIT = "4GB"
+MEMORY_LIMIT = "4GB"  # DuckDB's memory limit unless the job sets ``memory_limit``
 
 
-def ours(data: Path, scratch: Path) -> Callable[[], pa.Table]:
+def ours(data: Path, scratch: Path, memory_limit: str = MEMORY_LIMIT) -> Callable[[], pa.Table]:
     """A repo holding one aggregation view over the events; apply is setup, the training set is timed."""
     from featurestore import FeatureStore
 
@@ -48,7 +48,7 @@ def ours(data: Path, scratch: Path) -> Callable[[], pa.Table]:
         f"    aggregations=[\n{aggs}    ],\n"
         ")\n"
     )
-    (repo / "featurestore.toml").write_text(f'[offline]\nmemory_limit = "{MEMORY_LIMIT}"\n')
+    (repo / "featurestore.toml").write_text(f'[offline]\nmemory_limit = "{memory_limit}"\n')
     store = FeatureStore(repo)
     store.apply()
     refs = [f"payments:{c}" for c in COLUMNS]
@@ -56,12 +56,12 @@ def ours(data: Path, scratch: Path) -> Callable[[], pa.Table]:
     return lambda: store.get_training_set(entities, refs).to_arrow().select(COLUMNS)
 
 
-def naive(data: Path, scratch: Path) -> Callable[[], pa.Table]:
+def naive(data: Path, scratch: Path, memory_limit: str = MEMORY_LIMIT) -> Callable[[], pa.Table]:
     """Every entity row joined to its customer's events of the last 30 days, then filtered aggregates."""
     import duckdb
 
     con = duckdb.connect()
-    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    con.execute(f"SET memory_limit = '{memory_limit}'")
     con.execute(f"SET temp_directory = '{scratch / 'tmp'}'")
     con.execute("SET preserve_insertion_order = false")
     aggs = []
@@ -84,10 +84,10 @@ def naive(data: Path, scratch: Path) -> Callable[[], pa.Table]:
     return lambda: con.sql(sql).to_arrow_table()
 
 
-def pandas_rolling(data: Path, scratch: Path) -> Callable[[], pa.Table]:
+def pandas_rolling(data: Path, scratch: Path, memory_limit: str = MEMORY_LIMIT) -> Callable[[], pa.Table]:
     """Entity rows as probe rows among the events (after them on equal times), per customer in time
     order, ``rolling(w, closed="right")`` for each window, then the probe rows back in input order.
-    Reading the Parquet files into pandas is setup."""
+    Reading the Parquet files into pandas is setup; ``memory_limit`` does not apply."""
     import numpy as np
     import pandas as pd
 
@@ -133,7 +133,7 @@ def peak_rss_mb() -> float:
 def main(argv: list[str]) -> None:
     job = json.loads(argv[1])
     data, scratch = Path(job["data"]), Path(job["scratch"])
-    run = SYSTEMS[job["system"]](data, scratch)
+    run = SYSTEMS[job["system"]](data, scratch, job.get("memory_limit") or MEMORY_LIMIT)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu, start = usage.ru_utime + usage.ru_stime, time.perf_counter()
     table = run()

@@ -19,7 +19,8 @@ Each function's ``sweep`` (``featurestore/aggregates``) picks one of three ways:
   span too much for that are summed with range frames (``fsum``) instead.
 * min / max / stddev / count_distinct: range frames ``RANGE BETWEEN w - 1µs PRECEDING AND CURRENT ROW``
   over the same interleaving (``CURRENT ROW`` takes in the events tied with ``t``), each the function's
-  ``aggregate``.
+  ``aggregate``. The frames order rows by their time in whole microseconds since the epoch (BIGINT
+  offsets cost DuckDB less than intervals), and leave out events whose framed columns are all null.
 * last: an ASOF join on the latest event with a non-null value at or before ``t`` (events within one
   rounded microsecond ordered by their nanoseconds; ties: greatest created, then greatest value), kept
   when it is later than ``t - w``.
@@ -71,6 +72,21 @@ from featurestore.sql.window_running import (
 )
 
 ONE_US = timedelta(microseconds=1)
+US = "__us"  # an event or entity time in microseconds since the epoch, which frames range over
+
+
+def epoch_us(ts: exp.Expr) -> exp.Expr:
+    """A timestamp as whole microseconds since the epoch (BIGINT)."""
+    return exp.Anonymous(this="epoch_us", expressions=[ts])
+
+
+def microseconds(span: timedelta) -> int:
+    """``span`` in whole microseconds.
+
+    >>> microseconds(timedelta(hours=1))
+    3600000000
+    """
+    return span // ONE_US
 
 
 def _not_null(*columns: exp.Expr) -> exp.Expr:
@@ -141,7 +157,8 @@ def render_window_aggregate(node: WindowAggregate, entity_table: str) -> exp.Sel
         *[exp.alias_(_cast(outputs[a.output], a.dtype), a.output, quoted=True) for a in node.aggregates]
     )
     for name, body in ctes:
-        query = query.with_(ident(name), as_=body)
+        # ``ev`` is read by several steps: re-reading the source costs less than holding every event
+        query = query.with_(ident(name), as_=body, materialized=False if name == "ev" else None)
     return query
 
 
@@ -178,29 +195,36 @@ def _framed_ctes(
     """``<name>``: each framed aggregate at the entity rows (``__f<k>``), over events interleaved with
     them; with ``only``, the events and entity rows of the keys in that table only."""
     columns = list(dict.fromkeys(a.column for a in framed))
-    ts = time_names(node.scan).ts_up  # the probes take the entity time under the events' name
-    events = exp.select(*[col(k) for k in node.keys], col(ts), *[col(c) for c in columns]).from_(table("ev"))
+    ts = time_names(node.scan).ts_up
+    # Frames range over whole microseconds since the epoch: BIGINT offsets cost DuckDB less than
+    # intervals subtracted from each row's timestamp.
+    events = (
+        exp.select(*[col(k) for k in node.keys], exp.alias_(epoch_us(col(ts)), US, quoted=True),
+                   *[col(c) for c in columns])
+        .from_(table("ev"))
+        .where(exp.or_(*[_not_null(col(c)) for c in columns]))  # every frame function ignores nulls
+    )  # fmt: skip
     probes = exp.select(
-        *[col(k) for k in node.keys], exp.alias_(col(ENTITY_TS), ts, quoted=True), col(ROW_ID)
+        *[col(k) for k in node.keys], exp.alias_(epoch_us(col(ENTITY_TS)), US, quoted=True), col(ROW_ID)
     ).from_(table("ent"))
     if only is not None:
         events = events.join(table(only), using=[ident(k) for k in node.keys])
         probes = probes.join(table(only), using=[ident(k) for k in node.keys])
     values: list[exp.Expr] = [col(ROW_ID)]
-    # ``CURRENT ROW`` takes in the events at t; ``1µs PRECEDING`` leaves them out (exclude_current_time)
+    # ``CURRENT ROW`` takes in the events at t; ``1 PRECEDING`` (1µs) leaves them out (exclude_current_time)
     upper: dict[str, object] = {"end": "CURRENT ROW"}
     if node.scan.exclude_current_time:
-        upper = {"end": interval_us(ONE_US), "end_side": "PRECEDING"}
+        upper = {"end": exp.Literal.number(1), "end_side": "PRECEDING"}
     for k, a in enumerate(framed):
         if a.window is None:
             spec = exp.WindowSpec(kind="RANGE", start="UNBOUNDED", start_side="PRECEDING", **upper)
         else:
-            reach = interval_us(a.window - ONE_US)  # (t - w, t] in whole microseconds
+            reach = exp.Literal.number(microseconds(a.window) - 1)  # (t - w, t] in whole microseconds
             spec = exp.WindowSpec(kind="RANGE", start=reach, start_side="PRECEDING", **upper)
         frame = exp.Window(
             this=a.fn.aggregate(events_of(a, node.scan)),
             partition_by=[col(k) for k in node.keys],
-            order=exp.Order(expressions=[exp.Ordered(this=col(ts))]),
+            order=exp.Order(expressions=[exp.Ordered(this=col(US))]),
             spec=spec,
         )
         values.append(exp.alias_(frame, f"__f{k}", quoted=True))

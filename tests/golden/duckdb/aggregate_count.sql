@@ -1,5 +1,5 @@
 -- training set
-WITH "ev" AS (
+WITH "ev" AS NOT MATERIALIZED (
   SELECT
     "customer_id",
     CAST("ts" AS TIMESTAMP) AS "__ts",

@@ -1,5 +1,5 @@
 -- training set
-WITH "ev" AS (
+WITH "ev" AS NOT MATERIALIZED (
   SELECT
     "customer_id",
     CAST("ts" AS TIMESTAMP) AS "__ts",
@@ -21,24 +21,26 @@ WITH "ev" AS (
     "__row_id",
     MIN("amount") OVER (
       PARTITION BY "customer_id"
-      ORDER BY "__ts"
-      RANGE BETWEEN INTERVAL '3599999999' MICROSECOND PRECEDING AND CURRENT ROW
+      ORDER BY "__us"
+      RANGE BETWEEN 3599999999 PRECEDING AND CURRENT ROW
     ) AS "__f0",
     MIN("amount") OVER (
       PARTITION BY "customer_id"
-      ORDER BY "__ts"
+      ORDER BY "__us"
       RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
     ) AS "__f1"
   FROM (
     SELECT
       "customer_id",
-      "__ts",
+      EPOCH_US("__ts") AS "__us",
       "amount"
     FROM "ev"
+    WHERE
+      NOT "amount" IS NULL
     UNION ALL BY NAME
     SELECT
       "customer_id",
-      "__t" AS "__ts",
+      EPOCH_US("__t") AS "__us",
       "__row_id"
     FROM "ent"
   ) AS "u"
