@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,6 +50,7 @@ from featurestore.online.redis_writes import (
     SweepResult,
     bookkeeping_keys,
     checked_out,
+    hiredis_pack,
     sweep_expired,
     write_bulk,
     write_scripted,
@@ -58,11 +59,6 @@ from featurestore.online.redis_writes import (
 if TYPE_CHECKING:
     from featurestore.online.redis_async import AsyncReader
 
-_pack_command: Callable[[tuple[Any, ...]], bytes] | None
-try:
-    from hiredis import pack_command as _pack_command
-except ImportError:  # pragma: no cover - redis[hiredis] is a dependency; plain redis-py still works
-    _pack_command = None
 
 SCAN_COUNT = 1000
 
@@ -360,16 +356,16 @@ def _encoded(view: OnlineView, batch: pa.RecordBatch | pa.Table) -> EncodedBatch
 
 def _mget_command(conn: Any, all_keys: list[str]) -> Any:
     """``MGET`` of ``all_keys`` in its wire form."""
-    if _pack_command is not None:
-        return [_pack_command(("MGET", *all_keys))]
+    if hiredis_pack is not None:
+        return [hiredis_pack(("MGET", *all_keys))]
     return conn.pack_command("MGET", *all_keys)
 
 
 def pack(conn: Any, command: Sequence[Any]) -> Any:
     """The wire form of one command (args: str, bytes, int). hiredis packs directly, about twice as fast
     as redis-py's wrapper, which re-checks every argument."""
-    if _pack_command is not None:
-        return [_pack_command(tuple(command))]
+    if hiredis_pack is not None:
+        return [hiredis_pack(tuple(command))]
     return conn.pack_command(*command)
 
 

@@ -49,11 +49,12 @@ if TYPE_CHECKING:
     from featurestore.online.base import OnlineView
     from featurestore.online.batch import EncodedBatch, EncodedColumns
 
-_pack_command: Callable[[tuple[Any, ...]], bytes] | None
+hiredis_pack: Callable[[tuple[Any, ...]], bytes] | None
+"""hiredis's ``pack_command`` (a command's wire form built in C), or None without hiredis."""
 try:
-    from hiredis import pack_command as _pack_command
+    from hiredis import pack_command as hiredis_pack
 except ImportError:  # pragma: no cover - redis[hiredis] is a dependency; plain redis-py still works
-    _pack_command = None
+    hiredis_pack = None
 
 WRITE_CHUNK = 1000
 """Keys per write command (script call or ``MSETNX``): large enough to amortise the call, small enough
@@ -176,8 +177,8 @@ class SweepResult:
 
 def pack_one(conn: Any, command: Sequence[Any]) -> Any:
     """The wire form of one command (args: str, bytes, int), packed by hiredis when installed."""
-    if _pack_command is not None:
-        return [_pack_command(tuple(command))]
+    if hiredis_pack is not None:
+        return [hiredis_pack(tuple(command))]
     return conn.pack_command(*command)
 
 
@@ -331,8 +332,8 @@ class _Wire:
 
 def _packed(command: Sequence[Any]) -> bytes:
     """One small command in the wire form (RESP), as one bytes string."""
-    if _pack_command is not None:
-        return _pack_command(tuple(command))
+    if hiredis_pack is not None:
+        return hiredis_pack(tuple(command))
     parts = [b"*%d\r\n" % len(command)]
     for arg in command:
         data = arg if isinstance(arg, bytes) else str(arg).encode()
