@@ -241,22 +241,29 @@ def key_prefix(view: OnlineView) -> str:
     return keys.redis_key(view.namespace, "")[:-1]
 
 
-def script_call(view: OnlineView, rows: EncodedBatch, start: int, end: int) -> list[Any]:
-    """The ``EVAL`` of the newer-wins script for rows ``[start, end)`` of a batch."""
-    prefix = key_prefix(view)
-    chunk_keys = [f"{prefix}{k}}}" for k in rows.keys[start:end]]
+def script_args(
+    view: OnlineView, chunk_keys: Sequence[Any], values: Sequence[Any], expire_ms: Sequence[Any] | None
+) -> list[Any]:
+    """The ``EVAL`` of the newer-wins script for one chunk: full Redis keys, packed values and (for a view
+    with a ttl) each value's expiry in ms, in the same order."""
     args: list[Any] = ["EVAL", WRITE_SCRIPT, len(chunk_keys), *chunk_keys]
     args.append("" if view.ttl_us is None else view.ttl_us)
-    args += rows.values[start:end]
-    if rows.expire_at_ms is not None:
-        args += rows.expire_at_ms[start:end]
+    args += values
+    if expire_ms is not None:
+        args += expire_ms
     return args
 
 
 def script_calls(view: OnlineView, rows: EncodedBatch) -> Iterator[list[Any]]:
     """The newer-wins script calls of a whole batch, one per ``WRITE_CHUNK`` rows."""
+    prefix = key_prefix(view)
+    expire = rows.expire_at_ms
     for start in range(0, len(rows), WRITE_CHUNK):
-        yield script_call(view, rows, start, start + WRITE_CHUNK)
+        end = start + WRITE_CHUNK
+        chunk_keys = [f"{prefix}{k}}}" for k in rows.keys[start:end]]
+        yield script_args(
+            view, chunk_keys, rows.values[start:end], None if expire is None else expire[start:end]
+        )
 
 
 def write_scripted(conn: Any, view: OnlineView, batches: Iterable[EncodedBatch]) -> Iterator[int]:
@@ -321,13 +328,13 @@ class _Wire:
 
     def script(self, start: int, end: int) -> list[Any]:
         """The ``EVAL`` of the newer-wins script for rows ``[start, end)``."""
-        chunk_keys = self.keys[start:end].to_pylist()
-        args: list[Any] = ["EVAL", WRITE_SCRIPT, len(chunk_keys), *chunk_keys]
-        args.append("" if self.view.ttl_us is None else self.view.ttl_us)
-        args += self.rows.values[start:end].to_pylist()
-        if self.rows.expire_at_ms is not None:
-            args += self.rows.expire_at_ms[start:end].to_pylist()
-        return args
+        expire = self.rows.expire_at_ms
+        return script_args(
+            self.view,
+            self.keys[start:end].to_pylist(),
+            self.rows.values[start:end].to_pylist(),
+            None if expire is None else expire[start:end].to_pylist(),
+        )
 
 
 def _packed(command: Sequence[Any]) -> bytes:
